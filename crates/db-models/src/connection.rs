@@ -1,0 +1,253 @@
+//! Opening and configuring SQLite connections.
+//!
+//! Every connection Promptyard opens — the writer, each pooled reader, the
+//! CLI's, and every test fixture's — goes through [`configure_connection`], so
+//! production and tests run with the same PRAGMAs:
+//!
+//! | PRAGMA | value | why |
+//! |---|---|---|
+//! | `busy_timeout` | 5 s by default | first, because switching to WAL takes a lock; a connection opened meanwhile waits instead of failing |
+//! | `journal_mode` | `WAL` | readers never block the writer nor each other |
+//! | `synchronous` | `NORMAL` | durable across application crashes; safe with WAL |
+//! | `foreign_keys` | `ON` | SQLite enforces `REFERENCES` only when asked to |
+//! | `query_only` | `ON` for readers | a write sent to a reader fails at once instead of racing the writer |
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+/// How long a connection waits for a lock before giving up with `SQLITE_BUSY`.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What kind of connection to configure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// `PRAGMA busy_timeout`. Zero is refused: without it, opening a pool
+    /// while another process holds a lock fails at once.
+    pub busy_timeout: Duration,
+    /// Sets `PRAGMA query_only`, for reader connections.
+    pub read_only: bool,
+}
+
+impl ConnectionOptions {
+    /// A read-write connection (the writer, the CLI, test fixtures).
+    pub const fn read_write() -> Self {
+        Self {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            read_only: false,
+        }
+    }
+
+    /// A connection that refuses to write (the reader pool).
+    pub const fn read_only() -> Self {
+        Self {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            read_only: true,
+        }
+    }
+
+    /// The same options with another busy timeout.
+    #[must_use]
+    pub const fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        Self::read_write()
+    }
+}
+
+/// Why a connection could not be opened or configured.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// SQLite could not open (or create) the file.
+    #[error("cannot open database {path:?}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: diesel::ConnectionError,
+    },
+    /// A PRAGMA failed (the file is locked, not a database, read-only, ...).
+    #[error("cannot configure database {path:?}: {source}")]
+    Configure {
+        path: String,
+        #[source]
+        source: diesel::result::Error,
+    },
+    /// The database refused to switch to WAL (an in-memory database answers
+    /// `memory`): Promptyard and its tests only run on WAL files.
+    #[error("database {path:?} cannot use WAL (journal_mode is {mode:?}); use a file path")]
+    NotWal { path: String, mode: String },
+    /// A busy timeout of zero was asked for.
+    #[error("busy_timeout must be greater than zero")]
+    ZeroBusyTimeout,
+}
+
+#[derive(QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = Text)]
+    journal_mode: String,
+}
+
+/// Applies Promptyard's PRAGMAs to an open connection, in the order that
+/// works for a fresh database opened by several connections at once.
+///
+/// Returns the `journal_mode` error as [`OpenError::NotWal`] if the database
+/// cannot use WAL (an in-memory database, for one).
+pub fn configure_connection(
+    conn: &mut SqliteConnection,
+    options: &ConnectionOptions,
+) -> Result<(), OpenError> {
+    configure(conn, options, "")
+}
+
+fn configure(
+    conn: &mut SqliteConnection,
+    options: &ConnectionOptions,
+    path: &str,
+) -> Result<(), OpenError> {
+    let millis = options.busy_timeout.as_millis();
+    if millis == 0 {
+        return Err(OpenError::ZeroBusyTimeout);
+    }
+    let pragma_error = |source| OpenError::Configure {
+        path: path.to_owned(),
+        source,
+    };
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {millis};"))
+        .map_err(pragma_error)?;
+    let mode = diesel::sql_query("PRAGMA journal_mode = WAL")
+        .get_result::<JournalMode>(conn)
+        .map_err(pragma_error)?
+        .journal_mode;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(OpenError::NotWal {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    conn.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(pragma_error)?;
+    if options.read_only {
+        conn.batch_execute("PRAGMA query_only = ON;")
+            .map_err(pragma_error)?;
+    }
+    Ok(())
+}
+
+/// Opens (creating it if missing) the SQLite file at `path` and configures
+/// the connection with [`configure_connection`].
+pub fn open(path: &str, options: &ConnectionOptions) -> Result<SqliteConnection, OpenError> {
+    let mut conn = SqliteConnection::establish(path).map_err(|source| OpenError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    configure(&mut conn, options, path)?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Value {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        value: i64,
+    }
+
+    fn pragma(conn: &mut SqliteConnection, name: &str) -> i64 {
+        diesel::sql_query(format!("SELECT (SELECT * FROM pragma_{name}) AS value"))
+            .get_result::<Value>(conn)
+            .map(|v| v.value)
+            .expect("pragma value")
+    }
+
+    fn temp_path() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("db.sqlite").display().to_string();
+        (dir, path)
+    }
+
+    fn open_err(path: &str, options: &ConnectionOptions) -> OpenError {
+        match open(path, options) {
+            Ok(_) => panic!("opening {path:?} should fail"),
+            Err(err) => err,
+        }
+    }
+
+    #[test]
+    fn open_creates_the_file_and_applies_every_pragma() {
+        let (_dir, path) = temp_path();
+        let mut conn = open(&path, &ConnectionOptions::read_write()).expect("open");
+
+        assert!(std::path::Path::new(&path).exists());
+        assert_eq!(pragma(&mut conn, "busy_timeout"), 5000);
+        assert_eq!(pragma(&mut conn, "synchronous"), 1, "NORMAL is 1");
+        assert_eq!(pragma(&mut conn, "foreign_keys"), 1);
+        assert_eq!(pragma(&mut conn, "query_only"), 0);
+        let mode = diesel::sql_query("PRAGMA journal_mode")
+            .get_result::<JournalMode>(&mut conn)
+            .expect("journal_mode");
+        assert_eq!(mode.journal_mode, "wal");
+    }
+
+    #[test]
+    fn read_only_connections_refuse_writes() {
+        let (_dir, path) = temp_path();
+        let options = ConnectionOptions::read_only().with_busy_timeout(Duration::from_millis(250));
+        let mut conn = open(&path, &options).expect("open");
+
+        assert_eq!(pragma(&mut conn, "query_only"), 1);
+        assert_eq!(pragma(&mut conn, "busy_timeout"), 250);
+        let err = conn
+            .batch_execute("CREATE TABLE t (x INTEGER)")
+            .expect_err("a reader must not write");
+        assert!(err.to_string().contains("readonly"), "{err}");
+    }
+
+    #[test]
+    fn in_memory_databases_are_refused_because_they_cannot_use_wal() {
+        let err = open_err(":memory:", &ConnectionOptions::read_write());
+        assert!(
+            matches!(&err, OpenError::NotWal { mode, .. } if mode == "memory"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_zero_busy_timeout_is_refused() {
+        let (_dir, path) = temp_path();
+        let options = ConnectionOptions::read_write().with_busy_timeout(Duration::ZERO);
+        assert!(matches!(
+            open_err(&path, &options),
+            OpenError::ZeroBusyTimeout
+        ));
+    }
+
+    #[test]
+    fn a_path_in_a_missing_directory_is_an_open_error_naming_the_path() {
+        let (dir, _) = temp_path();
+        let path = dir
+            .path()
+            .join("missing/dir/db.sqlite")
+            .display()
+            .to_string();
+        let err = open_err(&path, &ConnectionOptions::read_write());
+        assert!(matches!(err, OpenError::Open { .. }), "{err:?}");
+        assert!(err.to_string().contains(&path), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_configure_error() {
+        let (_dir, path) = temp_path();
+        std::fs::write(&path, vec![b'x'; 4096]).expect("write junk");
+        let err = open_err(&path, &ConnectionOptions::read_write());
+        assert!(matches!(err, OpenError::Configure { .. }), "{err:?}");
+    }
+}

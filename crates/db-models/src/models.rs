@@ -1,0 +1,192 @@
+//! Row types: one read struct per table (`User`, `Session`) and one insert
+//! struct (`NewUser`, `NewSession`), so a row can never be inserted with a
+//! field the database is meant to own, and a read always has every column.
+//!
+//! Ids are UUIDv7 strings. Timestamps are [`Timestamp`]s: diesel's SQLite
+//! `Timestamp` (TEXT, `YYYY-MM-DD HH:MM:SS.sss`), always in UTC, so they sort
+//! and compare as time in SQL. `Debug` never prints a password hash, a session
+//! key hash or session state.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::{sessions, users};
+
+/// A UTC instant as stored in the database. Convert with
+/// [`NaiveDateTime::and_utc`] and [`chrono::DateTime::naive_utc`].
+pub type Timestamp = NaiveDateTime;
+
+/// A row of `users`.
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct User {
+    pub id: String,
+    /// Lower-cased; unique case-insensitively.
+    pub email: String,
+    /// An Argon2id PHC string. Never logged, never serialised.
+    pub password_hash: String,
+    pub is_active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A row to insert into `users`.
+#[derive(Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct NewUser {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub is_active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A row of `sessions`.
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = sessions, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Session {
+    /// SHA-256 (hex) of the session key the cookie carries.
+    pub id: String,
+    pub user_id: String,
+    /// The actix-session state, a JSON object.
+    pub state: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub user_agent: Option<String>,
+}
+
+/// A row to insert into `sessions`.
+#[derive(Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = sessions, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct NewSession {
+    pub id: String,
+    pub user_id: String,
+    pub state: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub user_agent: Option<String>,
+}
+
+const REDACTED: &str = "[redacted]";
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &REDACTED)
+            .field("is_active", &self.is_active)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &REDACTED)
+            .field("is_active", &self.is_active)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &REDACTED)
+            .field("user_id", &self.user_id)
+            .field("state", &REDACTED)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .field("expires_at", &self.expires_at)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSession")
+            .field("id", &REDACTED)
+            .field("user_id", &self.user_id)
+            .field("state", &REDACTED)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .field("expires_at", &self.expires_at)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            id: "0193a1b2-0000-7000-8000-000000000001".into(),
+            email: "ada@example.com".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            is_active: true,
+            created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            updated_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+        }
+    }
+
+    #[test]
+    fn debug_of_a_user_hides_the_password_hash() {
+        let user = user();
+        let shown = format!("{user:?}");
+        assert!(!shown.contains("argon2"), "{shown}");
+        assert!(shown.contains("ada@example.com"), "{shown}");
+        let new_user = NewUser {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            password_hash: user.password_hash.clone(),
+            is_active: true,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        };
+        assert!(!format!("{new_user:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn debug_of_a_session_hides_its_key_hash_and_state() {
+        let session = Session {
+            id: "f".repeat(64),
+            user_id: "u1".into(),
+            state: r#"{"user_id":"u1","csrf":"secret-token"}"#.into(),
+            created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            last_seen_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            expires_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            user_agent: Some("curl/8".into()),
+        };
+        let shown = format!("{session:?}");
+        assert!(!shown.contains("ffff"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        let new_session = NewSession {
+            id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            state: session.state.clone(),
+            created_at: session.created_at,
+            last_seen_at: session.last_seen_at,
+            expires_at: session.expires_at,
+            user_agent: None,
+        };
+        let shown = format!("{new_session:?}");
+        assert!(
+            !shown.contains("ffff") && !shown.contains("secret-token"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,430 @@
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use promptyard_test_support::{TestDb, UserFactory, pragma};
+
+use super::*;
+use crate::UserRepository;
+
+#[cfg(not(feature = "deadpool-backend"))]
+const BACKENDS: [PoolBackend; 1] = [PoolBackend::R2d2];
+#[cfg(feature = "deadpool-backend")]
+const BACKENDS: [PoolBackend; 2] = [PoolBackend::R2d2, PoolBackend::Deadpool];
+
+fn open(test_db: &TestDb, backend: PoolBackend) -> Db {
+    Db::open(DbConfig::new(test_db.url()).with_backend(backend)).expect("open Db")
+}
+
+fn count_users(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
+    UserRepository::count(conn)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("refused by the application")]
+    Refused,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+#[tokio::test]
+async fn a_committed_write_is_visible_to_the_next_read() {
+    for backend in BACKENDS {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let new = UserFactory::new().build();
+        let id = new.id.clone();
+
+        db.write(move |conn| UserRepository::create(conn, &new))
+            .await
+            .expect("write");
+        let found = db
+            .read(move |conn| UserRepository::get_by_id(conn, &id))
+            .await;
+
+        assert!(found.is_ok(), "{backend:?}: {found:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_is_rolled_back_and_the_callers_error_comes_back() {
+    for backend in BACKENDS {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let new = UserFactory::new().build();
+
+        let result: Result<(), AppError> = db
+            .write(move |conn| {
+                UserRepository::create(conn, &new)?;
+                Err(AppError::Refused)
+            })
+            .await;
+
+        assert!(
+            matches!(result, Err(AppError::Refused)),
+            "{backend:?}: {result:?}"
+        );
+        assert_eq!(db.read(count_users).await.expect("count"), 0, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_repository_error_inside_a_write_rolls_back_what_came_before() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::R2d2);
+    let first = UserFactory::new().email("ada@example.com").build();
+    let clash = UserFactory::new().email("ADA@example.com").build();
+
+    let result = db
+        .write(move |conn| {
+            UserRepository::create(conn, &first)?;
+            UserRepository::create(conn, &clash)
+        })
+        .await;
+
+    assert!(
+        matches!(result, Err(RepoError::UniqueViolation { .. })),
+        "{result:?}"
+    );
+    assert_eq!(db.read(count_users).await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn readers_refuse_to_write() {
+    for backend in BACKENDS {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let new = UserFactory::new().build();
+
+        let err = db
+            .read(move |conn| UserRepository::create(conn, &new))
+            .await
+            .expect_err("readers are query_only");
+
+        assert!(
+            matches!(
+                err,
+                RepoError::Unavailable {
+                    reason: Unavailable::ReadOnly,
+                    ..
+                }
+            ),
+            "{backend:?}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_sees_one_snapshot_while_a_write_commits() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::R2d2);
+    let (counted_tx, counted_rx) = mpsc::channel::<()>();
+    let (written_tx, written_rx) = mpsc::channel::<()>();
+
+    let reader = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.read(move |conn| {
+                let before = count_users(conn)?;
+                counted_tx.send(()).expect("signal");
+                written_rx.recv().expect("wait for the write");
+                let after = count_users(conn)?;
+                Ok::<_, RepoError>((before, after))
+            })
+            .await
+        }
+    });
+    tokio::task::spawn_blocking(move || counted_rx.recv())
+        .await
+        .expect("join")
+        .expect("reader counted");
+    let new = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("write");
+    written_tx.send(()).expect("signal");
+
+    let (before, after) = reader.await.expect("join").expect("read");
+    assert_eq!((before, after), (0, 0), "the read kept its snapshot");
+    assert_eq!(db.read(count_users).await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn a_panicking_closure_is_an_unexpected_error_that_leaves_the_pool_usable() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::R2d2);
+    let new = UserFactory::new().build();
+
+    let err = db
+        .write(move |conn| -> Result<(), RepoError> {
+            UserRepository::create(conn, &new)?;
+            panic!("bug in a closure");
+        })
+        .await
+        .expect_err("panic");
+
+    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    assert!(
+        std::error::Error::source(&err)
+            .expect("cause")
+            .to_string()
+            .contains("bug in a closure")
+    );
+    assert_eq!(db.read(count_users).await.expect("count"), 0, "rolled back");
+    let new = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("the writer still works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_longer_than_the_acquire_timeout_is_unavailable() {
+    let test_db = TestDb::new();
+    let db = Db::open(
+        DbConfig::new(test_db.url())
+            .with_readers(1)
+            .with_acquire_timeout(Duration::from_millis(50)),
+    )
+    .expect("open");
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (held_tx, held_rx) = mpsc::channel::<()>();
+    let holder = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.read(move |_| {
+                held_tx.send(()).expect("signal");
+                release_rx.recv().expect("wait");
+                Ok::<_, RepoError>(())
+            })
+            .await
+        }
+    });
+    tokio::task::spawn_blocking(move || held_rx.recv())
+        .await
+        .expect("join")
+        .expect("held");
+
+    let err = db.read(count_users).await.expect_err("no reader free");
+
+    assert!(
+        matches!(
+            err,
+            RepoError::Unavailable {
+                reason: Unavailable::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    release_tx.send(()).expect("release");
+    holder.await.expect("join").expect("holder");
+    assert_eq!(db.read(count_users).await.expect("free again"), 0);
+}
+
+#[tokio::test]
+async fn writes_are_served_in_the_order_they_arrive() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::R2d2);
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let order = Arc::new(Mutex::new(Vec::new()));
+
+    let blocker = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.write(move |_| {
+                release_rx.recv().expect("wait");
+                Ok::<_, RepoError>(())
+            })
+            .await
+        }
+    });
+    tokio::task::yield_now().await;
+    let queued: Vec<_> = (0..20)
+        .map(|i| {
+            let db = db.clone();
+            let order = Arc::clone(&order);
+            tokio::spawn(async move {
+                db.write(move |_| {
+                    order.lock().expect("lock").push(i);
+                    Ok::<_, RepoError>(())
+                })
+                .await
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    release_tx.send(()).expect("release");
+
+    blocker.await.expect("join").expect("blocker");
+    for task in queued {
+        task.await.expect("join").expect("write");
+    }
+    assert_eq!(*order.lock().expect("lock"), (0..20).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_caller_gave_up_still_commits_and_frees_the_writer() {
+    // Only r2d2: diesel-async's wrapper blocks the dropping thread until the
+    // closure is done, so with it `timeout` itself cannot return here.
+    for backend in [PoolBackend::R2d2] {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let new = UserFactory::new().build();
+        let id = new.id.clone();
+
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(20),
+            db.write(move |conn| {
+                release_rx.recv().expect("wait");
+                UserRepository::create(conn, &new)
+            }),
+        )
+        .await;
+        assert!(gave_up.is_err(), "{backend:?}: the caller stopped waiting");
+        release_tx.send(()).expect("release");
+
+        let next = UserFactory::new().build();
+        db.write(move |conn| UserRepository::create(conn, &next))
+            .await
+            .expect("the writer is free and not inside a transaction");
+        let found = db
+            .read(move |conn| UserRepository::get_by_id(conn, &id))
+            .await;
+        assert!(
+            found.is_ok(),
+            "{backend:?}: the abandoned write committed: {found:?}"
+        );
+        assert_eq!(db.read(count_users).await.expect("count"), 2, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_applies_pending_migrations_once() {
+    let test_db = TestDb::empty();
+    let db = open(&test_db, PoolBackend::R2d2);
+
+    let applied = db.migrate().await.expect("migrate");
+    let again = db.migrate().await.expect("migrate again");
+
+    assert_eq!(
+        applied.len(),
+        diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&MIGRATIONS)
+            .expect("embedded")
+            .len()
+    );
+    assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(db.read(count_users).await.expect("tables exist"), 0);
+}
+
+#[tokio::test]
+async fn ping_and_checkpoint_work_on_a_healthy_database() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::R2d2);
+    let new = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("write");
+
+    db.ping().await.expect("ping");
+    db.checkpoint().await.expect("checkpoint");
+
+    let wal = std::fs::metadata(format!("{}-wal", test_db.url())).expect("wal file");
+    assert_eq!(wal.len(), 0, "TRUNCATE empties the WAL");
+}
+
+#[tokio::test]
+async fn every_connection_gets_the_production_pragmas() {
+    for backend in BACKENDS {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let pragmas = |conn: &mut SqliteConnection| {
+            Ok::<_, RepoError>(
+                ["journal_mode", "foreign_keys", "synchronous", "query_only"]
+                    .map(|name| pragma(conn, name)),
+            )
+        };
+
+        let writer = db.write(pragmas).await.expect("writer");
+        let reader = db.read(pragmas).await.expect("reader");
+
+        assert_eq!(writer, ["wal", "1", "1", "0"], "{backend:?}");
+        assert_eq!(reader, ["wal", "1", "1", "1"], "{backend:?}");
+    }
+}
+
+#[test]
+fn open_refuses_an_empty_reader_pool() {
+    let test_db = TestDb::new();
+    let err = Db::open(DbConfig::new(test_db.url()).with_readers(0)).expect_err("no readers");
+    assert!(matches!(err, OpenDbError::NoReaders), "{err:?}");
+}
+
+#[test]
+fn open_names_a_path_it_cannot_create() {
+    let test_db = TestDb::new();
+    let path = test_db.dir().join("missing/dir/x.db");
+    let path = path.to_str().expect("utf-8");
+
+    let err = Db::open(DbConfig::new(path)).expect_err("cannot create");
+
+    assert!(matches!(err, OpenDbError::Open(_)), "{err:?}");
+    assert!(err.to_string().contains(path), "{err}");
+}
+
+#[test]
+fn debug_shows_the_configuration() {
+    let test_db = TestDb::new();
+    let db = Db::open(DbConfig::new(test_db.url()).with_readers(2)).expect("open");
+    let shown = format!("{db:?}");
+    assert!(
+        shown.contains("readers: 2") && shown.contains("R2d2"),
+        "{shown}"
+    );
+}
+
+/// Why the deadpool backend is not the default: dropping one of its calls
+/// before the closure finishes blocks the dropping thread
+/// (`block_in_place`), which panics on a current-thread runtime such as an
+/// actix-web worker's.
+#[cfg(feature = "deadpool-backend")]
+#[test]
+fn the_deadpool_backend_panics_when_cancelled_on_a_current_thread_runtime() {
+    let test_db = TestDb::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let db = runtime.block_on(async { open(&test_db, PoolBackend::Deadpool) });
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        started_rx.recv().expect("started");
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = release_tx.send(());
+    });
+
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_millis(20),
+                db.write(move |_| {
+                    started_tx.send(()).expect("signal");
+                    release_rx.recv().expect("wait");
+                    Ok::<_, RepoError>(())
+                }),
+            )
+            .await
+        })
+    }));
+
+    let payload = outcome.expect_err("cancelling must panic");
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(message.contains("multi-threaded runtime"), "{message}");
+}

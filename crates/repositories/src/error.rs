@@ -1,0 +1,290 @@
+//! [`RepoError`]: every database failure, classified once.
+//!
+//! Diesel and SQLite report failures as error kinds plus SQLite's message
+//! text; this module is the one place that turns them into the few cases a
+//! caller can act on. Services map `RepoError` to their own errors, and the
+//! HTTP layer turns [`RepoError::Unavailable`] into 503.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// A boxed error that keeps its source chain.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What can go wrong in a repository call.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The row asked for does not exist (or is not visible to the caller).
+    #[error("row not found")]
+    NotFound,
+    /// An insert or update broke a `UNIQUE` constraint. `constraint` names it
+    /// as SQLite does: the table and columns, e.g. `users.email`.
+    #[error("unique constraint violated: {constraint}")]
+    UniqueViolation { constraint: String },
+    /// An insert or update referenced a row that does not exist.
+    #[error("foreign key constraint violated")]
+    ForeignKeyViolation,
+    /// The database cannot serve the request right now: locked, full,
+    /// read-only, failing I/O, or no connection came free in time. Worth a
+    /// retry later; the HTTP layer answers 503.
+    #[error("database unavailable: {reason}")]
+    Unavailable {
+        reason: Unavailable,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Anything else: a bug or a broken invariant. Logged with its cause,
+    /// never shown to an API consumer.
+    #[error("unexpected database error")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why the database is [`RepoError::Unavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// `SQLITE_BUSY`/`SQLITE_LOCKED`: another connection held a lock for longer
+    /// than the busy timeout.
+    Busy,
+    /// `SQLITE_FULL`: the disk is full.
+    DiskFull,
+    /// `SQLITE_READONLY`: the file or its directory is not writable.
+    ReadOnly,
+    /// `SQLITE_IOERR`, `SQLITE_CANTOPEN`, `SQLITE_CORRUPT`, `SQLITE_NOTADB`:
+    /// the file cannot be read or written as a database.
+    Storage,
+    /// No connection came free within the acquire timeout.
+    Timeout,
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Busy => "database is locked",
+            Self::DiskFull => "disk is full",
+            Self::ReadOnly => "database is read-only",
+            Self::Storage => "storage error",
+            Self::Timeout => "timed out waiting for a connection",
+        })
+    }
+}
+
+impl RepoError {
+    /// An [`RepoError::Unavailable`] with a cause.
+    pub fn unavailable(reason: Unavailable, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            reason,
+            source: Some(source.into()),
+        }
+    }
+
+    /// An [`RepoError::Unexpected`] with a cause.
+    pub fn unexpected(source: impl Into<BoxError>) -> Self {
+        Self::Unexpected(source.into())
+    }
+
+    /// Whether this is [`RepoError::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound)
+    }
+
+    /// Whether this is [`RepoError::Unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// SQLite's own messages for the conditions that make a database unavailable
+/// (`sqlite3_errstr` of the primary result codes diesel reports as
+/// `DatabaseErrorKind::Unknown`).
+const UNAVAILABLE_MESSAGES: &[(&str, Unavailable)] = &[
+    ("database is locked", Unavailable::Busy),
+    ("database table is locked", Unavailable::Busy),
+    ("database schema is locked", Unavailable::Busy),
+    ("database or disk is full", Unavailable::DiskFull),
+    (
+        "attempt to write a readonly database",
+        Unavailable::ReadOnly,
+    ),
+    ("disk I/O error", Unavailable::Storage),
+    ("unable to open database file", Unavailable::Storage),
+    ("database disk image is malformed", Unavailable::Storage),
+    ("file is not a database", Unavailable::Storage),
+];
+
+impl From<DieselError> for RepoError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(kind, info) => match kind {
+                DatabaseErrorKind::UniqueViolation => Self::UniqueViolation {
+                    constraint: unique_constraint_name(info.message()),
+                },
+                DatabaseErrorKind::ForeignKeyViolation => Self::ForeignKeyViolation,
+                DatabaseErrorKind::ClosedConnection => {
+                    Self::unavailable(Unavailable::Storage, DieselError::DatabaseError(kind, info))
+                }
+                _ => {
+                    let reason = UNAVAILABLE_MESSAGES
+                        .iter()
+                        .find(|(prefix, _)| info.message().starts_with(prefix))
+                        .map(|(_, reason)| *reason);
+                    let err = DieselError::DatabaseError(kind, info);
+                    match reason {
+                        Some(reason) => Self::unavailable(reason, err),
+                        None => Self::unexpected(err),
+                    }
+                }
+            },
+            other => Self::unexpected(other),
+        }
+    }
+}
+
+impl From<diesel::ConnectionError> for RepoError {
+    fn from(err: diesel::ConnectionError) -> Self {
+        Self::unavailable(Unavailable::Storage, err)
+    }
+}
+
+/// `"UNIQUE constraint failed: users.email"` → `"users.email"`.
+fn unique_constraint_name(message: &str) -> String {
+    message
+        .strip_prefix("UNIQUE constraint failed: ")
+        .unwrap_or(message)
+        .to_owned()
+}
+
+/// `Result<T, RepoError>` helpers.
+pub trait OptionalExt<T> {
+    /// Turns [`RepoError::NotFound`] into `Ok(None)`.
+    fn optional(self) -> Result<Option<T>, RepoError>;
+}
+
+impl<T> OptionalExt<T> for Result<T, RepoError> {
+    fn optional(self) -> Result<Option<T>, RepoError> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(RepoError::NotFound) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::DatabaseErrorInformation;
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn db_error(kind: DatabaseErrorKind, message: &'static str) -> RepoError {
+        DieselError::DatabaseError(kind, Box::new(Info(message))).into()
+    }
+
+    #[test]
+    fn not_found_maps_to_not_found() {
+        assert!(RepoError::from(DieselError::NotFound).is_not_found());
+    }
+
+    #[test]
+    fn unique_violations_name_the_constraint() {
+        let err = db_error(
+            DatabaseErrorKind::UniqueViolation,
+            "UNIQUE constraint failed: users.email",
+        );
+        assert!(
+            matches!(&err, RepoError::UniqueViolation { constraint } if constraint == "users.email"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn foreign_key_violations_map_to_their_variant() {
+        let err = db_error(
+            DatabaseErrorKind::ForeignKeyViolation,
+            "FOREIGN KEY constraint failed",
+        );
+        assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
+    }
+
+    #[test]
+    fn each_sqlite_availability_message_maps_to_its_reason() {
+        for (message, reason) in UNAVAILABLE_MESSAGES {
+            let err = db_error(DatabaseErrorKind::Unknown, message);
+            assert!(
+                matches!(&err, RepoError::Unavailable { reason: r, source: Some(_) } if r == reason),
+                "{message}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_closed_connection_is_unavailable() {
+        let err = db_error(DatabaseErrorKind::ClosedConnection, "closed");
+        assert!(err.is_unavailable(), "{err:?}");
+    }
+
+    #[test]
+    fn other_errors_are_unexpected_and_keep_their_source() {
+        let err = db_error(
+            DatabaseErrorKind::CheckViolation,
+            "CHECK constraint failed: x",
+        );
+        assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+        let source = std::error::Error::source(&err).expect("source kept");
+        assert!(source.to_string().contains("CHECK constraint failed"));
+
+        let err = RepoError::from(DieselError::RollbackTransaction);
+        assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    }
+
+    #[test]
+    fn optional_turns_only_not_found_into_none() {
+        assert_eq!(Ok::<_, RepoError>(1).optional().ok(), Some(Some(1)));
+        assert!(matches!(
+            Err::<i32, _>(RepoError::NotFound).optional(),
+            Ok(None)
+        ));
+        assert!(
+            Err::<i32, _>(RepoError::ForeignKeyViolation)
+                .optional()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unavailable_reasons_read_as_sentences() {
+        let err = RepoError::unavailable(Unavailable::DiskFull, "x");
+        assert_eq!(err.to_string(), "database unavailable: disk is full");
+        assert_eq!(
+            Unavailable::Timeout.to_string(),
+            "timed out waiting for a connection"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! The `sessions` table: server-side login sessions.
+//!
+//! A session is valid while `expires_at` is in the future; every lookup that
+//! serves authentication goes through [`SessionRepository::get_valid`], so an
+//! expired row is never honoured even before the purge job deletes it.
+
+use diesel::prelude::*;
+use promptyard_db_models::models::{NewSession, Session, Timestamp};
+use promptyard_db_models::schema::sessions;
+
+use crate::error::RepoError;
+
+/// Queries on `sessions`. Ids are the SHA-256 of the session key, computed by
+/// the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRepository;
+
+/// Columns to change on a session; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = sessions)]
+pub struct SessionUpdate {
+    pub state: Option<String>,
+    pub last_seen_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl SessionRepository {
+    /// Inserts a session. [`RepoError::ForeignKeyViolation`] if the user does
+    /// not exist, [`RepoError::UniqueViolation`] if the id is taken.
+    pub fn create(conn: &mut SqliteConnection, new: &NewSession) -> Result<Session, RepoError> {
+        diesel::insert_into(sessions::table)
+            .values(new)
+            .returning(Session::as_returning())
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// The session with this id if it has not expired at `now`, else
+    /// [`RepoError::NotFound`].
+    pub fn get_valid(
+        conn: &mut SqliteConnection,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Session, RepoError> {
+        sessions::table
+            .find(id)
+            .filter(sessions::expires_at.gt(now))
+            .select(Session::as_select())
+            .first(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// The user's sessions that have not expired at `now`, newest first.
+    pub fn list_valid_for_user(
+        conn: &mut SqliteConnection,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Session>, RepoError> {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::expires_at.gt(now))
+            .order((sessions::created_at.desc(), sessions::id.desc()))
+            .select(Session::as_select())
+            .load(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Records activity on a session: sets `last_seen_at`.
+    /// [`RepoError::NotFound`] if the session is gone.
+    pub fn touch(conn: &mut SqliteConnection, id: &str, now: Timestamp) -> Result<(), RepoError> {
+        Self::update(
+            conn,
+            id,
+            &SessionUpdate {
+                last_seen_at: Some(now),
+                ..SessionUpdate::default()
+            },
+        )
+        .map(drop)
+    }
+
+    /// Changes the given columns of a session; returns the updated row, or
+    /// [`RepoError::NotFound`]. An update with nothing to change returns the
+    /// row as it is.
+    pub fn update(
+        conn: &mut SqliteConnection,
+        id: &str,
+        changes: &SessionUpdate,
+    ) -> Result<Session, RepoError> {
+        if changes == &SessionUpdate::default() {
+            return sessions::table
+                .find(id)
+                .select(Session::as_select())
+                .first(conn)
+                .map_err(RepoError::from);
+        }
+        diesel::update(sessions::table.find(id))
+            .set(changes)
+            .returning(Session::as_returning())
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Deletes a session; returns whether it existed.
+    pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<bool, RepoError> {
+        let deleted = diesel::delete(sessions::table.find(id)).execute(conn)?;
+        Ok(deleted > 0)
+    }
+
+    /// Deletes every session of a user (a disabled account, say); returns
+    /// how many.
+    pub fn delete_all_for_user(
+        conn: &mut SqliteConnection,
+        user_id: &str,
+    ) -> Result<usize, RepoError> {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
+            .execute(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Deletes every session of a user but one (the caller's own, after a
+    /// password change); returns how many.
+    pub fn delete_all_for_user_except(
+        conn: &mut SqliteConnection,
+        user_id: &str,
+        keep_id: &str,
+    ) -> Result<usize, RepoError> {
+        diesel::delete(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::id.ne(keep_id)),
+        )
+        .execute(conn)
+        .map_err(RepoError::from)
+    }
+
+    /// Deletes up to `limit` sessions that expired at or before `now` (in
+    /// bounded batches, so a purge never holds the writer for long); returns
+    /// how many.
+    pub fn delete_expired(
+        conn: &mut SqliteConnection,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<usize, RepoError> {
+        // Two statements; run it inside `Db::write` so they form one
+        // transaction.
+        let expired: Vec<String> = sessions::table
+            .filter(sessions::expires_at.le(now))
+            .select(sessions::id)
+            .limit(limit)
+            .load(conn)?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(&expired)))
+            .execute(conn)
+            .map_err(RepoError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests;

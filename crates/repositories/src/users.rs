@@ -1,0 +1,98 @@
+//! The `users` table.
+
+use diesel::prelude::*;
+use promptyard_db_models::models::{NewUser, Timestamp, User};
+use promptyard_db_models::schema::users;
+
+use crate::error::RepoError;
+
+/// Queries on `users`. Every function takes the connection to run on, so a
+/// service can compose several calls in one [`Db::write`](crate::Db::write)
+/// transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct UserRepository;
+
+impl UserRepository {
+    /// Inserts a user. Fails with [`RepoError::UniqueViolation`] (constraint
+    /// `users.email`) if the email is taken in any letter case.
+    pub fn create(conn: &mut SqliteConnection, new: &NewUser) -> Result<User, RepoError> {
+        diesel::insert_into(users::table)
+            .values(new)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// The user with this id, or [`RepoError::NotFound`].
+    pub fn get_by_id(conn: &mut SqliteConnection, id: &str) -> Result<User, RepoError> {
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// The user with this email compared case-insensitively (the column is
+    /// `COLLATE NOCASE`, so the lookup uses the unique index), or
+    /// [`RepoError::NotFound`].
+    pub fn get_by_email(conn: &mut SqliteConnection, email: &str) -> Result<User, RepoError> {
+        users::table
+            .filter(users::email.eq(email))
+            .select(User::as_select())
+            .first(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Enables or disables a user; returns the updated row, or
+    /// [`RepoError::NotFound`].
+    pub fn set_active(
+        conn: &mut SqliteConnection,
+        id: &str,
+        is_active: bool,
+        now: Timestamp,
+    ) -> Result<User, RepoError> {
+        diesel::update(users::table.find(id))
+            .set((users::is_active.eq(is_active), users::updated_at.eq(now)))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Replaces a user's password hash; returns the updated row, or
+    /// [`RepoError::NotFound`].
+    pub fn set_password_hash(
+        conn: &mut SqliteConnection,
+        id: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<User, RepoError> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::password_hash.eq(password_hash),
+                users::updated_at.eq(now),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Deletes a user and, through `ON DELETE CASCADE`, everything they own.
+    /// [`RepoError::NotFound`] if there was no such user.
+    pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<(), RepoError> {
+        match diesel::delete(users::table.find(id)).execute(conn)? {
+            0 => Err(RepoError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many users there are.
+    pub fn count(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
+        users::table
+            .count()
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests;

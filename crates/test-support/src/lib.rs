@@ -1,0 +1,44 @@
+//! Fixtures shared by every Promptyard test (a dev-dependency only).
+//!
+//! - [`TestDb`]: an isolated, migrated SQLite database in WAL mode on a temp
+//!   file, removed with its `-wal`/`-shm` files when dropped. Never
+//!   `:memory:`: an in-memory database cannot use WAL.
+//! - [`TestDb::db`]: the same [`Db`](promptyard_repositories::Db) (writer +
+//!   reader pool) the server uses, on that file.
+//! - [`factories`]: users and sessions with fake data, built as insert rows
+//!   or inserted directly.
+//! - [`pragma`]: read a PRAGMA's value, for the SQLite configuration tests.
+
+mod db;
+pub mod factories;
+
+pub use db::TestDb;
+pub use factories::{SessionFactory, UserFactory};
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+#[derive(QueryableByName)]
+struct PragmaValue {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    value: Option<String>,
+}
+
+/// The value of `PRAGMA <name>` on this connection, as text (`"wal"`, `"1"`,
+/// `"5000"`, ...).
+///
+/// # Panics
+/// If the PRAGMA does not exist or returns no row.
+pub fn pragma(conn: &mut SqliteConnection, name: &str) -> String {
+    assert!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "not a PRAGMA name: {name:?}"
+    );
+    diesel::sql_query(format!(
+        "SELECT CAST((SELECT * FROM pragma_{name}) AS TEXT) AS value"
+    ))
+    .get_result::<PragmaValue>(conn)
+    .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"))
+    .value
+    .unwrap_or_else(|| panic!("PRAGMA {name} returned NULL"))
+}
