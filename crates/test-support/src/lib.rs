@@ -7,10 +7,13 @@
 //!   reader pool) the server uses, on that file.
 //! - [`factories`]: users and sessions with fake data, built as insert rows
 //!   or inserted directly.
+//! - [`process`]: run the `promptyard` binary as a real process and talk
+//!   HTTP/1.1 to it.
 //! - [`pragma`]: read a PRAGMA's value, for the SQLite configuration tests.
 
 mod db;
 pub mod factories;
+pub mod process;
 
 pub use db::TestDb;
 pub use factories::{SessionFactory, UserFactory};

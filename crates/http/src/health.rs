@@ -1,0 +1,59 @@
+//! `GET /healthz` (the process runs) and `GET /readyz` (the database
+//! answers).
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use promptyard_services::RepoError;
+use serde_json::json;
+
+use crate::AppState;
+use crate::problem::Problem;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(crate::resource("/healthz").route(web::get().to(healthz)))
+        .service(crate::resource("/readyz").route(web::get().to(readyz)));
+}
+
+/// 200 `{"status": "ok"}` while the process runs. Touches nothing else.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 `{"status": "ready"}` when a reader answers a query that touches the
+/// database file within the readiness timeout; 503 `unavailable` otherwise.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let outcome = tokio::time::timeout(state.readiness_timeout, state.db.ping()).await;
+    readiness(outcome.map_err(|_| state.readiness_timeout))
+}
+
+/// The answer for a ping's outcome: `Err(timeout)` if it did not finish.
+fn readiness(outcome: Result<Result<(), RepoError>, Duration>) -> HttpResponse {
+    match outcome {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            unavailable()
+        }
+        Err(timeout) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "readiness check timed out"
+            );
+            unavailable()
+        }
+    }
+}
+
+fn unavailable() -> HttpResponse {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the database is not answering; retry later",
+    )
+    .response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! The `promptyard` binary as a user runs it: a real process, real HTTP.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use promptyard_test_support::process::{ServerProcess, run};
+use promptyard_test_support::{TestDb, pragma};
+
+const BIN: &str = env!("CARGO_BIN_EXE_promptyard");
+
+fn stderr_lines(output: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn serve_with_no_configuration_creates_the_database_migrates_and_answers_health_checks() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        cwd.path(),
+        &[],
+        &[("PROMPTYARD_BIND", "127.0.0.1:0")],
+    );
+
+    let health = server.get("/healthz");
+    let ready = server.get("/readyz");
+
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json(), serde_json::json!({"status": "ok"}));
+    assert_eq!(ready.status, 200);
+    let db_file = cwd.path().join("promptyard.db");
+    assert!(
+        db_file.is_file(),
+        "promptyard.db created in the working directory"
+    );
+
+    let (exit, logs) = server.terminate();
+    assert!(
+        exit.success(),
+        "graceful exit on SIGTERM: {exit:?} {logs:?}"
+    );
+    assert!(logs.iter().any(|l| l.contains("stopped")), "{logs:?}");
+    let mut conn = promptyard_db_models_conn(&db_file);
+    assert_eq!(pragma(&mut conn, "journal_mode"), "wal");
+    assert_eq!(pragma(&mut conn, "user_version"), "0");
+    let tables = pragma_tables(&mut conn);
+    assert!(tables.contains(&"users".to_owned()) && tables.contains(&"sessions".to_owned()));
+}
+
+#[test]
+fn a_restart_keeps_the_database_and_applies_no_migration_twice() {
+    let test_db = TestDb::empty();
+    let envs = [
+        ("PROMPTYARD_BIND", "127.0.0.1:0"),
+        ("PROMPTYARD_DATABASE_URL", test_db.url()),
+    ];
+    let applied = |server: &ServerProcess| {
+        server
+            .startup_log()
+            .iter()
+            .find_map(|l| l.split("applied=").nth(1).map(|n| n.trim().to_owned()))
+            .expect("a 'database ready' line")
+    };
+
+    let first = ServerProcess::start(Path::new(BIN), test_db.dir(), &["serve"], &envs);
+    let applied_first = applied(&first);
+    assert!(first.terminate().0.success());
+    let second = ServerProcess::start(Path::new(BIN), test_db.dir(), &["serve"], &envs);
+    let applied_second = applied(&second);
+
+    assert_eq!(applied_first, "2");
+    assert_eq!(applied_second, "0");
+    assert_eq!(second.get("/readyz").status, 200);
+}
+
+#[test]
+fn a_flag_overrides_its_environment_variable() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        cwd.path(),
+        &["--bind", "127.0.0.1:0"],
+        &[("PROMPTYARD_BIND", "not-an-address")],
+    );
+    assert_eq!(server.get("/healthz").status, 200);
+}
+
+#[test]
+fn an_unparsable_bind_address_ends_the_process_with_one_line() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let output = run(
+        Path::new(BIN),
+        cwd.path(),
+        &[],
+        &[("PROMPTYARD_BIND", "localhost"), ("RUST_BACKTRACE", "1")],
+    );
+
+    assert_eq!(output.status.code(), Some(2));
+    let lines = stderr_lines(&output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("PROMPTYARD_BIND") && lines[0].contains("localhost"),
+        "{lines:?}"
+    );
+    assert!(
+        !cwd.path().join("promptyard.db").exists(),
+        "nothing created"
+    );
+}
+
+#[test]
+fn an_unwritable_database_path_ends_the_process_with_one_line() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let not_a_dir = cwd.path().join("a-file");
+    std::fs::write(&not_a_dir, b"x").expect("write");
+    let db_path = not_a_dir.join("promptyard.db");
+    let db_path = db_path.to_str().expect("utf-8");
+
+    let output = run(
+        Path::new(BIN),
+        cwd.path(),
+        &[],
+        &[
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_DATABASE_URL", db_path),
+            ("RUST_BACKTRACE", "1"),
+        ],
+    );
+
+    assert_eq!(output.status.code(), Some(1));
+    let lines = stderr_lines(&output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("cannot open database") && lines[0].contains(db_path),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn an_address_in_use_ends_the_process_with_one_line() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+
+    let output = run(
+        Path::new(BIN),
+        cwd.path(),
+        &[],
+        &[("PROMPTYARD_BIND", &addr), ("RUST_LOG", "off")],
+    );
+
+    assert_eq!(output.status.code(), Some(1));
+    let lines = stderr_lines(&output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("cannot listen on") && lines[0].contains(&addr),
+        "{lines:?}"
+    );
+}
+
+fn promptyard_db_models_conn(path: &Path) -> diesel::SqliteConnection {
+    use diesel::Connection;
+    diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("open")
+}
+
+fn pragma_tables(conn: &mut diesel::SqliteConnection) -> Vec<String> {
+    use diesel::prelude::*;
+    diesel::sql_query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .load::<TableName>(conn)
+        .expect("tables")
+        .into_iter()
+        .map(|t| t.name)
+        .collect()
+}
+
+#[derive(diesel::QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
