@@ -182,6 +182,25 @@ mod tests {
     }
 
     #[test]
+    fn configure_connection_turns_on_each_pragma_a_bare_connection_lacks() {
+        let (_dir, path) = temp_path();
+        let mut conn = SqliteConnection::establish(&path).expect("bare");
+        // Bundled SQLite enables foreign keys by default; start from off so
+        // that dropping the PRAGMA from the function fails this test.
+        conn.batch_execute("PRAGMA foreign_keys = OFF")
+            .expect("off");
+        assert_eq!(pragma(&mut conn, "foreign_keys"), 0);
+        assert_eq!(pragma(&mut conn, "synchronous"), 2, "FULL by default");
+        assert_eq!(pragma(&mut conn, "busy_timeout"), 0);
+
+        configure_connection(&mut conn, &ConnectionOptions::read_write()).expect("configure");
+
+        assert_eq!(pragma(&mut conn, "foreign_keys"), 1);
+        assert_eq!(pragma(&mut conn, "synchronous"), 1);
+        assert_eq!(pragma(&mut conn, "busy_timeout"), 5000);
+    }
+
+    #[test]
     fn open_creates_the_file_and_applies_every_pragma() {
         let (_dir, path) = temp_path();
         let mut conn = open(&path, &ConnectionOptions::read_write()).expect("open");

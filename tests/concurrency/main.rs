@@ -1,0 +1,4 @@
+//! Concurrency on purpose: many tasks at once through the real pools, on a
+//! multi-threaded runtime.
+
+mod concurrent_requests;

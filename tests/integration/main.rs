@@ -1,0 +1,3 @@
+//! Whole flows through the HTTP API.
+
+mod health_flow;

@@ -1,0 +1,3 @@
+//! The embedded migrations, tested both ways on real WAL files.
+
+mod migrations;
