@@ -27,8 +27,34 @@ pub(crate) enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
     #[error("server stopped with an error: {0}")]
     Run(#[source] std::io::Error),
+}
+
+/// Registers SIGINT and SIGTERM handlers now; the returned future resolves
+/// with the signal's name when one arrives.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
+    }
 }
 
 pub(crate) fn init_tracing(filter: &str) -> Result<(), ConfigError> {
@@ -63,13 +89,25 @@ pub(crate) async fn serve(config: Config) -> Result<(), ServeError> {
         .map_err(|source| ServeError::Bind {
             addr: config.bind_display.clone(),
             source,
-        })?;
-    for addr in server.addrs() {
+        })?
+        // We handle SIGINT/SIGTERM ourselves, registered before we announce
+        // the address, so a signal sent as soon as we listen is never missed.
+        .disable_signals()
+        .shutdown_timeout(30);
+    let addrs = server.addrs();
+    let server = server.run();
+    let shutdown = shutdown_signal().map_err(ServeError::Signals)?;
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        let signal = shutdown.await;
+        tracing::info!(%signal, "shutting down: finishing in-flight requests");
+        // Stop accepting; let in-flight requests finish (up to 30 s).
+        handle.stop(true).await;
+    });
+    for addr in addrs {
         tracing::info!("listening on http://{addr}");
     }
-    // actix-web stops on SIGINT/SIGTERM: it stops accepting, lets in-flight
-    // requests finish (up to 30 s), then returns here.
-    server.run().await.map_err(ServeError::Run)?;
+    server.await.map_err(ServeError::Run)?;
 
     if let Err(err) = db.checkpoint().await {
         tracing::warn!(error = %err, "final WAL checkpoint failed");
