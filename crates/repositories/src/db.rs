@@ -109,6 +109,13 @@ impl DbConfig {
         self
     }
 
+    /// The same configuration with another busy timeout.
+    #[must_use]
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
     /// The same configuration with another pool backend.
     #[must_use]
     pub fn with_backend(mut self, backend: PoolBackend) -> Self {

@@ -142,12 +142,6 @@ impl From<DieselError> for RepoError {
     }
 }
 
-impl From<diesel::ConnectionError> for RepoError {
-    fn from(err: diesel::ConnectionError) -> Self {
-        Self::unavailable(Unavailable::Storage, err)
-    }
-}
-
 /// `"UNIQUE constraint failed: users.email"` → `"users.email"`.
 fn unique_constraint_name(message: &str) -> String {
     message

@@ -2,6 +2,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
+use diesel_migrations::MigrationHarness;
 use promptyard_test_support::{TestDb, UserFactory, pragma};
 
 use super::*;
@@ -298,6 +299,67 @@ async fn a_write_whose_caller_gave_up_still_commits_and_frees_the_writer() {
         );
         assert_eq!(db.read(count_users).await.expect("count"), 2, "{backend:?}");
     }
+}
+
+#[tokio::test]
+async fn a_write_blocked_by_another_process_beyond_the_busy_timeout_is_busy() {
+    let test_db = TestDb::new();
+    let db = Db::open(DbConfig::new(test_db.url()).with_busy_timeout(Duration::from_millis(50)))
+        .expect("open");
+    // Another process (here: another connection) holds the write lock.
+    let mut other = test_db.conn();
+    other.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let new = UserFactory::new().build();
+
+    let err = db
+        .write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect_err("locked out");
+
+    assert!(
+        matches!(err, RepoError::Unavailable { reason: Unavailable::Busy, .. }),
+        "{err:?}"
+    );
+    other.batch_execute("ROLLBACK").expect("unlock");
+    let new = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("writes again once the lock is gone");
+}
+
+#[tokio::test]
+async fn a_migration_that_fails_is_reported_and_applies_nothing() {
+    let test_db = TestDb::empty();
+    test_db
+        .conn()
+        .batch_execute("CREATE TABLE users (id TEXT)")
+        .expect("a clashing table");
+    let db = open(&test_db, PoolBackend::R2d2);
+
+    let err = db.migrate().await.expect_err("users already exists");
+
+    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    let applied = test_db.conn().applied_migrations().expect("applied");
+    assert!(applied.is_empty(), "{applied:?}");
+}
+
+#[tokio::test]
+async fn a_panic_with_any_payload_is_reported() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::R2d2);
+
+    let err = db
+        .read(|_| -> Result<(), RepoError> { std::panic::panic_any(42_u8) })
+        .await
+        .expect_err("panic");
+
+    assert!(
+        std::error::Error::source(&err)
+            .expect("cause")
+            .to_string()
+            .contains("non-string panic payload"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

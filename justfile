@@ -1,0 +1,57 @@
+# Day-to-day commands. Each recipe is a thin wrapper: the cargo command it
+# runs works just as well without `just`.
+
+# List the recipes.
+default:
+    @just --list
+
+# Everything (unit, integration, migration, concurrency, SQLite config).
+test:
+    cargo nextest run --workspace
+
+# Unit tests beside the code, in every crate.
+test-unit:
+    cargo nextest run --profile unit
+
+# Whole flows over HTTP, and the promptyard binary as a process.
+test-integration:
+    cargo nextest run --profile integration
+
+# Migrations up and down, schema checks.
+test-migration:
+    cargo nextest run --profile migration
+
+# Many tasks at once through the real pools.
+test-concurrency:
+    cargo nextest run --profile concurrency
+
+# PRAGMAs and foreign keys on every connection.
+test-sqlite:
+    cargo nextest run --profile sqlite
+
+# Everything but the process and concurrency tests.
+test-quick:
+    cargo nextest run --profile quick
+
+# The suite under coverage, then the per-crate table and the gates.
+cov:
+    cargo llvm-cov nextest --workspace --profile ci --no-report
+    .ci/coverage
+
+# clippy with warnings as errors, and rustfmt.
+lint:
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+    cargo fmt --all --check
+
+# Run the server (release build) on the embedded SQLite default.
+run:
+    cargo run --release
+
+# The benchmarks behind docs/benchmarks.md.
+bench:
+    cargo bench -p promptyard-repositories --features deadpool-backend
+    cargo bench -p promptyard-test-support --bench fixtures
+
+# Exactly what CI runs.
+ci:
+    .ci/run
