@@ -72,61 +72,37 @@ pub struct NewSession {
     pub user_agent: Option<String>,
 }
 
-const REDACTED: &str = "[redacted]";
-
-impl fmt::Debug for User {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("password_hash", &REDACTED)
-            .field("is_active", &self.is_active)
-            .field("created_at", &self.created_at)
-            .field("updated_at", &self.updated_at)
-            .finish()
-    }
+/// `Debug` for a row type that prints `[redacted]` instead of the named
+/// secret fields.
+macro_rules! debug_redacting {
+    ($type:ident { shown: [$($shown:ident),*], redacted: [$($secret:ident),*] }) => {
+        impl fmt::Debug for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut out = f.debug_struct(stringify!($type));
+                $(out.field(stringify!($shown), &self.$shown);)*
+                $(out.field(stringify!($secret), &format_args!("[redacted]"));)*
+                out.finish()
+            }
+        }
+    };
 }
 
-impl fmt::Debug for NewUser {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewUser")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("password_hash", &REDACTED)
-            .field("is_active", &self.is_active)
-            .field("created_at", &self.created_at)
-            .field("updated_at", &self.updated_at)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("id", &REDACTED)
-            .field("user_id", &self.user_id)
-            .field("state", &REDACTED)
-            .field("created_at", &self.created_at)
-            .field("last_seen_at", &self.last_seen_at)
-            .field("expires_at", &self.expires_at)
-            .field("user_agent", &self.user_agent)
-            .finish()
-    }
-}
-
-impl fmt::Debug for NewSession {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewSession")
-            .field("id", &REDACTED)
-            .field("user_id", &self.user_id)
-            .field("state", &REDACTED)
-            .field("created_at", &self.created_at)
-            .field("last_seen_at", &self.last_seen_at)
-            .field("expires_at", &self.expires_at)
-            .field("user_agent", &self.user_agent)
-            .finish()
-    }
-}
+debug_redacting!(User {
+    shown: [id, email, is_active, created_at, updated_at],
+    redacted: [password_hash]
+});
+debug_redacting!(NewUser {
+    shown: [id, email, is_active, created_at, updated_at],
+    redacted: [password_hash]
+});
+debug_redacting!(Session {
+    shown: [user_id, created_at, last_seen_at, expires_at, user_agent],
+    redacted: [id, state]
+});
+debug_redacting!(NewSession {
+    shown: [user_id, created_at, last_seen_at, expires_at, user_agent],
+    redacted: [id, state]
+});
 
 #[cfg(test)]
 mod tests {

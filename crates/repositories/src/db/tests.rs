@@ -317,7 +317,13 @@ async fn a_write_blocked_by_another_process_beyond_the_busy_timeout_is_busy() {
         .expect_err("locked out");
 
     assert!(
-        matches!(err, RepoError::Unavailable { reason: Unavailable::Busy, .. }),
+        matches!(
+            err,
+            RepoError::Unavailable {
+                reason: Unavailable::Busy,
+                ..
+            }
+        ),
         "{err:?}"
     );
     other.batch_execute("ROLLBACK").expect("unlock");
