@@ -12,7 +12,7 @@ use std::fmt;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{sessions, users};
+use crate::schema::{login_failures, sessions, users};
 
 /// A UTC instant as stored in the database. Convert with
 /// [`NaiveDateTime::and_utc`] and [`chrono::DateTime::naive_utc`].
@@ -70,6 +70,17 @@ pub struct NewSession {
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub user_agent: Option<String>,
+}
+
+/// A row of `login_failures`: the failed logins for one email in the
+/// current window.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = login_failures, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct LoginFailure {
+    /// Lower-cased; not necessarily the email of an account.
+    pub email: String,
+    pub failures: i32,
+    pub window_started_at: Timestamp,
 }
 
 /// `Debug` for a row type that prints `[redacted]` instead of the named

@@ -3,7 +3,7 @@
 //! - [`Db`]: one SQLite writer connection plus a reader pool, each call one
 //!   blocking hop ([`Db::read`], [`Db::write`]).
 //! - One repository per table family ([`UserRepository`],
-//!   [`SessionRepository`]). Their functions take `&mut SqliteConnection`, so
+//!   [`SessionRepository`], [`LoginFailureRepository`]). Their functions take `&mut SqliteConnection`, so
 //!   a service can compose several of them inside one `Db::write`
 //!   transaction.
 //! - [`RepoError`]: every database failure, classified in one place.
@@ -27,12 +27,16 @@
 
 mod db;
 mod error;
+pub mod login_failures;
 pub mod sessions;
 pub mod users;
 
 pub use db::{Db, DbConfig, OpenDbError, PoolBackend};
 pub use error::{BoxError, OptionalExt, RepoError, Unavailable};
+pub use login_failures::LoginFailureRepository;
 pub use sessions::{SessionRepository, SessionUpdate};
 pub use users::UserRepository;
 
-pub use promptyard_db_models::models::{NewSession, NewUser, Session, Timestamp, User};
+pub use promptyard_db_models::models::{
+    LoginFailure, NewSession, NewUser, Session, Timestamp, User,
+};

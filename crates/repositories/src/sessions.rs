@@ -6,7 +6,7 @@
 
 use diesel::prelude::*;
 use promptyard_db_models::models::{NewSession, Session, Timestamp};
-use promptyard_db_models::schema::sessions;
+use promptyard_db_models::schema::{sessions, users};
 
 use crate::error::RepoError;
 
@@ -45,6 +45,24 @@ impl SessionRepository {
         sessions::table
             .find(id)
             .filter(sessions::expires_at.gt(now))
+            .select(Session::as_select())
+            .first(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// The session with this id if it has not expired at `now` and its user
+    /// is active, else [`RepoError::NotFound`]: the one query behind every
+    /// cookie-authenticated request.
+    pub fn get_valid_for_active_user(
+        conn: &mut SqliteConnection,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Session, RepoError> {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id.eq(id))
+            .filter(sessions::expires_at.gt(now))
+            .filter(users::is_active.eq(true))
             .select(Session::as_select())
             .first(conn)
             .map_err(RepoError::from)
@@ -105,6 +123,25 @@ impl SessionRepository {
     pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<bool, RepoError> {
         let deleted = diesel::delete(sessions::table.find(id)).execute(conn)?;
         Ok(deleted > 0)
+    }
+
+    /// Deletes one session of this user; [`RepoError::NotFound`] if there is
+    /// no such session or it belongs to someone else.
+    pub fn delete_for_user(
+        conn: &mut SqliteConnection,
+        user_id: &str,
+        id: &str,
+    ) -> Result<(), RepoError> {
+        let deleted = diesel::delete(
+            sessions::table
+                .filter(sessions::id.eq(id))
+                .filter(sessions::user_id.eq(user_id)),
+        )
+        .execute(conn)?;
+        match deleted {
+            0 => Err(RepoError::NotFound),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes every session of a user (a disabled account, say); returns

@@ -283,3 +283,46 @@ fn delete_expired_removes_only_expired_sessions_in_bounded_batches() {
     assert!(!SessionRepository::delete(conn, &boundary.id).expect("gone already"));
     assert!(SessionRepository::get_valid(conn, &live.id, now).is_ok());
 }
+
+#[test]
+fn get_valid_for_active_user_refuses_expired_sessions_and_disabled_users() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let ada = UserFactory::new().insert(conn);
+    let session = SessionFactory::for_user(&ada).created_at(t0()).insert(conn);
+
+    let found =
+        SessionRepository::get_valid_for_active_user(conn, &session.id, t0()).expect("valid");
+    assert_eq!(found, session);
+
+    let expired = session.expires_at;
+    let err = SessionRepository::get_valid_for_active_user(conn, &session.id, expired)
+        .expect_err("expired");
+    assert!(err.is_not_found(), "{err:?}");
+
+    crate::UserRepository::set_active(conn, &ada.id, false, t0()).expect("disable");
+    let err = SessionRepository::get_valid_for_active_user(conn, &session.id, t0())
+        .expect_err("disabled user");
+    assert!(err.is_not_found(), "{err:?}");
+}
+
+#[test]
+fn delete_for_user_only_deletes_the_users_own_session() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let ada = UserFactory::new().insert(conn);
+    let grace = UserFactory::new().insert(conn);
+    let graces = SessionFactory::for_user(&grace)
+        .created_at(t0())
+        .insert(conn);
+    let adas = SessionFactory::for_user(&ada).created_at(t0()).insert(conn);
+
+    let err = SessionRepository::delete_for_user(conn, &ada.id, &graces.id).expect_err("not hers");
+    assert!(err.is_not_found(), "{err:?}");
+    assert!(SessionRepository::get_valid(conn, &graces.id, t0()).is_ok());
+
+    SessionRepository::delete_for_user(conn, &ada.id, &adas.id).expect("hers");
+    assert!(SessionRepository::get_valid(conn, &adas.id, t0()).is_err());
+    let err = SessionRepository::delete_for_user(conn, &ada.id, &adas.id).expect_err("gone");
+    assert!(err.is_not_found(), "{err:?}");
+}
