@@ -1,16 +1,29 @@
 //! Promptyard's business rules, with no HTTP types: another Rust crate can
 //! use them without a server.
 //!
-//! This crate so far holds the collaborators every service takes — a
-//! [`Clock`] and an [`IdGenerator`], so tests control time and ids — and
-//! [`password`] hashing. The services themselves (`AuthService`,
-//! `ApiKeyService`, `PlaygroundService`) build on them.
+//! - [`AuthService`]: registration, login (with the brute-force limit),
+//!   password changes, session lists, account status.
+//! - [`SessionService`]: server-side sessions by key, for the HTTP layer's
+//!   session store.
+//! - Collaborators every service takes, so tests control them: a [`Clock`]
+//!   and an [`IdGenerator`]; and the [`PasswordHasher`], which keeps Argon2
+//!   off the async workers.
+//! - Parse-don't-validate newtypes: [`Email`], [`Password`].
 
+pub mod auth;
 pub mod clock;
+pub mod credentials;
 pub mod ids;
 pub mod password;
+pub mod sessions;
+pub mod validation;
 
+pub use auth::{AuthConfig, AuthError, AuthService, AuthUser, SessionInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
-// The data layer, re-exported so the layers above reach it through services.
+pub use credentials::{Email, Password};
 pub use ids::{IdGenerator, UuidV7Ids};
-pub use promptyard_repositories::{Db, DbConfig, OpenDbError, RepoError, Unavailable};
+pub use password::PasswordHasher;
+pub use sessions::{LoadedSession, SessionKey, SessionService, session_id};
+pub use validation::FieldError;
+// The data layer, re-exported so the layers above reach it through services.
+pub use promptyard_repositories::{BoxError, Db, DbConfig, OpenDbError, RepoError, Unavailable};
