@@ -5,7 +5,7 @@
 //! expired row is never honoured even before the purge job deletes it.
 
 use diesel::prelude::*;
-use promptyard_db_models::models::{NewSession, Session, Timestamp};
+use promptyard_db_models::models::{NewSession, Session, Timestamp, User};
 use promptyard_db_models::schema::{sessions, users};
 
 use crate::error::RepoError;
@@ -50,20 +50,20 @@ impl SessionRepository {
             .map_err(RepoError::from)
     }
 
-    /// The session with this id if it has not expired at `now` and its user
-    /// is active, else [`RepoError::NotFound`]: the one query behind every
-    /// cookie-authenticated request.
+    /// The session with this id and its user, if the session has not
+    /// expired at `now` and the user is active, else [`RepoError::NotFound`]:
+    /// the one query behind every cookie-authenticated request.
     pub fn get_valid_for_active_user(
         conn: &mut SqliteConnection,
         id: &str,
         now: Timestamp,
-    ) -> Result<Session, RepoError> {
+    ) -> Result<(Session, User), RepoError> {
         sessions::table
             .inner_join(users::table)
             .filter(sessions::id.eq(id))
             .filter(sessions::expires_at.gt(now))
             .filter(users::is_active.eq(true))
-            .select(Session::as_select())
+            .select((Session::as_select(), User::as_select()))
             .first(conn)
             .map_err(RepoError::from)
     }

@@ -16,6 +16,7 @@ use promptyard_repositories::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::auth::AuthUser;
 use crate::clock::Clock;
 
 /// How often `last_seen_at` is written at most, per session.
@@ -56,12 +57,13 @@ pub fn session_id(key: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A session found by its key.
+/// A session found by its key, with its (active) user.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LoadedSession {
     /// The stored id ([`session_id`] of the key).
     pub id: String,
-    pub user_id: String,
+    /// The user as of this request (not a copy taken at login).
+    pub user: AuthUser,
     /// The state as stored (a JSON object).
     pub state: String,
 }
@@ -69,7 +71,7 @@ pub struct LoadedSession {
 impl fmt::Debug for LoadedSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoadedSession")
-            .field("user_id", &self.user_id)
+            .field("user", &self.user)
             .finish_non_exhaustive()
     }
 }
@@ -94,30 +96,46 @@ impl SessionService {
         Self { db, clock }
     }
 
-    /// Stores a new session of `user_id` expiring `ttl` from now; returns
-    /// its key. [`RepoError::ForeignKeyViolation`] if the user is gone.
+    /// Stores a new session of `user_id` expiring `ttl` from now, deleting
+    /// the session `replacing` (the caller's previous one, at login) in the
+    /// same transaction; returns the new key.
+    /// [`RepoError::ForeignKeyViolation`] if the user is gone.
     pub async fn create(
         &self,
         user_id: &str,
         user_agent: Option<String>,
-        state: String,
         ttl: Duration,
+        replacing: Option<String>,
     ) -> Result<SessionKey, RepoError> {
         let key = SessionKey::generate()?;
         let now = self.clock.now();
         let new = NewSession {
             id: session_id(key.expose()),
             user_id: user_id.to_owned(),
-            state,
+            state: "{}".to_owned(),
             created_at: now.naive_utc(),
             last_seen_at: now.naive_utc(),
             expires_at: expiry(now, ttl),
             user_agent,
         };
         self.db
-            .write(move |conn| SessionRepository::create(conn, &new))
+            .write(move |conn| {
+                if let Some(old) = replacing {
+                    SessionRepository::delete(conn, &old)?;
+                }
+                SessionRepository::create(conn, &new)
+            })
             .await?;
         Ok(key)
+    }
+
+    /// Deletes the session with this stored id (logout); `false` if there
+    /// was none.
+    pub async fn end(&self, id: &str) -> Result<bool, RepoError> {
+        let id = id.to_owned();
+        self.db
+            .write(move |conn| SessionRepository::delete(conn, &id))
+            .await
     }
 
     /// The session with this key if it exists, has not expired and its user
@@ -127,7 +145,7 @@ impl SessionService {
         let id = session_id(key);
         let now = self.clock.now();
         let lookup = id.clone();
-        let Some(session) = self
+        let Some((session, user)) = self
             .db
             .read(move |conn| {
                 SessionRepository::get_valid_for_active_user(conn, &lookup, now.naive_utc())
@@ -151,7 +169,7 @@ impl SessionService {
         }
         Ok(Some(LoadedSession {
             id,
-            user_id: session.user_id,
+            user: user.into(),
             state: session.state,
         }))
     }
@@ -194,10 +212,7 @@ impl SessionService {
 
     /// Deletes the session with this key; `false` if there was none.
     pub async fn delete(&self, key: &str) -> Result<bool, RepoError> {
-        let id = session_id(key);
-        self.db
-            .write(move |conn| SessionRepository::delete(conn, &id))
-            .await
+        self.end(&session_id(key)).await
     }
 }
 

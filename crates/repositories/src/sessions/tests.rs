@@ -291,9 +291,10 @@ fn get_valid_for_active_user_refuses_expired_sessions_and_disabled_users() {
     let ada = UserFactory::new().insert(conn);
     let session = SessionFactory::for_user(&ada).created_at(t0()).insert(conn);
 
-    let found =
+    let (found, user) =
         SessionRepository::get_valid_for_active_user(conn, &session.id, t0()).expect("valid");
     assert_eq!(found, session);
+    assert_eq!(user, ada);
 
     let expired = session.expires_at;
     let err = SessionRepository::get_valid_for_active_user(conn, &session.id, expired)

@@ -71,12 +71,7 @@ async fn a_created_session_loads_by_its_key_and_is_stored_under_its_hash() {
 
     let key = f
         .service
-        .create(
-            &f.user_id,
-            Some("curl/8".into()),
-            r#"{"k":"v"}"#.into(),
-            TTL,
-        )
+        .create(&f.user_id, Some("curl/8".into()), TTL, None)
         .await
         .expect("create");
     let loaded = f
@@ -87,8 +82,8 @@ async fn a_created_session_loads_by_its_key_and_is_stored_under_its_hash() {
         .expect("found");
 
     assert_eq!(loaded.id, session_id(key.expose()));
-    assert_eq!(loaded.user_id, f.user_id);
-    assert_eq!(loaded.state, r#"{"k":"v"}"#);
+    assert_eq!(loaded.user.id, f.user_id);
+    assert_eq!(loaded.state, "{}");
     let row = stored(&f, &key).await;
     assert_eq!(row.user_agent.as_deref(), Some("curl/8"));
     assert_eq!(row.expires_at, (start() + TimeDelta::hours(1)).naive_utc());
@@ -100,7 +95,7 @@ async fn an_unknown_or_expired_key_loads_nothing() {
     let f = fixture();
     let key = f
         .service
-        .create(&f.user_id, None, "{}".into(), TTL)
+        .create(&f.user_id, None, TTL, None)
         .await
         .expect("create");
 
@@ -114,7 +109,7 @@ async fn last_seen_is_written_at_most_once_a_minute() {
     let f = fixture();
     let key = f
         .service
-        .create(&f.user_id, None, "{}".into(), TTL)
+        .create(&f.user_id, None, TTL, None)
         .await
         .expect("create");
 
@@ -141,7 +136,7 @@ async fn update_replaces_the_state_and_extends_the_expiry() {
     let f = fixture();
     let key = f
         .service
-        .create(&f.user_id, None, "{}".into(), TTL)
+        .create(&f.user_id, None, TTL, None)
         .await
         .expect("create");
     f.clock.advance(TimeDelta::minutes(10));
@@ -172,9 +167,15 @@ async fn update_ttl_only_moves_the_expiry() {
     let f = fixture();
     let key = f
         .service
-        .create(&f.user_id, None, r#"{"x":"y"}"#.into(), TTL)
+        .create(&f.user_id, None, TTL, None)
         .await
         .expect("create");
+    assert!(
+        f.service
+            .update(key.expose(), r#"{"x":"y"}"#.into(), TTL)
+            .await
+            .expect("state")
+    );
     f.clock.advance(TimeDelta::minutes(5));
 
     assert!(
@@ -198,7 +199,7 @@ async fn delete_removes_the_session() {
     let f = fixture();
     let key = f
         .service
-        .create(&f.user_id, None, "{}".into(), TTL)
+        .create(&f.user_id, None, TTL, None)
         .await
         .expect("create");
 
@@ -212,7 +213,7 @@ async fn a_session_for_a_missing_user_is_refused() {
     let f = fixture();
     let err = f
         .service
-        .create("no-such-user", None, "{}".into(), TTL)
+        .create("no-such-user", None, TTL, None)
         .await
         .expect_err("foreign key");
     assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
@@ -225,11 +226,53 @@ fn an_enormous_ttl_saturates_instead_of_overflowing() {
     assert!(far > start().naive_utc());
 }
 
+#[tokio::test]
+async fn creating_a_session_can_replace_the_previous_one_atomically() {
+    let f = fixture();
+    let old = f
+        .service
+        .create(&f.user_id, None, TTL, None)
+        .await
+        .expect("old");
+
+    let new = f
+        .service
+        .create(&f.user_id, None, TTL, Some(session_id(old.expose())))
+        .await
+        .expect("new");
+
+    assert!(f.service.load(old.expose()).await.expect("load").is_none());
+    assert!(f.service.load(new.expose()).await.expect("load").is_some());
+}
+
+#[tokio::test]
+async fn a_disabled_users_session_loads_nothing() {
+    let f = fixture();
+    let key = f
+        .service
+        .create(&f.user_id, None, TTL, None)
+        .await
+        .expect("create");
+    let id = f.user_id.clone();
+    f.db.write(move |conn| {
+        promptyard_repositories::UserRepository::set_active(conn, &id, false, start().naive_utc())
+    })
+    .await
+    .expect("disable");
+
+    assert!(f.service.load(key.expose()).await.expect("load").is_none());
+}
+
 #[test]
 fn debug_of_a_loaded_session_hides_its_id_and_state() {
     let loaded = LoadedSession {
         id: "f".repeat(64),
-        user_id: "u1".into(),
+        user: AuthUser {
+            id: "u1".into(),
+            email: "ada@example.com".into(),
+            is_active: true,
+            created_at: start(),
+        },
         state: "secret-state".into(),
     };
     let shown = format!("{loaded:?}");
