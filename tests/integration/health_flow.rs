@@ -1,54 +1,58 @@
 //! The operations endpoints through the whole app: the process is healthy,
 //! the database is ready, and problems come back as problem+json.
 
-use actix_web::http::StatusCode;
-use actix_web::{App, test};
-use promptyard_http::configure;
-use promptyard_tests::TestApp;
+use promptyard_tests::TestServer;
 
-#[actix_web::test]
+#[tokio::test]
 async fn a_fresh_app_is_healthy_and_ready() {
-    let app = TestApp::new();
-    let service = test::init_service(App::new().configure(configure(app.state()))).await;
+    let server = TestServer::start();
+    let client = reqwest::Client::new();
 
-    let health = test::call_service(
-        &service,
-        test::TestRequest::get().uri("/healthz").to_request(),
-    )
-    .await;
-    let ready = test::call_service(
-        &service,
-        test::TestRequest::get().uri("/readyz").to_request(),
-    )
-    .await;
+    let health = client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    let ready = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
 
-    assert_eq!(health.status(), StatusCode::OK);
-    assert_eq!(ready.status(), StatusCode::OK);
-    let body: serde_json::Value = test::read_body_json(ready).await;
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body["status"], "ready");
 }
 
-#[actix_web::test]
+#[tokio::test]
 async fn unknown_paths_and_methods_are_problem_json_not_empty_bodies() {
-    let app = TestApp::new();
-    let service = test::init_service(App::new().configure(configure(app.state()))).await;
+    let server = TestServer::start();
+    let client = reqwest::Client::new();
 
     for (request, status, code) in [
+        (client.get(server.url("/api/v1/nope")), 404, "not_found"),
+        (client.get(server.url("/nope")), 404, "not_found"),
         (
-            test::TestRequest::get().uri("/api/v1/nope"),
-            StatusCode::NOT_FOUND,
-            "not_found",
+            client.delete(server.url("/readyz")),
+            405,
+            "method_not_allowed",
         ),
         (
-            test::TestRequest::delete().uri("/readyz"),
-            StatusCode::METHOD_NOT_ALLOWED,
+            client.get(server.url("/api/v1/auth/login")),
+            405,
             "method_not_allowed",
         ),
     ] {
-        let response = test::call_service(&service, request.to_request()).await;
+        let response = request.send().await.expect("send");
         assert_eq!(response.status(), status);
-        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body: serde_json::Value = response.json().await.expect("json");
         assert_eq!(body["code"], code);
-        assert_eq!(body["status"], status.as_u16());
+        assert_eq!(body["status"], status);
     }
 }

@@ -1,41 +1,127 @@
 //! Shared helpers for the cross-crate suites in this package (`integration`,
 //! `migrations`, `concurrency`, `sqlite_config`).
 //!
-//! [`TestApp`] is the whole Promptyard HTTP app, in process, on its own
-//! migrated test database.
+//! - [`TestApp`]: the whole app's state on a fresh migrated database, with
+//!   a clock the test controls, for in-process calls.
+//! - [`TestServer`]: the same app served over a real socket on
+//!   `127.0.0.1:<free port>`, for flows where cookies and the wire matter.
 
-use promptyard_http::AppState;
-use promptyard_services::Db;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use actix_web::cookie::Key;
+use promptyard_http::{AppState, HttpSettings};
+use promptyard_services::{AuthConfig, ManualClock};
 use promptyard_test_support::TestDb;
 
-/// The app's state and its database; build the actix app from it with
-/// `App::new().configure(promptyard_http::configure(app.state()))`. The
-/// database is the last field, so it is removed only after everything that
-/// uses it is dropped.
+/// The app's state, its clock and its database (dropped last).
 #[derive(Debug)]
 pub struct TestApp {
-    pub db: Db,
+    pub state: AppState,
+    pub clock: ManualClock,
     pub test_db: TestDb,
 }
 
 impl TestApp {
-    /// A fresh app on a fresh migrated database.
+    /// A fresh app on a fresh migrated database, default settings.
     pub fn new() -> Self {
-        let test_db = TestDb::new();
-        Self {
-            db: test_db.db(),
-            test_db,
-        }
+        Self::with_auth(AuthConfig::default())
     }
 
-    /// The app's state, as the server builds it.
-    pub fn state(&self) -> AppState {
-        AppState::new(self.db.clone())
+    /// A fresh app with these authentication settings.
+    pub fn with_auth(auth: AuthConfig) -> Self {
+        let test_db = TestDb::new();
+        let clock = ManualClock::new(chrono::Utc::now());
+        let state = AppState::with_clock(
+            test_db.db(),
+            auth,
+            HttpSettings::new(Key::generate()),
+            Arc::new(clock.clone()),
+        )
+        .expect("app state");
+        Self {
+            state,
+            clock,
+            test_db,
+        }
     }
 }
 
 impl Default for TestApp {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A [`TestApp`] served by actix-web on a real socket, in its own thread;
+/// stopped (gracefully) when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    base_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    pub app: TestApp,
+}
+
+impl TestServer {
+    /// Serves a fresh [`TestApp`].
+    pub fn start() -> Self {
+        Self::serve(TestApp::new())
+    }
+
+    /// Serves this app.
+    pub fn serve(app: TestApp) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let state = app.state.clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server =
+                    actix_web::HttpServer::new(move || promptyard_http::app(state.clone()))
+                        .workers(1)
+                        .disable_signals()
+                        .listen(listener)
+                        .expect("listen")
+                        .run();
+                let handle = server.handle();
+                actix_web::rt::spawn(async move {
+                    let _ = stop_rx.await;
+                    handle.stop(true).await;
+                });
+                let _ = ready_tx.send(());
+                let _ = server.await;
+            });
+        });
+        ready_rx.recv().expect("server thread started");
+        Self {
+            base_url,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            app,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

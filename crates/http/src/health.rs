@@ -17,15 +17,27 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// 200 `{"status": "ok"}` while the process runs. Touches nothing else.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process runs: `{\"status\": \"ok\"}`.")),
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// 200 `{"status": "ready"}` when a reader answers a query that touches the
 /// database file within the readiness timeout; 503 `unavailable` otherwise.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers: `{\"status\": \"ready\"}`."),
+        (status = 503, description = "`unavailable`: the database does not answer.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let outcome = tokio::time::timeout(state.readiness_timeout, state.db.ping()).await;
-    readiness(outcome.map_err(|_| state.readiness_timeout))
+    let timeout = state.settings.readiness_timeout;
+    let outcome = tokio::time::timeout(timeout, state.db.ping()).await;
+    readiness(outcome.map_err(|_| timeout))
 }
 
 /// The answer for a ping's outcome: `Err(timeout)` if it did not finish.

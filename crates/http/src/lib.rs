@@ -1,62 +1,236 @@
 //! Promptyard's HTTP API on actix-web.
 //!
 //! Handlers are thin: extract, call one service, map the result. Errors are
-//! RFC 9457 problem details ([`problem`]) with the contract's `code`s.
+//! RFC 9457 problem details with the contract's `code`s ([`ApiError`]).
+//! Who is calling is decided in one place ([`extract`]); sessions live in
+//! the `sessions` table ([`DbSessionStore`]).
 //!
-//! [`configure`] registers every route on an actix `App`; the server binary
-//! and the router tests build the app the same way:
+//! [`app`] builds the whole application — every route, the session, CORS
+//! and body-limit middleware of `/api/v1`, request logging with a request
+//! id — and the server binary and the tests build it the same way:
 //!
 //! ```no_run
-//! # async fn demo(db: promptyard_services::Db) -> std::io::Result<()> {
-//! use actix_web::{App, HttpServer};
-//! use promptyard_http::{AppState, configure};
+//! # async fn demo(state: promptyard_http::AppState) -> std::io::Result<()> {
+//! use actix_web::HttpServer;
 //!
-//! let state = AppState::new(db);
-//! HttpServer::new(move || App::new().configure(configure(state.clone())))
+//! HttpServer::new(move || promptyard_http::app(state.clone()))
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await
 //! # }
 //! ```
 
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod extract;
 pub mod health;
+pub mod json;
+pub mod openapi;
 pub mod problem;
+pub mod session_store;
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web;
-use promptyard_services::Db;
+use actix_cors::Cors;
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy};
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Condition, Next, from_fn};
+use actix_web::{App, HttpMessage, web};
+use promptyard_services::{
+    AuthConfig, AuthService, Clock, Db, PasswordHasher, SessionService, SystemClock, UuidV7Ids,
+    password::HashError,
+};
+use tracing_actix_web::{RequestId, TracingLogger};
 
-/// Everything the handlers share. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The database.
-    pub db: Db,
-    /// How long `/readyz` waits for the database before answering 503.
+pub use error::ApiError;
+pub use session_store::DbSessionStore;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "session_id";
+
+/// HTTP-level settings.
+#[derive(Clone)]
+pub struct HttpSettings {
+    /// Signs the session cookie; at least 64 bytes of key material.
+    pub cookie_key: Key,
+    /// Adds `Secure` to the session cookie.
+    pub cookie_secure: bool,
+    /// Origins allowed to call the API from a browser, with credentials.
+    pub cors_origins: Vec<String>,
+    /// How long `/readyz` waits for the database.
     pub readiness_timeout: Duration,
 }
 
-impl AppState {
-    /// The state for `db`, with a 2 s readiness timeout.
-    pub fn new(db: Db) -> Self {
+impl fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("cookie_key", &"[redacted]")
+            .field("cookie_secure", &self.cookie_secure)
+            .field("cors_origins", &self.cors_origins)
+            .field("readiness_timeout", &self.readiness_timeout)
+            .finish()
+    }
+}
+
+impl HttpSettings {
+    /// Settings with this cookie key, no `Secure`, no CORS, a 2 s readiness
+    /// timeout.
+    pub fn new(cookie_key: Key) -> Self {
         Self {
-            db,
+            cookie_key,
+            cookie_secure: false,
+            cors_origins: Vec::new(),
             readiness_timeout: Duration::from_secs(2),
         }
     }
 }
 
-/// Registers every route, and problem+json answers for unknown routes (404)
-/// and wrong methods (405), on an actix `App`.
+/// Everything the handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthService,
+    pub sessions: SessionService,
+    pub settings: HttpSettings,
+}
+
+impl AppState {
+    /// The state over `db` with the services built from `auth_config`, a
+    /// system clock, UUIDv7 ids and a password hasher per core.
+    pub fn new(db: Db, auth_config: AuthConfig, settings: HttpSettings) -> Result<Self, HashError> {
+        Self::with_clock(db, auth_config, settings, Arc::new(SystemClock))
+    }
+
+    /// The same with another clock (tests move time with a `ManualClock`).
+    pub fn with_clock(
+        db: Db,
+        auth_config: AuthConfig,
+        settings: HttpSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, HashError> {
+        let auth = AuthService::new(
+            db.clone(),
+            PasswordHasher::new()?,
+            Arc::clone(&clock),
+            Arc::new(UuidV7Ids),
+            auth_config,
+        );
+        let sessions = SessionService::new(db.clone(), clock);
+        Ok(Self {
+            db,
+            auth,
+            sessions,
+            settings,
+        })
+    }
+}
+
+/// The request id header every response carries (the same id is on every
+/// log line of the request).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The whole application: [`configure`]d routes, a tracing span per request
+/// with a request id (logged with method, route and status; never headers,
+/// cookies or bodies), and that id in an `x-request-id` response header.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .configure(configure(state))
+        .wrap(from_fn(request_id_header))
+        .wrap(TracingLogger::default())
+}
+
+async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().copied();
+    let mut response = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
+}
+
+/// Registers every route on an actix `App`, with problem+json answers for
+/// unknown routes (404) and wrong methods (405).
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let ttl = state.auth.config().session_ttl;
+        let sessions = SessionMiddleware::builder(
+            DbSessionStore::new(state.sessions.clone()),
+            state.settings.cookie_key.clone(),
+        )
+        .cookie_name(SESSION_COOKIE.to_owned())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_secure(state.settings.cookie_secure)
+        .cookie_content_security(CookieContentSecurity::Signed)
+        .session_lifecycle(
+            PersistentSession::default()
+                .session_ttl(
+                    actix_web::cookie::time::Duration::try_from(ttl)
+                        .unwrap_or(actix_web::cookie::time::Duration::MAX),
+                )
+                .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build();
+        let cors = cors(&state.settings.cors_origins);
         cfg.app_data(web::Data::new(state))
             .configure(health::routes)
+            .service(
+                web::scope("/api/v1")
+                    .app_data(web::PayloadConfig::new(json::DEFAULT_BODY_LIMIT))
+                    .configure(auth::routes)
+                    .configure(openapi::routes)
+                    .default_service(web::to(problem::not_found))
+                    .wrap(sessions)
+                    .wrap(cors),
+            )
             .default_service(web::to(problem::not_found));
     }
+}
+
+/// CORS for the listed origins (with credentials); no CORS headers at all
+/// when the list is empty or the origin is not listed.
+fn cors(origins: &[String]) -> Condition<Cors> {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::DELETE])
+        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+        .expose_headers([header::RETRY_AFTER])
+        .supports_credentials()
+        .block_on_origin_mismatch(false)
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    Condition::new(!origins.is_empty(), cors)
 }
 
 /// A resource whose unsupported methods get 405 problem+json.
 pub(crate) fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(problem::method_not_allowed))
 }
+
+#[cfg(test)]
+pub(crate) mod test_app;

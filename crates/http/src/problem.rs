@@ -13,28 +13,47 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, HttpResponseBuilder};
+use promptyard_services::FieldError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One invalid field of a 422 answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
+/// One invalid field of a 422 answer (the OpenAPI view of
+/// [`FieldError`]).
+#[derive(Debug, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorSchema {
+    /// The field, as the request spells it.
+    #[schema(example = "email")]
     pub field: String,
+    /// The rule it breaks.
+    #[schema(example = "must look like local@domain.tld")]
     pub message: String,
 }
 
-/// A problem details body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An RFC 9457 problem details body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Problem {
+    /// Always `about:blank`.
     #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
     pub kind: &'static str,
+    /// The status's reason phrase.
+    #[schema(example = "Unauthorized")]
     pub title: String,
+    #[schema(example = 401)]
     pub status: u16,
+    /// A sentence for people.
+    #[schema(example = "authentication required")]
     pub detail: String,
+    /// The stable machine code.
+    #[schema(example = "unauthenticated")]
     pub code: &'static str,
+    /// With 422 only: each invalid field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorSchema>)]
     pub errors: Vec<FieldError>,
 }
 
@@ -116,10 +135,9 @@ mod tests {
             "validation_failed",
             "invalid fields",
         );
-        problem.errors.push(FieldError {
-            field: "email".into(),
-            message: "must look like local@domain.tld".into(),
-        });
+        problem
+            .errors
+            .push(FieldError::new("email", "must look like local@domain.tld"));
         let json = serde_json::to_value(&problem).expect("json");
         assert_eq!(json["errors"][0]["field"], "email");
         assert_eq!(json["title"], "Unprocessable Entity");

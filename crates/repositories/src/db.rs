@@ -40,9 +40,8 @@ use diesel_async::pooled_connection::deadpool::Pool as Deadpool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 #[cfg(feature = "deadpool-backend")]
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_migrations::MigrationHarness;
+use promptyard_db_models::configure_connection;
 use promptyard_db_models::connection::{ConnectionOptions, DEFAULT_BUSY_TIMEOUT, OpenError};
-use promptyard_db_models::{MIGRATIONS, configure_connection};
 use tokio::sync::Semaphore;
 
 use crate::error::{BoxError, RepoError, Unavailable};
@@ -237,16 +236,12 @@ impl Db {
     }
 
     /// Applies every pending embedded migration on the writer; returns the
-    /// versions applied.
+    /// names of those applied.
     pub async fn migrate(&self) -> Result<Vec<String>, RepoError> {
         let timeout = self.inner.config.acquire_timeout;
         self.inner
             .writer
-            .run(timeout, |conn| {
-                conn.run_pending_migrations(MIGRATIONS)
-                    .map(|versions| versions.iter().map(ToString::to_string).collect())
-                    .map_err(migration_error)
-            })
+            .run(timeout, crate::migrations::apply_pending)
             .await?
     }
 
@@ -295,13 +290,6 @@ fn in_transaction<T, E: From<RepoError>>(
         Abort::App(err) => err,
         Abort::Db(err) => E::from(RepoError::from(err)),
     })
-}
-
-fn migration_error(err: Box<dyn std::error::Error + Send + Sync>) -> RepoError {
-    match err.downcast::<diesel::result::Error>() {
-        Ok(err) => RepoError::from(*err),
-        Err(err) => RepoError::Unexpected(err),
-    }
 }
 
 /// One pool of connections (the writer is a pool of one).

@@ -28,6 +28,7 @@
 mod db;
 mod error;
 pub mod login_failures;
+pub mod migrations;
 pub mod sessions;
 pub mod users;
 

@@ -1,12 +1,17 @@
 //! Configuration: environment variables (or flags of the same name),
-//! validated once at startup into a [`Config`].
+//! validated once at startup. Every error names the variable and the value
+//! (never the value of `PROMPTYARD_SECRET_KEY`) in one line.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 use clap::Args;
+use promptyard_services::AuthConfig;
 
 /// The raw settings, as clap reads them from flags and the environment.
-#[derive(Debug, Clone, Args)]
+/// Numbers and booleans are read as text so that a bad value gets our
+/// one-line error rather than clap's usage screen.
+#[derive(Clone, Args)]
 pub(crate) struct ConfigArgs {
     /// Address to listen on, HOST:PORT.
     #[arg(
@@ -24,142 +29,258 @@ pub(crate) struct ConfigArgs {
         global = true
     )]
     pub(crate) database_url: String,
+    /// Key for signing session cookies, at least 64 bytes; by default one is
+    /// generated once and kept next to the database (`<database>.secret`).
+    #[arg(
+        long,
+        env = "PROMPTYARD_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub(crate) secret_key: Option<String>,
+    /// Session lifetime in seconds.
+    #[arg(
+        long,
+        env = "PROMPTYARD_SESSION_TTL_SECS",
+        default_value = "604800",
+        global = true
+    )]
+    pub(crate) session_ttl_secs: String,
+    /// Add `Secure` to the session cookie (true/false).
+    #[arg(
+        long,
+        env = "PROMPTYARD_COOKIE_SECURE",
+        default_value = "false",
+        global = true
+    )]
+    pub(crate) cookie_secure: String,
+    /// Comma-separated origins allowed to call the API with credentials.
+    #[arg(
+        long,
+        env = "PROMPTYARD_CORS_ORIGINS",
+        default_value = "",
+        global = true
+    )]
+    pub(crate) cors_origins: String,
+    /// Failed logins per email that trigger the limit.
+    #[arg(
+        long,
+        env = "PROMPTYARD_LOGIN_MAX_FAILURES",
+        default_value = "10",
+        global = true
+    )]
+    pub(crate) login_max_failures: String,
+    /// The window, in seconds, those failures are counted in.
+    #[arg(
+        long,
+        env = "PROMPTYARD_LOGIN_WINDOW_SECS",
+        default_value = "900",
+        global = true
+    )]
+    pub(crate) login_window_secs: String,
+    /// How often, in seconds, expired sessions are purged.
+    #[arg(
+        long,
+        env = "PROMPTYARD_PURGE_INTERVAL_SECS",
+        default_value = "600",
+        global = true
+    )]
+    pub(crate) purge_interval_secs: String,
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub(crate) log: String,
 }
 
-/// Validated configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
+impl std::fmt::Debug for ConfigArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigArgs")
+            .field("bind", &self.bind)
+            .field("database_url", &self.database_url)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validated configuration of `serve`.
+#[derive(Clone)]
+pub(crate) struct ServeConfig {
     pub(crate) bind: Vec<SocketAddr>,
     pub(crate) bind_display: String,
     pub(crate) database_path: String,
-    pub(crate) log_filter: String,
+    pub(crate) secret_key: Option<Vec<u8>>,
+    pub(crate) cookie_secure: bool,
+    pub(crate) cors_origins: Vec<String>,
+    pub(crate) auth: AuthConfig,
+    pub(crate) purge_interval: Duration,
 }
 
-/// A setting that cannot be used; the message names the variable and the
-/// value.
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("bind", &self.bind)
+            .field("database_path", &self.database_path)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("cookie_secure", &self.cookie_secure)
+            .field("cors_origins", &self.cors_origins)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
-    #[error("invalid PROMPTYARD_BIND {value:?}: {reason}")]
-    Bind { value: String, reason: String },
-    #[error("invalid PROMPTYARD_DATABASE_URL {value:?}: {reason}")]
-    DatabaseUrl { value: String, reason: &'static str },
-    #[error("invalid RUST_LOG {value:?}: {reason}")]
-    LogFilter { value: String, reason: String },
+    #[error("invalid {variable} {value:?}: {reason}")]
+    Invalid {
+        variable: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid PROMPTYARD_SECRET_KEY: it must be at least 64 bytes (it is {0})")]
+    ShortSecret(usize),
 }
 
-impl Config {
-    pub(crate) fn from_args(args: ConfigArgs) -> Result<Self, ConfigError> {
-        let bind = parse_bind(&args.bind)?;
-        let database_path = parse_database_url(&args.database_url)?;
-        Ok(Self {
-            bind,
-            bind_display: args.bind,
-            database_path,
-            log_filter: args.log,
-        })
-    }
-}
-
-fn parse_bind(value: &str) -> Result<Vec<SocketAddr>, ConfigError> {
-    let error = |reason: String| ConfigError::Bind {
+fn invalid(variable: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        variable,
         value: value.to_owned(),
-        reason,
-    };
-    if !value.contains(':') {
-        return Err(error("expected HOST:PORT, e.g. 127.0.0.1:8080".to_owned()));
+        reason: reason.into(),
     }
-    let addrs: Vec<SocketAddr> = value
-        .to_socket_addrs()
-        .map_err(|e| error(format!("{e} (expected HOST:PORT, e.g. 127.0.0.1:8080)")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(error("the host resolves to no address".to_owned()));
-    }
-    Ok(addrs)
 }
 
-fn parse_database_url(value: &str) -> Result<String, ConfigError> {
+/// The database file from `PROMPTYARD_DATABASE_URL` (a path, optionally
+/// prefixed `sqlite://`).
+pub(crate) fn database_path(value: &str) -> Result<String, ConfigError> {
     let path = value.strip_prefix("sqlite://").unwrap_or(value);
-    let error = |reason| ConfigError::DatabaseUrl {
-        value: value.to_owned(),
-        reason,
-    };
     if path.trim().is_empty() {
-        return Err(error("expected a file path"));
+        return Err(invalid(
+            "PROMPTYARD_DATABASE_URL",
+            value,
+            "expected a file path",
+        ));
     }
     if path == ":memory:" || path.starts_with("file::memory:") {
-        return Err(error(
+        return Err(invalid(
+            "PROMPTYARD_DATABASE_URL",
+            value,
             "an in-memory database cannot use WAL and would vanish on exit; use a file path",
         ));
     }
     Ok(path.to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(bind: &str, database_url: &str) -> ConfigArgs {
-        ConfigArgs {
-            bind: bind.to_owned(),
-            database_url: database_url.to_owned(),
-            log: "info".to_owned(),
-        }
-    }
-
-    #[test]
-    fn the_contract_defaults_are_valid() {
-        let config = Config::from_args(args("127.0.0.1:8080", "promptyard.db")).expect("valid");
-        assert_eq!(config.bind, vec!["127.0.0.1:8080".parse().expect("addr")]);
-        assert_eq!(config.database_path, "promptyard.db");
-    }
-
-    #[test]
-    fn host_names_and_ipv6_addresses_are_accepted() {
-        assert!(Config::from_args(args("localhost:0", "x.db")).is_ok());
-        assert!(Config::from_args(args("[::1]:8080", "x.db")).is_ok());
-    }
-
-    #[test]
-    fn an_unparsable_bind_address_is_one_line_naming_the_variable() {
-        for bad in [
-            "nonsense",
-            "127.0.0.1",
-            "127.0.0.1:notaport",
-            "127.0.0.1:99999",
-            "",
-        ] {
-            let err = Config::from_args(args(bad, "x.db")).expect_err(bad);
-            let message = err.to_string();
-            assert!(message.starts_with("invalid PROMPTYARD_BIND"), "{message}");
-            assert!(!message.contains('\n'), "{message}");
-        }
-    }
-
-    #[test]
-    fn an_empty_or_in_memory_database_url_is_refused() {
-        for bad in [
-            "",
-            "  ",
-            ":memory:",
-            "sqlite://:memory:",
-            "file::memory:?cache=shared",
-        ] {
-            let err = Config::from_args(args("127.0.0.1:8080", bad)).expect_err(bad);
-            assert!(
-                err.to_string()
-                    .starts_with("invalid PROMPTYARD_DATABASE_URL"),
-                "{err}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_sqlite_scheme_prefix_is_accepted() {
-        let config = Config::from_args(args("127.0.0.1:8080", "sqlite://data/p.db")).expect("ok");
-        assert_eq!(config.database_path, "data/p.db");
+impl ServeConfig {
+    pub(crate) fn from_args(args: &ConfigArgs, database_path: String) -> Result<Self, ConfigError> {
+        let secret_key = match &args.secret_key {
+            Some(secret) if secret.len() < 64 => {
+                return Err(ConfigError::ShortSecret(secret.len()));
+            }
+            Some(secret) => Some(secret.as_bytes().to_vec()),
+            None => None,
+        };
+        let session_ttl = seconds("PROMPTYARD_SESSION_TTL_SECS", &args.session_ttl_secs)?;
+        let max_failed_logins =
+            positive("PROMPTYARD_LOGIN_MAX_FAILURES", &args.login_max_failures)?;
+        let window = seconds("PROMPTYARD_LOGIN_WINDOW_SECS", &args.login_window_secs)?;
+        Ok(Self {
+            bind: parse_bind(&args.bind)?,
+            bind_display: args.bind.clone(),
+            database_path,
+            secret_key,
+            cookie_secure: boolean("PROMPTYARD_COOKIE_SECURE", &args.cookie_secure)?,
+            cors_origins: origins(&args.cors_origins)?,
+            auth: AuthConfig {
+                session_ttl,
+                max_failed_logins: u32::try_from(max_failed_logins).map_err(|_| {
+                    invalid(
+                        "PROMPTYARD_LOGIN_MAX_FAILURES",
+                        &args.login_max_failures,
+                        "too large",
+                    )
+                })?,
+                failed_login_window: window,
+            },
+            purge_interval: seconds("PROMPTYARD_PURGE_INTERVAL_SECS", &args.purge_interval_secs)?,
+        })
     }
 }
+
+fn parse_bind(value: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    const EXPECTED: &str = "expected HOST:PORT, e.g. 127.0.0.1:8080";
+    if !value.contains(':') {
+        return Err(invalid("PROMPTYARD_BIND", value, EXPECTED));
+    }
+    let addrs: Vec<SocketAddr> = value
+        .to_socket_addrs()
+        .map_err(|e| invalid("PROMPTYARD_BIND", value, format!("{e} ({EXPECTED})")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(invalid(
+            "PROMPTYARD_BIND",
+            value,
+            "the host resolves to no address",
+        ));
+    }
+    Ok(addrs)
+}
+
+fn positive(variable: &'static str, value: &str) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(invalid(
+            variable,
+            value,
+            "expected a whole number greater than 0",
+        )),
+    }
+}
+
+fn seconds(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    const MAX: u64 = 100 * 365 * 24 * 3600;
+    let secs = positive(variable, value)?;
+    if secs > MAX {
+        return Err(invalid(variable, value, "more than 100 years"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn boolean(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(invalid(variable, value, "expected true or false")),
+    }
+}
+
+fn origins(value: &str) -> Result<Vec<String>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| origin.trim_end_matches('/'))
+        .map(|origin| {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains('/') && !host.contains(' ') => {
+                    Ok(origin.to_owned())
+                }
+                _ => Err(invalid(
+                    "PROMPTYARD_CORS_ORIGINS",
+                    value,
+                    format!("{origin:?} is not an origin like https://app.example.com"),
+                )),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

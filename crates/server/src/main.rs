@@ -1,23 +1,27 @@
-//! `promptyard`: the Promptyard server.
+//! `promptyard`: the Promptyard server and its administration commands.
 //!
 //! ```text
-//! promptyard [serve]     apply pending migrations, then serve HTTP
+//! promptyard [serve]                     apply pending migrations, then serve HTTP
+//! promptyard migrate status|up|down [--all]
+//! promptyard user disable|enable EMAIL
 //! ```
 //!
-//! Configuration comes from environment variables (`PROMPTYARD_BIND`,
-//! `PROMPTYARD_DATABASE_URL`, `RUST_LOG`), each of which a flag of the same
-//! name may override (`--bind`, `--database-url`). Bad configuration ends
-//! the process with one line on stderr naming the problem and a non-zero
-//! exit code: 2 for configuration, 1 for anything that failed at run time.
+//! Configuration comes from environment variables (see `config.rs` and the
+//! README), each of which a flag of the same name may override. Bad
+//! configuration ends the process with one line on stderr naming the
+//! problem: exit code 2; anything that fails at run time: exit code 1.
+//! Command output goes to stdout, logs to stderr.
 
+mod commands;
 mod config;
+mod secret;
 mod serve;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, ConfigArgs};
+use crate::config::{ConfigArgs, ServeConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "promptyard", version, about = "The Promptyard server")]
@@ -32,6 +36,16 @@ struct Cli {
 enum Command {
     /// Apply pending migrations, then serve HTTP (the default).
     Serve,
+    /// Inspect or move the database's migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: commands::MigrateAction,
+    },
+    /// Enable or disable an account.
+    User {
+        #[command(subcommand)]
+        action: commands::UserAction,
+    },
 }
 
 /// A failure that ends the process: printed as one line, mapped to an exit
@@ -42,13 +56,15 @@ enum Failure {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
+    #[error(transparent)]
+    Command(#[from] commands::CommandError),
 }
 
 impl Failure {
     fn exit_code(&self) -> ExitCode {
         match self {
             Self::Config(_) => ExitCode::from(2),
-            Self::Serve(_) => ExitCode::from(1),
+            Self::Serve(_) | Self::Command(_) => ExitCode::from(1),
         }
     }
 }
@@ -65,10 +81,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let config = Config::from_args(cli.config)?;
-    serve::init_tracing(&config.log_filter)?;
+    serve::init_tracing(&cli.config.log)?;
+    let database = config::database_path(&cli.config.database_url)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => actix_web::rt::System::new().block_on(serve::serve(config))?,
+        Command::Serve => {
+            let config = ServeConfig::from_args(&cli.config, database)?;
+            actix_web::rt::System::new().block_on(serve::serve(config))?;
+        }
+        Command::Migrate { action } => commands::migrate(&database, action)?,
+        Command::User { action } => {
+            actix_web::rt::System::new().block_on(commands::user(&database, action))?;
+        }
     }
     Ok(())
 }

@@ -1,14 +1,19 @@
 //! `promptyard serve`: open the database, migrate, serve until SIGINT or
-//! SIGTERM, finishing in-flight requests.
+//! SIGTERM, finishing in-flight requests; purge expired sessions meanwhile.
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
-use actix_web::{App, HttpServer};
-use promptyard_http::{AppState, configure};
-use promptyard_services::{Db, DbConfig, OpenDbError, RepoError};
+use actix_web::HttpServer;
+use promptyard_http::{AppState, HttpSettings};
+use promptyard_services::{AuthService, Db, DbConfig, OpenDbError, RepoError};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{ConfigError, ServeConfig};
+use crate::secret::{self, SecretError};
+
+/// Rows deleted per write by the purge job.
+const PURGE_BATCH: i64 = 1000;
 
 /// Why serving failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +26,10 @@ pub(crate) enum ServeError {
         #[source]
         source: RepoError,
     },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cannot start: {0}")]
+    Startup(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -33,32 +42,9 @@ pub(crate) enum ServeError {
     Run(#[source] std::io::Error),
 }
 
-/// Registers SIGINT and SIGTERM handlers now; the returned future resolves
-/// with the signal's name when one arrives.
-fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = terminate.recv() => "SIGTERM",
-                _ = interrupt.recv() => "SIGINT",
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        })
-    }
-}
-
 pub(crate) fn init_tracing(filter: &str) -> Result<(), ConfigError> {
-    let filter = EnvFilter::try_new(filter).map_err(|e| ConfigError::LogFilter {
+    let filter = EnvFilter::try_new(filter).map_err(|e| ConfigError::Invalid {
+        variable: "RUST_LOG",
         value: filter.to_owned(),
         reason: e.to_string(),
     })?;
@@ -71,7 +57,7 @@ pub(crate) fn init_tracing(filter: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-pub(crate) async fn serve(config: Config) -> Result<(), ServeError> {
+pub(crate) async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let db = Db::open(DbConfig::new(config.database_path.clone()))?;
     let applied = db.migrate().await.map_err(|source| ServeError::Migrate {
         path: config.database_path.clone(),
@@ -82,9 +68,15 @@ pub(crate) async fn serve(config: Config) -> Result<(), ServeError> {
         applied = applied.len(),
         "database ready"
     );
+    let cookie_key = secret::cookie_key(config.secret_key.as_deref(), &config.database_path)?;
+    let mut settings = HttpSettings::new(cookie_key);
+    settings.cookie_secure = config.cookie_secure;
+    settings.cors_origins.clone_from(&config.cors_origins);
+    let state = AppState::new(db.clone(), config.auth, settings)
+        .map_err(|e| ServeError::Startup(e.to_string()))?;
+    let purge = actix_web::rt::spawn(purge_expired(state.auth.clone(), config.purge_interval));
 
-    let state = AppState::new(db.clone());
-    let server = HttpServer::new(move || App::new().configure(configure(state.clone())))
+    let server = HttpServer::new(move || promptyard_http::app(state.clone()))
         .bind(config.bind.as_slice())
         .map_err(|source| ServeError::Bind {
             addr: config.bind_display.clone(),
@@ -109,9 +101,51 @@ pub(crate) async fn serve(config: Config) -> Result<(), ServeError> {
     }
     server.await.map_err(ServeError::Run)?;
 
+    purge.abort();
     if let Err(err) = db.checkpoint().await {
         tracing::warn!(error = %err, "final WAL checkpoint failed");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Deletes expired sessions and closed login-failure windows now and every
+/// `interval`.
+async fn purge_expired(auth: AuthService, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match auth.purge_expired(PURGE_BATCH).await {
+            Ok((0, 0)) => {}
+            Ok((sessions, login_failures)) => {
+                tracing::info!(sessions, login_failures, "purged expired rows");
+            }
+            Err(err) => tracing::warn!(error = %err, "purging expired rows failed"),
+        }
+    }
+}
+
+/// Registers SIGINT and SIGTERM handlers now; the returned future resolves
+/// with the signal's name when one arrives.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
+    }
 }

@@ -26,4 +26,5 @@ pub use password::PasswordHasher;
 pub use sessions::{LoadedSession, SessionKey, SessionService, session_id};
 pub use validation::FieldError;
 // The data layer, re-exported so the layers above reach it through services.
+pub use promptyard_repositories::migrations;
 pub use promptyard_repositories::{BoxError, Db, DbConfig, OpenDbError, RepoError, Unavailable};

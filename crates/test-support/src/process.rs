@@ -107,23 +107,67 @@ impl ServerProcess {
         &self.startup_log
     }
 
+    /// `POST path` with a JSON body (and a `session_id` cookie if given).
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        cookie: Option<&str>,
+    ) -> HttpResponse {
+        let cookie = cookie.map(|c| format!("session_id={c}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(cookie) = &cookie {
+            headers.push(("Cookie", cookie));
+        }
+        http_request(
+            self.addr,
+            "POST",
+            path,
+            &headers,
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
+    /// `GET path` with a `session_id` cookie.
+    pub fn get_with_session(&self, path: &str, cookie: &str) -> HttpResponse {
+        let cookie = format!("session_id={cookie}");
+        http_request(self.addr, "GET", path, &[("Cookie", &cookie)], None)
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`) without waiting.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// Sends SIGTERM and waits for the process to exit (up to 30 s); returns
     /// its exit status and everything it printed on stderr.
     ///
     /// # Panics
     /// If the signal cannot be sent or the process does not exit in time.
-    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+    pub fn terminate(self) -> (ExitStatus, Vec<String>) {
+        self.signal("TERM");
+        self.wait()
+    }
+
+    /// Waits for the process to exit (up to 30 s); returns its exit status
+    /// and everything it printed on stderr.
+    ///
+    /// # Panics
+    /// If the process does not exit in time.
+    pub fn wait(mut self) -> (ExitStatus, Vec<String>) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let exit = loop {
             if let Some(exit) = self.child.try_wait().expect("wait") {
                 break exit;
             }
-            assert!(Instant::now() < deadline, "server ignored SIGTERM");
+            assert!(Instant::now() < deadline, "server did not exit");
             std::thread::sleep(Duration::from_millis(20));
         };
         let mut lines = std::mem::take(&mut self.startup_log);
@@ -188,6 +232,16 @@ impl HttpResponse {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of the cookie `name` this response sets, if any.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .find_map(|(_, v)| v.strip_prefix(&prefix))
+            .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
     }
 
     /// The body parsed as JSON.

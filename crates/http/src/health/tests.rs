@@ -4,8 +4,8 @@ use std::time::Duration;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{App, test};
 use promptyard_services::RepoError;
-use promptyard_test_support::TestDb;
 
+use crate::test_app::{TestState, test_state};
 use crate::{AppState, configure};
 
 async fn call(
@@ -35,9 +35,8 @@ async fn call(
 
 #[actix_web::test]
 async fn healthz_answers_ok() {
-    let test_db = TestDb::new();
-    let (status, content_type, body) =
-        call(AppState::new(test_db.db()), Method::GET, "/healthz").await;
+    let t = test_state();
+    let (status, content_type, body) = call(t.state.clone(), Method::GET, "/healthz").await;
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type.as_deref(), Some("application/json"));
@@ -46,8 +45,8 @@ async fn healthz_answers_ok() {
 
 #[actix_web::test]
 async fn readyz_answers_ready_when_the_database_answers() {
-    let test_db = TestDb::new();
-    let (status, _, body) = call(AppState::new(test_db.db()), Method::GET, "/readyz").await;
+    let t = test_state();
+    let (status, _, body) = call(t.state.clone(), Method::GET, "/readyz").await;
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, serde_json::json!({"status": "ready"}));
@@ -55,8 +54,8 @@ async fn readyz_answers_ready_when_the_database_answers() {
 
 #[actix_web::test]
 async fn readyz_answers_503_when_no_reader_answers_in_time() {
-    let test_db = TestDb::new();
-    let db = test_db.db_with(|config| config.with_readers(1));
+    let t: TestState = test_state();
+    let db = t.test_db.db_with(|config| config.with_readers(1));
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let (held_tx, held_rx) = mpsc::channel::<()>();
     let holder = actix_web::rt::spawn({
@@ -74,8 +73,9 @@ async fn readyz_answers_503_when_no_reader_answers_in_time() {
         .await
         .expect("join")
         .expect("the only reader is held");
-    let mut state = AppState::new(db);
-    state.readiness_timeout = Duration::from_millis(50);
+    let mut state = t.state.clone();
+    state.db = db;
+    state.settings.readiness_timeout = Duration::from_millis(50);
 
     let (status, content_type, body) = call(state, Method::GET, "/readyz").await;
 
@@ -106,10 +106,33 @@ async fn a_database_error_makes_readiness_503() {
 }
 
 #[actix_web::test]
+async fn every_response_carries_a_request_id() {
+    let t = test_state();
+    let app = crate::test_app::init(&t.state).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+        let id = response
+            .headers()
+            .get(crate::REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .expect("x-request-id")
+            .to_owned();
+        assert!(uuid_like(&id), "{id}");
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+fn uuid_like(id: &str) -> bool {
+    id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[actix_web::test]
 async fn unknown_routes_get_404_problem_json() {
-    let test_db = TestDb::new();
-    let (status, content_type, body) =
-        call(AppState::new(test_db.db()), Method::GET, "/nope").await;
+    let t = test_state();
+    let (status, content_type, body) = call(t.state.clone(), Method::GET, "/nope").await;
 
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
@@ -119,9 +142,8 @@ async fn unknown_routes_get_404_problem_json() {
 
 #[actix_web::test]
 async fn a_wrong_method_gets_405_problem_json() {
-    let test_db = TestDb::new();
-    let (status, content_type, body) =
-        call(AppState::new(test_db.db()), Method::POST, "/healthz").await;
+    let t = test_state();
+    let (status, content_type, body) = call(t.state.clone(), Method::POST, "/healthz").await;
 
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));

@@ -378,9 +378,11 @@ async fn migrate_applies_pending_migrations_once() {
 
     assert_eq!(
         applied.len(),
-        diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&MIGRATIONS)
-            .expect("embedded")
-            .len()
+        diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(
+            &promptyard_db_models::MIGRATIONS
+        )
+        .expect("embedded")
+        .len()
     );
     assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
     assert!(again.is_empty(), "{again:?}");

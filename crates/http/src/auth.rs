@@ -1,0 +1,205 @@
+//! `/api/v1/auth`: register, login, me, logout, password, sessions.
+
+use actix_session::Session;
+use actix_web::http::header::USER_AGENT;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::AppState;
+use crate::dto::{CredentialsBody, MessageBody, PasswordChangeBody, SessionBody, UserBody};
+use crate::error::ApiError;
+use crate::extract::{CurrentUser, SessionUser};
+use crate::json::ApiJson;
+use crate::problem::Problem;
+use crate::session_store::{NEW_KEY, SESSION_ID};
+
+/// Longest user agent kept with a session.
+const USER_AGENT_MAX_CHARS: usize = 512;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/auth")
+            .service(crate::resource("/register").route(web::post().to(register)))
+            .service(crate::resource("/login").route(web::post().to(login)))
+            .service(crate::resource("/me").route(web::get().to(me)))
+            .service(crate::resource("/logout").route(web::post().to(logout)))
+            .service(crate::resource("/password").route(web::post().to(change_password)))
+            .service(crate::resource("/sessions").route(web::get().to(list_sessions)))
+            .service(crate::resource("/sessions/{id}").route(web::delete().to(revoke_session))),
+    );
+}
+
+/// Create an account.
+#[utoipa::path(
+    post, path = "/api/v1/auth/register", tag = "auth",
+    request_body = CredentialsBody,
+    responses(
+        (status = 201, description = "The account was created.", body = UserBody),
+        (status = 409, description = "`email_taken`: the email has an account (in any letter case).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: each bad field is named.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn register(
+    state: web::Data<AppState>,
+    body: ApiJson<CredentialsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.auth.register(&body.0.email, &body.0.password).await?;
+    Ok(HttpResponse::Created().json(UserBody::from(user)))
+}
+
+/// Log in; sets the `session_id` cookie (a new one every time).
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "Logged in; `Set-Cookie: session_id=...; HttpOnly; SameSite=Lax; Path=/`.", body = UserBody),
+        (status = 401, description = "`invalid_credentials`: unknown email or wrong password (the same answer for both).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_disabled`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a field is missing or not a string.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many failed logins for this email; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the limit lifts."))),
+    ),
+)]
+pub async fn login(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    body: ApiJson<CredentialsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.auth.login(&body.0.email, &body.0.password).await?;
+    let user_agent = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>());
+    // The previous session of this browser, if any, goes away with the new
+    // one's creation: a login never reuses a key (no session fixation).
+    let previous = session.get::<String>(SESSION_ID).ok().flatten();
+    let key = state
+        .sessions
+        .create(
+            &user.id,
+            user_agent,
+            state.auth.config().session_ttl,
+            previous,
+        )
+        .await?;
+    session
+        .insert(NEW_KEY, key.into_string())
+        .map_err(|e| ApiError::unexpected(e.to_string()))?;
+    session.renew();
+    tracing::info!(user_id = %user.id, "logged in");
+    Ok(HttpResponse::Ok().json(UserBody::from(user)))
+}
+
+/// The caller.
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", tag = "auth",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The signed-in user.", body = UserBody),
+        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn me(caller: CurrentUser) -> HttpResponse {
+    HttpResponse::Ok().json(caller.user)
+}
+
+/// Log out: deletes the server-side session and expires the cookie.
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Logged out; the old cookie no longer works anywhere.", body = MessageBody),
+        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn logout(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+) -> Result<HttpResponse, ApiError> {
+    state.sessions.end(&caller.session_id).await?;
+    caller.session.purge();
+    Ok(HttpResponse::Ok().json(MessageBody::new("logged out")))
+}
+
+/// Change the password; every other session of the user is revoked.
+#[utoipa::path(
+    post, path = "/api/v1/auth/password", tag = "auth",
+    security(("session_cookie" = [])),
+    request_body = PasswordChangeBody,
+    responses(
+        (status = 200, description = "Changed; the user's other sessions are revoked.", body = MessageBody),
+        (status = 401, description = "`invalid_credentials`: the current password is wrong; or `unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: e.g. the new password is too short.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+    body: ApiJson<PasswordChangeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let revoked = state
+        .auth
+        .change_password(
+            &caller.user.id,
+            &caller.session_id,
+            &body.0.current_password,
+            &body.0.new_password,
+        )
+        .await?;
+    let others = if revoked == 1 { "session" } else { "sessions" };
+    Ok(HttpResponse::Ok().json(MessageBody::new(format!(
+        "password changed; {revoked} other {others} signed out"
+    ))))
+}
+
+/// The caller's live sessions, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/auth/sessions", tag = "auth",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The sessions; `current` marks this one.", body = [SessionBody]),
+        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+) -> Result<HttpResponse, ApiError> {
+    let sessions = state
+        .auth
+        .list_sessions(&caller.user.id, &caller.session_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(
+        sessions
+            .into_iter()
+            .map(SessionBody::from)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Revoke one of the caller's sessions (this one too, which logs out).
+#[utoipa::path(
+    delete, path = "/api/v1/auth/sessions/{id}", tag = "auth",
+    security(("session_cookie" = [])),
+    params(("id" = String, Path, description = "A session id from `GET /api/v1/auth/sessions`.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such session of the caller's.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn revoke_session(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.revoke_session(&caller.user.id, &id).await?;
+    if *id == caller.session_id {
+        caller.session.purge();
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,674 @@
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use actix_web::test;
+use chrono::TimeDelta;
+use promptyard_services::AuthConfig;
+use serde_json::{Value, json};
+
+use crate::test_app::{TestState, init, parts, session_cookie, start, test_state, test_state_with};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn post_json<S, B>(
+    app: &S,
+    path: &str,
+    body: Value,
+    cookie: Option<&Cookie<'static>>,
+) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::post().uri(path).set_json(body);
+    if let Some(cookie) = cookie {
+        req = req.cookie(cookie.clone());
+    }
+    test::call_service(app, req.to_request()).await
+}
+
+async fn get<S, B>(app: &S, path: &str, cookie: Option<&Cookie<'static>>) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::get().uri(path);
+    if let Some(cookie) = cookie {
+        req = req.cookie(cookie.clone());
+    }
+    test::call_service(app, req.to_request()).await
+}
+
+async fn delete<S, B>(app: &S, path: &str, cookie: Option<&Cookie<'static>>) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::delete().uri(path);
+    if let Some(cookie) = cookie {
+        req = req.cookie(cookie.clone());
+    }
+    test::call_service(app, req.to_request()).await
+}
+
+fn creds(email: &str, password: &str) -> Value {
+    json!({"email": email, "password": password})
+}
+
+/// Registers `email` and logs in; returns the session cookie.
+async fn signed_in<S, B>(app: &S, email: &str) -> Cookie<'static>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let registered = post_json(app, "/api/v1/auth/register", creds(email, PASSWORD), None).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    login(app, email).await
+}
+
+async fn login<S, B>(app: &S, email: &str) -> Cookie<'static>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let response = post_json(app, "/api/v1/auth/login", creds(email, PASSWORD), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    session_cookie(&response).expect("login sets the session cookie")
+}
+
+#[actix_web::test]
+async fn register_answers_201_with_the_user_and_never_a_hash() {
+    let t = test_state();
+    let app = init(&t.state).await;
+
+    let response = post_json(
+        &app,
+        "/api/v1/auth/register",
+        creds(" Ada@Example.com ", PASSWORD),
+        None,
+    )
+    .await;
+
+    let (status, body) = parts(response).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["is_active"], true);
+    assert_eq!(body["created_at"], "2026-11-25T12:00:00.000Z");
+    let keys: Vec<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["created_at", "email", "id", "is_active"]);
+    assert!(!body.to_string().contains("argon2"));
+}
+
+#[actix_web::test]
+async fn register_with_an_email_taken_in_another_case_is_409() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    post_json(
+        &app,
+        "/api/v1/auth/register",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+
+    let response = post_json(
+        &app,
+        "/api/v1/auth/register",
+        creds("ADA@example.com", PASSWORD),
+        None,
+    )
+    .await;
+
+    let (status, body) = parts(response).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["code"], "email_taken");
+}
+
+#[actix_web::test]
+async fn register_with_bad_values_is_422_naming_each_field() {
+    let t = test_state();
+    let app = init(&t.state).await;
+
+    let response = post_json(&app, "/api/v1/auth/register", creds("ada", "short"), None).await;
+
+    assert_eq!(
+        response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let (status, body) = parts(response).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "email");
+    assert_eq!(body["errors"][1]["field"], "password");
+}
+
+#[actix_web::test]
+async fn register_with_a_missing_or_mistyped_field_is_422_and_a_non_json_body_415() {
+    let t = test_state();
+    let app = init(&t.state).await;
+
+    let missing = post_json(&app, "/api/v1/auth/register", json!({"email": 5}), None).await;
+    let (status, body) = parts(missing).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["errors"][0],
+        json!({"field": "email", "message": "must be a string"})
+    );
+    assert_eq!(
+        body["errors"][1],
+        json!({"field": "password", "message": "is required"})
+    );
+
+    let form = test::TestRequest::post()
+        .uri("/api/v1/auth/register")
+        .insert_header((CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .set_payload("email=a%40b.co&password=12345678")
+        .to_request();
+    let (status, body) = parts(test::call_service(&app, form).await).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(body["code"], "unsupported_media_type");
+
+    let big = json!({"email": "a@b.co", "password": "x".repeat(70 * 1024)});
+    let (status, body) = parts(post_json(&app, "/api/v1/auth/register", big, None).await).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["code"], "payload_too_large");
+}
+
+#[actix_web::test]
+async fn login_sets_a_session_cookie_with_the_contracts_attributes() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    post_json(
+        &app,
+        "/api/v1/auth/register",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+
+    let response = post_json(
+        &app,
+        "/api/v1/auth/login",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = session_cookie(&response).expect("cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_ne!(cookie.secure(), Some(true), "Secure only when configured");
+    assert_eq!(
+        cookie.max_age().map(|d| d.whole_seconds()),
+        Some(7 * 24 * 3600),
+        "the session TTL"
+    );
+    let (_, body) = parts(response).await;
+    assert_eq!(body["email"], "ada@example.com");
+}
+
+#[actix_web::test]
+async fn the_cookie_is_secure_when_configured() {
+    let t = test_state_with(AuthConfig::default(), |mut s| {
+        s.cookie_secure = true;
+        s
+    });
+    let app = init(&t.state).await;
+
+    let cookie = signed_in(&app, "ada@example.com").await;
+
+    assert_eq!(cookie.secure(), Some(true));
+}
+
+#[actix_web::test]
+async fn me_answers_the_user_with_a_session_and_401_without() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+
+    let (status, body) = parts(get(&app, "/api/v1/auth/me", Some(&cookie)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["email"], "ada@example.com");
+
+    let (status, body) = parts(get(&app, "/api/v1/auth/me", None).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "unauthenticated");
+}
+
+#[actix_web::test]
+async fn a_forged_or_tampered_cookie_is_401() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+    let tampered = Cookie::new("session_id", format!("{}x", cookie.value()));
+    let forged = Cookie::new("session_id", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+
+    for cookie in [tampered, forged] {
+        let (status, body) = parts(get(&app, "/api/v1/auth/me", Some(&cookie)).await).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "unauthenticated");
+    }
+}
+
+#[actix_web::test]
+async fn logout_deletes_the_session_and_expires_the_cookie() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+
+    let response = post_json(&app, "/api/v1/auth/logout", json!({}), Some(&cookie)).await;
+
+    let removal = session_cookie(&response).expect("a removal cookie");
+    assert_eq!(removal.value(), "");
+    assert_eq!(removal.max_age().map(|d| d.whole_seconds()), Some(0));
+    let (status, body) = parts(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"message": "logged out"}));
+    for path in ["/api/v1/auth/me", "/api/v1/auth/sessions"] {
+        let (status, _) = parts(get(&app, path, Some(&cookie)).await).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{path} with the old cookie"
+        );
+    }
+    let again = post_json(&app, "/api/v1/auth/logout", json!({}), Some(&cookie)).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn every_login_gets_a_new_key_and_replaces_this_browsers_previous_session() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let first = signed_in(&app, "ada@example.com").await;
+
+    let response = post_json(
+        &app,
+        "/api/v1/auth/login",
+        creds("ada@example.com", PASSWORD),
+        Some(&first),
+    )
+    .await;
+    let second = session_cookie(&response).expect("a new cookie");
+
+    assert_ne!(first.value(), second.value());
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&second)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&first)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the fixed-up session is gone"
+    );
+}
+
+#[actix_web::test]
+async fn an_unknown_email_and_a_wrong_password_get_byte_identical_answers() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    post_json(
+        &app,
+        "/api/v1/auth/register",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+
+    let unknown = post_json(
+        &app,
+        "/api/v1/auth/login",
+        creds("grace@example.com", PASSWORD),
+        None,
+    )
+    .await;
+    let wrong = post_json(
+        &app,
+        "/api/v1/auth/login",
+        creds("ada@example.com", "wrong password"),
+        None,
+    )
+    .await;
+
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let unknown = test::read_body(unknown).await;
+    let wrong = test::read_body(wrong).await;
+    assert_eq!(unknown, wrong);
+    let body: Value = serde_json::from_slice(&wrong).expect("json");
+    assert_eq!(body["code"], "invalid_credentials");
+}
+
+#[actix_web::test]
+async fn a_disabled_account_gets_403_on_login_and_401_with_its_session() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+
+    t.state
+        .auth
+        .set_active("ada@example.com", false)
+        .await
+        .expect("disable");
+
+    let (status, body) = parts(
+        post_json(
+            &app,
+            "/api/v1/auth/login",
+            creds("ada@example.com", PASSWORD),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "account_disabled");
+    let (status, body) = parts(get(&app, "/api/v1/auth/me", Some(&cookie)).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "unauthenticated");
+}
+
+#[actix_web::test]
+async fn a_disabled_users_session_stops_working_even_if_its_row_survives() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+    // Flip the flag behind the service's back (as another process might):
+    // the join in the session lookup refuses the session on the next request.
+    let mut conn = t.test_db.conn();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE users SET is_active = 0"),
+        &mut conn,
+    )
+    .expect("disable");
+
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&cookie)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[actix_web::test]
+async fn the_eleventh_failed_login_is_429_with_retry_after() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    post_json(
+        &app,
+        "/api/v1/auth/register",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+    for _ in 0..10 {
+        let r = post_json(
+            &app,
+            "/api/v1/auth/login",
+            creds("ada@example.com", "wrong password"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    let limited = post_json(
+        &app,
+        "/api/v1/auth/login",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        limited
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("900")
+    );
+    let (_, body) = parts(limited).await;
+    assert_eq!(body["code"], "rate_limited");
+    t.clock.advance(TimeDelta::minutes(15));
+    let after = post_json(
+        &app,
+        "/api/v1/auth/login",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+    assert_eq!(after.status(), StatusCode::OK, "the window has passed");
+}
+
+#[actix_web::test]
+async fn a_session_past_its_ttl_is_401() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+
+    t.clock
+        .advance(TimeDelta::days(7) - TimeDelta::milliseconds(1));
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&cookie)).await.status(),
+        StatusCode::OK
+    );
+    t.clock.advance(TimeDelta::milliseconds(1));
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&cookie)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[actix_web::test]
+async fn a_password_change_checks_the_current_one_and_revokes_the_other_sessions() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let laptop = signed_in(&app, "ada@example.com").await;
+    let phone = login(&app, "ada@example.com").await;
+
+    let wrong = post_json(
+        &app,
+        "/api/v1/auth/password",
+        json!({"current_password": "nope nope nope", "new_password": "a new password"}),
+        Some(&laptop),
+    )
+    .await;
+    let (status, body) = parts(wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "invalid_credentials");
+
+    let short = post_json(
+        &app,
+        "/api/v1/auth/password",
+        json!({"current_password": PASSWORD, "new_password": "short"}),
+        Some(&laptop),
+    )
+    .await;
+    let (status, body) = parts(short).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "new_password");
+
+    let changed = post_json(
+        &app,
+        "/api/v1/auth/password",
+        json!({"current_password": PASSWORD, "new_password": "a new password"}),
+        Some(&laptop),
+    )
+    .await;
+    let (status, body) = parts(changed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["message"],
+        "password changed; 1 other session signed out"
+    );
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&laptop)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&phone)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[actix_web::test]
+async fn sessions_are_listed_with_the_current_one_marked_and_can_be_revoked() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let laptop = signed_in(&app, "ada@example.com").await;
+    t.clock.advance(TimeDelta::minutes(1));
+    let phone = {
+        let req = test::TestRequest::post()
+            .uri("/api/v1/auth/login")
+            .insert_header((USER_AGENT, "PhoneBrowser/1.0"))
+            .set_json(creds("ada@example.com", PASSWORD))
+            .to_request();
+        session_cookie(&test::call_service(&app, req).await).expect("cookie")
+    };
+
+    let (status, body) = parts(get(&app, "/api/v1/auth/sessions", Some(&laptop)).await).await;
+
+    assert_eq!(status, StatusCode::OK);
+    let sessions = body.as_array().expect("array");
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(
+        sessions[0]["user_agent"], "PhoneBrowser/1.0",
+        "newest first"
+    );
+    assert_eq!(sessions[0]["current"], false);
+    assert_eq!(sessions[1]["current"], true);
+    assert_eq!(sessions[1]["created_at"], "2026-11-25T12:00:00.000Z");
+    assert_eq!(sessions[1]["expires_at"], "2026-12-02T12:00:00.000Z");
+    let phone_id = sessions[0]["id"].as_str().expect("id").to_owned();
+
+    let revoked = delete(
+        &app,
+        &format!("/api/v1/auth/sessions/{phone_id}"),
+        Some(&laptop),
+    )
+    .await;
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&phone)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let again = delete(
+        &app,
+        &format!("/api/v1/auth/sessions/{phone_id}"),
+        Some(&laptop),
+    )
+    .await;
+    let (status, body) = parts(again).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "not_found");
+}
+
+#[actix_web::test]
+async fn another_users_session_is_404_and_revoking_ones_own_current_session_logs_out() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let ada = signed_in(&app, "ada@example.com").await;
+    let grace = signed_in(&app, "grace@example.com").await;
+    let (_, graces) = parts(get(&app, "/api/v1/auth/sessions", Some(&grace)).await).await;
+    let grace_id = graces[0]["id"].as_str().expect("id").to_owned();
+    let (_, adas) = parts(get(&app, "/api/v1/auth/sessions", Some(&ada)).await).await;
+    let ada_id = adas[0]["id"].as_str().expect("id").to_owned();
+
+    let theirs = delete(
+        &app,
+        &format!("/api/v1/auth/sessions/{grace_id}"),
+        Some(&ada),
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&grace)).await.status(),
+        StatusCode::OK
+    );
+
+    let own = delete(&app, &format!("/api/v1/auth/sessions/{ada_id}"), Some(&ada)).await;
+    assert_eq!(own.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        session_cookie(&own).map(|c| c.value().to_owned()),
+        Some(String::new())
+    );
+    assert_eq!(
+        get(&app, "/api/v1/auth/me", Some(&ada)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[actix_web::test]
+async fn session_endpoints_without_a_session_are_401() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    for response in [
+        post_json(&app, "/api/v1/auth/logout", json!({}), None).await,
+        post_json(
+            &app,
+            "/api/v1/auth/password",
+            json!({"current_password": "x", "new_password": "y"}),
+            None,
+        )
+        .await,
+        get(&app, "/api/v1/auth/sessions", None).await,
+        delete(&app, "/api/v1/auth/sessions/abc", None).await,
+    ] {
+        let (status, body) = parts(response).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "unauthenticated");
+    }
+}
+
+#[actix_web::test]
+async fn a_session_lookup_that_cannot_reach_the_database_is_503_not_401() {
+    let t: TestState = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+    // A state whose only reader is held, with a tiny acquire timeout.
+    let db = t.test_db.db_with(|c| {
+        c.with_readers(1)
+            .with_acquire_timeout(std::time::Duration::from_millis(30))
+    });
+    let state = crate::AppState::with_clock(
+        db.clone(),
+        AuthConfig::default(),
+        t.state.settings.clone(),
+        std::sync::Arc::new(t.clock.clone()),
+    )
+    .expect("state");
+    let stalled = init(&state).await;
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let holder = actix_web::rt::spawn(async move {
+        db.read(move |_| {
+            held_tx.send(()).expect("signal");
+            release_rx.recv().expect("wait");
+            Ok::<_, promptyard_services::RepoError>(())
+        })
+        .await
+    });
+    actix_web::rt::task::spawn_blocking(move || held_rx.recv())
+        .await
+        .expect("join")
+        .expect("held");
+
+    let (status, body) = parts(get(&stalled, "/api/v1/auth/me", Some(&cookie)).await).await;
+
+    release_tx.send(()).expect("release");
+    holder.await.expect("join").expect("holder");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["code"], "unavailable");
+    let _ = start();
+}

@@ -1,0 +1,209 @@
+//! The JSON shapes of the API: what handlers return and what they accept.
+//! Timestamps are RFC 3339 in UTC with milliseconds
+//! (`2026-11-25T17:00:00.123Z`).
+
+use chrono::{DateTime, Utc};
+use promptyard_services::{AuthUser, SessionInfo};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::json::{Fields, FromJsonObject};
+
+/// Serde for `DateTime<Utc>` as RFC 3339 with milliseconds and `Z`.
+pub mod rfc3339 {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises as `2026-11-25T17:00:00.123Z`.
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    /// Parses any RFC 3339 timestamp into UTC.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| at.to_utc())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A user. Never carries the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserBody {
+    #[schema(example = "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b")]
+    pub id: String,
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    pub is_active: bool,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-25T17:00:00.123Z")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AuthUser> for UserBody {
+    fn from(user: AuthUser) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            is_active: user.is_active,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MessageBody {
+    #[schema(example = "logged out")]
+    pub message: String,
+}
+
+impl MessageBody {
+    /// A message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SessionBody {
+    /// The session's id (a hash of its key; the key itself is never shown).
+    pub id: String,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+impl From<SessionInfo> for SessionBody {
+    fn from(s: SessionInfo) -> Self {
+        Self {
+            id: s.id,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            last_seen_at: s.last_seen_at,
+            user_agent: s.user_agent,
+            current: s.current,
+        }
+    }
+}
+
+/// `POST /api/v1/auth/register` and `/login`.
+#[derive(Clone, ToSchema)]
+pub struct CredentialsBody {
+    /// Trimmed and compared case-insensitively; must look like
+    /// `local@domain.tld`, at most 254 characters.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 8 to 1024 characters.
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for CredentialsBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsBody")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+impl FromJsonObject for CredentialsBody {
+    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+        let email = fields.required_str("email");
+        let password = fields.required_str("password");
+        Some(Self {
+            email: email?.to_owned(),
+            password: password?.to_owned(),
+        })
+    }
+}
+
+/// `POST /api/v1/auth/password`.
+#[derive(Clone, ToSchema)]
+pub struct PasswordChangeBody {
+    #[schema(format = Password)]
+    pub current_password: String,
+    /// 8 to 1024 characters.
+    #[schema(format = Password)]
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChangeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChangeBody([redacted])")
+    }
+}
+
+impl FromJsonObject for PasswordChangeBody {
+    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+        let current = fields.required_str("current_password");
+        let new = fields.required_str("new_password");
+        Some(Self {
+            current_password: current?.to_owned(),
+            new_password: new?.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let user = UserBody {
+            id: "u".into(),
+            email: "a@b.co".into(),
+            is_active: true,
+            created_at: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 18, 7, 6, 40)
+                .single()
+                .expect("valid")
+                + chrono::TimeDelta::milliseconds(120),
+        };
+        let json = serde_json::to_value(&user).expect("json");
+        assert_eq!(json["created_at"], "2026-11-18T07:06:40.120Z");
+        let back: UserBody = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, user);
+        let offset = serde_json::json!({"id": "u", "email": "a@b.co", "is_active": true,
+            "created_at": "2026-11-18T09:06:40.120+02:00"});
+        let parsed: UserBody = serde_json::from_value(offset).expect("offsets are read as UTC");
+        assert_eq!(parsed.created_at, user.created_at);
+    }
+
+    #[test]
+    fn a_non_rfc3339_timestamp_is_refused() {
+        let json = serde_json::json!({"id": "u", "email": "a@b.co", "is_active": true, "created_at": "yesterday"});
+        assert!(serde_json::from_value::<UserBody>(json).is_err());
+    }
+
+    #[test]
+    fn request_bodies_never_show_passwords() {
+        let creds = CredentialsBody {
+            email: "a@b.co".into(),
+            password: "hunter22hunter22".into(),
+        };
+        let change = PasswordChangeBody {
+            current_password: "hunter22hunter22".into(),
+            new_password: "swordfish-swordfish".into(),
+        };
+        let shown = format!("{creds:?} {change:?}");
+        assert!(
+            !shown.contains("hunter22") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The OpenAPI 3.1 document of the API, served at
+//! `GET /api/v1/openapi.json`. A test keeps it and the routes in step.
+
+use std::sync::OnceLock;
+
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto::{MessageBody, SessionBody, UserBody};
+use crate::problem::{FieldErrorSchema, Problem};
+
+/// The document.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Promptyard API",
+        description = "The backend of an LLM playground: accounts and sessions, personal API keys, saved conversations and an OpenAI-compatible gateway. Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.",
+    ),
+    paths(
+        crate::health::healthz,
+        crate::health::readyz,
+        crate::auth::register,
+        crate::auth::login,
+        crate::auth::me,
+        crate::auth::logout,
+        crate::auth::change_password,
+        crate::auth::list_sessions,
+        crate::auth::revoke_session,
+        openapi_json,
+    ),
+    components(schemas(UserBody, MessageBody, SessionBody, Problem, FieldErrorSchema)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Accounts, login sessions and passwords."),
+        (name = "operations", description = "Health, readiness and this document."),
+    ),
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::SESSION_COOKIE,
+                "The session cookie set by `POST /api/v1/auth/login`.",
+            ))),
+        );
+    }
+}
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(crate::resource("/openapi.json").route(web::get().to(openapi_json)));
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")),
+)]
+pub async fn openapi_json() -> HttpResponse {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|_| "{}".to_owned())
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.as_str())
+}
+
+#[cfg(test)]
+mod tests;

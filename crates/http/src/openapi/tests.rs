@@ -1,0 +1,95 @@
+use std::collections::BTreeSet;
+
+use actix_web::http::Method;
+use actix_web::test;
+use serde_json::Value;
+
+use super::*;
+use crate::test_app::{init, parts, test_state};
+
+/// Every endpoint of the contract implemented so far, as `METHOD path`.
+const CONTRACT: &[&str] = &[
+    "GET /healthz",
+    "GET /readyz",
+    "GET /api/v1/openapi.json",
+    "POST /api/v1/auth/register",
+    "POST /api/v1/auth/login",
+    "GET /api/v1/auth/me",
+    "POST /api/v1/auth/logout",
+    "POST /api/v1/auth/password",
+    "GET /api/v1/auth/sessions",
+    "DELETE /api/v1/auth/sessions/{id}",
+];
+
+fn documented(doc: &Value) -> BTreeSet<String> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            operations.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    operations
+}
+
+#[actix_web::test]
+async fn the_served_document_is_openapi_3_1_and_documents_exactly_the_contract() {
+    let t = test_state();
+    let app = init(&t.state).await;
+
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/openapi.json")
+            .to_request(),
+    )
+    .await;
+    let (status, doc) = parts(response).await;
+
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+    let expected: BTreeSet<String> = CONTRACT.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(documented(&doc), expected);
+    assert!(doc["components"]["securitySchemes"]["session_cookie"].is_object());
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[actix_web::test]
+async fn every_documented_operation_is_routed() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let doc: Value =
+        serde_json::from_str(&ApiDoc::openapi().to_json().expect("json")).expect("doc");
+
+    for operation in documented(&doc) {
+        let (method, path) = operation.split_once(' ').expect("METHOD path");
+        let uri = path.replace("{id}", "some-id");
+        let request = test::TestRequest::default()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(&uri)
+            .to_request();
+        let (status, body) = parts(test::call_service(&app, request).await).await;
+        let unrouted = body["detail"] == "no such route" || body["code"] == "method_not_allowed";
+        assert!(
+            !unrouted,
+            "{operation} is documented but not routed ({status})"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn every_documented_error_answer_is_problem_json() {
+    let doc: Value =
+        serde_json::from_str(&ApiDoc::openapi().to_json().expect("json")).expect("doc");
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("item") {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+use std::collections::HashMap;
+use std::time::Duration as StdDuration;
+
+use actix_session::storage::{SessionKey, SessionStore};
+use actix_web::cookie::time::Duration;
+use promptyard_services::{RepoError, SessionService, session_id};
+use promptyard_test_support::UserFactory;
+
+use super::*;
+use crate::test_app::{start, test_state};
+
+const TTL: StdDuration = StdDuration::from_secs(3600);
+
+fn key(text: &str) -> SessionKey {
+    SessionKey::try_from(text.to_owned()).expect("key")
+}
+
+#[actix_web::test]
+async fn load_hands_the_live_user_and_the_session_id_to_the_handlers() {
+    let t = test_state();
+    let user = UserFactory::new().insert(&mut t.test_db.conn());
+    let created = t
+        .state
+        .sessions
+        .create(&user.id, None, TTL, None)
+        .await
+        .expect("create");
+    let store = DbSessionStore::new(t.state.sessions.clone());
+
+    let state = store
+        .load(&key(created.expose()))
+        .await
+        .expect("load")
+        .expect("found");
+
+    let loaded_user: UserBody = serde_json::from_str(&state[USER]).expect("user");
+    assert_eq!(loaded_user.id, user.id);
+    assert_eq!(loaded_user.email, user.email);
+    let sid: String = serde_json::from_str(&state[SESSION_ID]).expect("sid");
+    assert_eq!(sid, session_id(created.expose()));
+    assert!(store.load(&key("unknown")).await.expect("load").is_none());
+}
+
+#[actix_web::test]
+async fn a_load_that_cannot_reach_the_database_marks_the_state_instead_of_failing() {
+    let t = test_state();
+    let db = t.test_db.db_with(|c| {
+        c.with_readers(1)
+            .with_acquire_timeout(StdDuration::from_millis(20))
+    });
+    let store = DbSessionStore::new(SessionService::new(
+        db.clone(),
+        std::sync::Arc::new(t.clock.clone()),
+    ));
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let holder = actix_web::rt::spawn(async move {
+        db.read(move |_| {
+            held_tx.send(()).expect("signal");
+            release_rx.recv().expect("wait");
+            Ok::<_, RepoError>(())
+        })
+        .await
+    });
+    actix_web::rt::task::spawn_blocking(move || held_rx.recv())
+        .await
+        .expect("join")
+        .expect("held");
+
+    let state = store.load(&key("any")).await.expect("never an error");
+
+    release_tx.send(()).expect("release");
+    holder.await.expect("join").expect("holder");
+    let state = state.expect("a marked state");
+    assert_eq!(
+        state.get(FAILURE).map(String::as_str),
+        Some("\"unavailable\"")
+    );
+}
+
+#[actix_web::test]
+async fn save_hands_over_the_key_the_handler_created_and_nothing_else() {
+    let t = test_state();
+    let store = DbSessionStore::new(t.state.sessions.clone());
+    let with_key = HashMap::from([(NEW_KEY.to_owned(), "\"the-new-key\"".to_owned())]);
+
+    let saved = store
+        .save(with_key, &Duration::hours(1))
+        .await
+        .expect("save");
+
+    assert_eq!(saved.as_ref(), "the-new-key");
+    let err = store
+        .save(HashMap::new(), &Duration::hours(1))
+        .await
+        .expect_err("no session was started");
+    assert!(err.to_string().contains("persisting"), "{err}");
+}
+
+#[actix_web::test]
+async fn update_stores_only_the_handlers_own_state_and_update_ttl_moves_the_expiry() {
+    let t = test_state();
+    let user = UserFactory::new().insert(&mut t.test_db.conn());
+    let created = t
+        .state
+        .sessions
+        .create(&user.id, None, TTL, None)
+        .await
+        .expect("create");
+    let store = DbSessionStore::new(t.state.sessions.clone());
+    let state = HashMap::from([
+        ("theme".to_owned(), "\"dark\"".to_owned()),
+        (USER.to_owned(), "{}".to_owned()),
+        (SESSION_ID.to_owned(), "\"x\"".to_owned()),
+    ]);
+
+    store
+        .update(key(created.expose()), state, &Duration::hours(2))
+        .await
+        .expect("update");
+    store
+        .update_ttl(&key(created.expose()), &Duration::hours(3))
+        .await
+        .expect("ttl");
+
+    let id = session_id(created.expose());
+    let row = t
+        .state
+        .db
+        .read(move |conn| stored(conn, &id))
+        .await
+        .expect("row");
+    assert_eq!(row.0, r#"{"theme":"\"dark\""}"#);
+    assert_eq!(row.1, (start() + chrono::TimeDelta::hours(3)).naive_utc());
+}
+
+#[actix_web::test]
+async fn delete_leaves_the_ending_to_the_handlers() {
+    let t = test_state();
+    let user = UserFactory::new().insert(&mut t.test_db.conn());
+    let created = t
+        .state
+        .sessions
+        .create(&user.id, None, TTL, None)
+        .await
+        .expect("create");
+    let store = DbSessionStore::new(t.state.sessions.clone());
+
+    store.delete(&key(created.expose())).await.expect("no-op");
+
+    assert!(
+        t.state
+            .sessions
+            .load(created.expose())
+            .await
+            .expect("load")
+            .is_some()
+    );
+}
+
+fn stored(
+    conn: &mut diesel::SqliteConnection,
+    id: &str,
+) -> Result<(String, chrono::NaiveDateTime), RepoError> {
+    use diesel::prelude::*;
+    use promptyard_db_models::schema::sessions;
+    sessions::table
+        .find(id)
+        .select((sessions::state, sessions::expires_at))
+        .first(conn)
+        .map_err(RepoError::from)
+}

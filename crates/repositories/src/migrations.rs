@@ -1,0 +1,164 @@
+//! Managing the embedded migrations on one connection: what `promptyard
+//! migrate status|up|down [--all]` does.
+
+use diesel::SqliteConnection;
+use diesel::migration::{Migration, MigrationSource};
+use diesel::sqlite::Sqlite;
+use diesel_migrations::MigrationHarness;
+use promptyard_db_models::MIGRATIONS;
+use promptyard_db_models::connection::{ConnectionOptions, OpenError};
+
+use crate::error::{BoxError, RepoError};
+
+/// One embedded migration and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// `2026-11-25-000001_create_users`
+    pub name: String,
+    /// `20261125000001`
+    pub version: String,
+    pub applied: bool,
+}
+
+/// Opens the database file at `path` (creating it if missing) with the
+/// production PRAGMAs.
+pub fn connect(path: &str) -> Result<SqliteConnection, OpenError> {
+    promptyard_db_models::open(path, &ConnectionOptions::read_write())
+}
+
+fn migration_error(err: BoxError) -> RepoError {
+    match err.downcast::<diesel::result::Error>() {
+        Ok(err) => RepoError::from(*err),
+        Err(err) => RepoError::Unexpected(err),
+    }
+}
+
+fn embedded() -> Result<Vec<(String, String)>, RepoError> {
+    let migrations: Vec<Box<dyn Migration<Sqlite>>> =
+        MigrationSource::<Sqlite>::migrations(&MIGRATIONS).map_err(migration_error)?;
+    let mut names: Vec<(String, String)> = migrations
+        .iter()
+        .map(|m| (m.name().to_string(), m.name().version().to_string()))
+        .collect();
+    names.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(names)
+}
+
+fn name_of(version: &str) -> Result<String, RepoError> {
+    Ok(embedded()?
+        .into_iter()
+        .find(|(_, v)| v == version)
+        .map_or_else(|| version.to_owned(), |(name, _)| name))
+}
+
+/// Every embedded migration, oldest first, with whether it is applied.
+pub fn status(conn: &mut SqliteConnection) -> Result<Vec<MigrationState>, RepoError> {
+    let applied: Vec<String> = conn
+        .applied_migrations()
+        .map_err(migration_error)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(embedded()?
+        .into_iter()
+        .map(|(name, version)| MigrationState {
+            applied: applied.contains(&version),
+            name,
+            version,
+        })
+        .collect())
+}
+
+/// Applies every pending migration, each in its own transaction; returns
+/// their names.
+pub fn apply_pending(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+    let versions: Vec<String> = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(migration_error)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    versions.iter().map(|v| name_of(v)).collect()
+}
+
+/// Reverts the latest applied migration; returns its name, or `None` if
+/// none is applied.
+pub fn revert_last(conn: &mut SqliteConnection) -> Result<Option<String>, RepoError> {
+    if conn
+        .applied_migrations()
+        .map_err(migration_error)?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let version = conn
+        .revert_last_migration(MIGRATIONS)
+        .map_err(migration_error)?
+        .to_string();
+    name_of(&version).map(Some)
+}
+
+/// Reverts every applied migration, newest first; returns their names.
+pub fn revert_all(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+    let mut reverted = Vec::new();
+    while let Some(name) = revert_last(conn)? {
+        reverted.push(name);
+    }
+    Ok(reverted)
+}
+
+#[cfg(test)]
+mod tests {
+    use promptyard_test_support::TestDb;
+
+    use super::*;
+
+    #[test]
+    fn status_lists_every_migration_oldest_first() {
+        let test_db = TestDb::empty();
+        let conn = &mut test_db.conn();
+
+        let pending = status(conn).expect("status");
+        apply_pending(conn).expect("up");
+        let applied = status(conn).expect("status");
+
+        assert!(!pending.is_empty());
+        assert!(pending.iter().all(|m| !m.applied));
+        assert!(applied.iter().all(|m| m.applied));
+        assert_eq!(pending[0].name, "2026-11-25-000001_create_users");
+        assert_eq!(pending[0].version, "20261125000001");
+        assert!(pending.windows(2).all(|w| w[0].version < w[1].version));
+    }
+
+    #[test]
+    fn up_down_and_down_all_name_what_they_did() {
+        let test_db = TestDb::empty();
+        let conn = &mut test_db.conn();
+        let all: Vec<String> = status(conn)
+            .expect("status")
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+
+        assert_eq!(apply_pending(conn).expect("up"), all);
+        assert!(apply_pending(conn).expect("up again").is_empty());
+        assert_eq!(revert_last(conn).expect("down"), all.last().cloned());
+        let states = status(conn).expect("status");
+        assert!(!states.last().expect("last").applied);
+        assert!(states[0].applied);
+
+        let mut newest_first = all.clone();
+        newest_first.pop();
+        newest_first.reverse();
+        assert_eq!(revert_all(conn).expect("down all"), newest_first);
+        assert_eq!(revert_last(conn).expect("nothing left"), None);
+    }
+
+    #[test]
+    fn connect_refuses_what_is_not_a_database_file() {
+        let test_db = TestDb::empty();
+        let junk = test_db.dir().join("junk.db");
+        std::fs::write(&junk, vec![b'x'; 4096]).expect("write");
+        assert!(connect(junk.to_str().expect("utf-8")).is_err());
+    }
+}

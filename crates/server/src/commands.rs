@@ -1,0 +1,139 @@
+//! `promptyard migrate ...` and `promptyard user ...`: administration from
+//! the command line, on the same database file the server uses (safe while
+//! it runs: SQLite's locking and WAL keep both consistent).
+
+use std::io::Write;
+
+use clap::Subcommand;
+use promptyard_services::migrations::{self, MigrationState};
+use promptyard_services::{
+    AuthConfig, AuthError, AuthService, Db, DbConfig, PasswordHasher, RepoError, SystemClock,
+    UuidV7Ids,
+};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MigrateAction {
+    /// List every migration and whether it is applied.
+    Status,
+    /// Apply every pending migration.
+    Up,
+    /// Revert the latest migration (or all of them with --all).
+    Down {
+        /// Revert every applied migration.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserAction {
+    /// Disable an account: its sessions and keys stop working at once.
+    Disable { email: String },
+    /// Enable a disabled account.
+    Enable { email: String },
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommandError {
+    #[error(transparent)]
+    Open(#[from] promptyard_services::OpenDbError),
+    #[error("cannot open database: {0}")]
+    Connect(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[source] RepoError),
+    #[error("no user with email {0}")]
+    NoSuchUser(String),
+    #[error("invalid email {email:?}: {reason}")]
+    InvalidEmail { email: String, reason: String },
+    #[error("{0}")]
+    Failed(String),
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+pub(crate) fn migrate(database: &str, action: MigrateAction) -> Result<(), CommandError> {
+    let mut conn =
+        migrations::connect(database).map_err(|e| CommandError::Connect(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        MigrateAction::Status => {
+            for MigrationState { name, applied, .. } in
+                migrations::status(&mut conn).map_err(CommandError::Migrate)?
+            {
+                writeln!(
+                    out,
+                    "{} {name}",
+                    if applied { "applied" } else { "pending" }
+                )?;
+            }
+        }
+        MigrateAction::Up => {
+            let applied = migrations::apply_pending(&mut conn).map_err(CommandError::Migrate)?;
+            if applied.is_empty() {
+                writeln!(out, "nothing to apply")?;
+            }
+            for name in applied {
+                writeln!(out, "applied {name}")?;
+            }
+        }
+        MigrateAction::Down { all } => {
+            let reverted = if all {
+                migrations::revert_all(&mut conn)
+            } else {
+                migrations::revert_last(&mut conn).map(|r| r.into_iter().collect())
+            }
+            .map_err(CommandError::Migrate)?;
+            if reverted.is_empty() {
+                writeln!(out, "nothing to revert")?;
+            }
+            for name in reverted {
+                writeln!(out, "reverted {name}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn user(database: &str, action: UserAction) -> Result<(), CommandError> {
+    let (email, active) = match action {
+        UserAction::Disable { email } => (email, false),
+        UserAction::Enable { email } => (email, true),
+    };
+    let db = Db::open(DbConfig::new(database).with_readers(1))?;
+    let pending = migrations::status(
+        &mut migrations::connect(database).map_err(|e| CommandError::Connect(e.to_string()))?,
+    )
+    .map_err(CommandError::Migrate)?
+    .iter()
+    .any(|m| !m.applied);
+    if pending {
+        return Err(CommandError::Failed(
+            "the database has pending migrations; run `promptyard migrate up` first".to_owned(),
+        ));
+    }
+    let auth = AuthService::new(
+        db,
+        PasswordHasher::with_concurrency(1).map_err(|e| CommandError::Failed(e.to_string()))?,
+        std::sync::Arc::new(SystemClock),
+        std::sync::Arc::new(UuidV7Ids),
+        AuthConfig::default(),
+    );
+    let user = auth
+        .set_active(&email, active)
+        .await
+        .map_err(|err| match err {
+            AuthError::NotFound => CommandError::NoSuchUser(email.clone()),
+            AuthError::Validation(errors) => CommandError::InvalidEmail {
+                email: email.clone(),
+                reason: errors
+                    .first()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default(),
+            },
+            other => CommandError::Failed(other.to_string()),
+        })?;
+    let verb = if active { "enabled" } else { "disabled" };
+    writeln!(std::io::stdout().lock(), "{verb} {}", user.email)?;
+    Ok(())
+}

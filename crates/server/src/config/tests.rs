@@ -1,0 +1,205 @@
+use super::*;
+
+fn args() -> ConfigArgs {
+    ConfigArgs {
+        bind: "127.0.0.1:8080".into(),
+        database_url: "promptyard.db".into(),
+        secret_key: None,
+        session_ttl_secs: "604800".into(),
+        cookie_secure: "false".into(),
+        cors_origins: String::new(),
+        login_max_failures: "10".into(),
+        login_window_secs: "900".into(),
+        purge_interval_secs: "600".into(),
+        log: "info".into(),
+    }
+}
+
+fn serve(args: &ConfigArgs) -> Result<ServeConfig, ConfigError> {
+    ServeConfig::from_args(args, "promptyard.db".into())
+}
+
+#[test]
+fn the_contract_defaults_are_valid() {
+    let config = serve(&args()).expect("valid");
+    assert_eq!(config.bind, vec!["127.0.0.1:8080".parse().expect("addr")]);
+    assert_eq!(config.auth, AuthConfig::default());
+    assert!(!config.cookie_secure);
+    assert!(config.cors_origins.is_empty());
+    assert!(config.secret_key.is_none());
+    assert_eq!(config.purge_interval, Duration::from_secs(600));
+}
+
+#[test]
+fn host_names_and_ipv6_addresses_are_accepted() {
+    for bind in ["localhost:0", "[::1]:8080"] {
+        let mut a = args();
+        a.bind = bind.into();
+        assert!(serve(&a).is_ok(), "{bind}");
+    }
+}
+
+#[test]
+fn an_unparsable_bind_address_is_one_line_naming_the_variable() {
+    for bad in [
+        "nonsense",
+        "127.0.0.1",
+        "127.0.0.1:notaport",
+        "127.0.0.1:99999",
+        "",
+    ] {
+        let mut a = args();
+        a.bind = bad.into();
+        let message = serve(&a).expect_err(bad).to_string();
+        assert!(message.starts_with("invalid PROMPTYARD_BIND"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+}
+
+#[test]
+fn an_empty_or_in_memory_database_url_is_refused() {
+    for bad in [
+        "",
+        "  ",
+        ":memory:",
+        "sqlite://:memory:",
+        "file::memory:?cache=shared",
+    ] {
+        let err = database_path(bad).expect_err(bad);
+        assert!(
+            err.to_string()
+                .starts_with("invalid PROMPTYARD_DATABASE_URL"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        database_path("sqlite://data/p.db").expect("ok"),
+        "data/p.db"
+    );
+}
+
+#[test]
+fn numbers_must_be_positive_whole_numbers() {
+    for (set, variable) in [
+        (
+            (|a: &mut ConfigArgs, v: &str| a.session_ttl_secs = v.into())
+                as fn(&mut ConfigArgs, &str),
+            "PROMPTYARD_SESSION_TTL_SECS",
+        ),
+        (
+            |a, v| a.login_max_failures = v.into(),
+            "PROMPTYARD_LOGIN_MAX_FAILURES",
+        ),
+        (
+            |a, v| a.login_window_secs = v.into(),
+            "PROMPTYARD_LOGIN_WINDOW_SECS",
+        ),
+        (
+            |a, v| a.purge_interval_secs = v.into(),
+            "PROMPTYARD_PURGE_INTERVAL_SECS",
+        ),
+    ] {
+        for bad in ["0", "-5", "ten", "1.5", ""] {
+            let mut a = args();
+            set(&mut a, bad);
+            let message = serve(&a).expect_err(bad).to_string();
+            assert!(
+                message.starts_with(&format!("invalid {variable}")),
+                "{message}"
+            );
+        }
+    }
+    let mut a = args();
+    a.session_ttl_secs = "99999999999".into();
+    assert!(
+        serve(&a)
+            .expect_err("too long")
+            .to_string()
+            .contains("100 years")
+    );
+}
+
+#[test]
+fn configured_numbers_reach_the_auth_settings() {
+    let mut a = args();
+    a.session_ttl_secs = "60".into();
+    a.login_max_failures = "3".into();
+    a.login_window_secs = "120".into();
+    let config = serve(&a).expect("valid");
+    assert_eq!(
+        config.auth,
+        AuthConfig {
+            session_ttl: Duration::from_secs(60),
+            max_failed_logins: 3,
+            failed_login_window: Duration::from_secs(120),
+        }
+    );
+}
+
+#[test]
+fn cookie_secure_reads_common_spellings_of_true_and_false() {
+    for (value, expected) in [
+        ("true", true),
+        ("1", true),
+        ("YES", true),
+        ("false", false),
+        ("0", false),
+    ] {
+        let mut a = args();
+        a.cookie_secure = value.into();
+        assert_eq!(serve(&a).expect(value).cookie_secure, expected, "{value}");
+    }
+    let mut a = args();
+    a.cookie_secure = "maybe".into();
+    assert!(
+        serve(&a)
+            .expect_err("maybe")
+            .to_string()
+            .starts_with("invalid PROMPTYARD_COOKIE_SECURE")
+    );
+}
+
+#[test]
+fn cors_origins_are_a_comma_separated_list_of_origins() {
+    let mut a = args();
+    a.cors_origins = " https://app.example.com, http://localhost:5173/ ,".into();
+    assert_eq!(
+        serve(&a).expect("valid").cors_origins,
+        ["https://app.example.com", "http://localhost:5173"]
+    );
+    for bad in [
+        "app.example.com",
+        "https://app.example.com/path",
+        "ftp://x.io",
+        "https://",
+    ] {
+        a.cors_origins = bad.into();
+        let message = serve(&a).expect_err(bad).to_string();
+        assert!(
+            message.starts_with("invalid PROMPTYARD_CORS_ORIGINS"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_short_secret_key_is_refused_without_showing_it() {
+    let mut a = args();
+    a.secret_key = Some("too-short-secret".into());
+    let message = serve(&a).expect_err("short").to_string();
+    assert_eq!(
+        message,
+        "invalid PROMPTYARD_SECRET_KEY: it must be at least 64 bytes (it is 16)"
+    );
+    a.secret_key = Some("k".repeat(64));
+    assert_eq!(serve(&a).expect("ok").secret_key.map(|k| k.len()), Some(64));
+}
+
+#[test]
+fn debug_output_never_shows_the_secret_key() {
+    let mut a = args();
+    a.secret_key = Some("s3cr3t".repeat(20));
+    let config = serve(&a).expect("valid");
+    let shown = format!("{a:?} {config:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}

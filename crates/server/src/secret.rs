@@ -1,0 +1,185 @@
+//! The key that signs session cookies. From `PROMPTYARD_SECRET_KEY` if set;
+//! otherwise generated once (64 bytes from the OS) and kept next to the
+//! database in `<database>.secret`, readable by its owner only (0600), so a
+//! restart does not log everyone out.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use actix_web::cookie::Key;
+
+/// Bytes of key material generated.
+const KEY_BYTES: usize = 64;
+
+/// Why the key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SecretError {
+    #[error("cannot read the secret key file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the secret key file {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the secret key file {} is malformed (expected {} hex characters); delete it to generate a new one", .path.display(), KEY_BYTES * 2)]
+    Malformed { path: PathBuf },
+    #[error("the OS random source failed: {0}")]
+    Random(String),
+}
+
+/// Where the key of the database at `database_path` is kept.
+pub(crate) fn key_file(database_path: &str) -> PathBuf {
+    PathBuf::from(format!("{database_path}.secret"))
+}
+
+/// The cookie key: `configured` bytes if given, else the key file's
+/// (created on first use).
+pub(crate) fn cookie_key(
+    configured: Option<&[u8]>,
+    database_path: &str,
+) -> Result<Key, SecretError> {
+    if let Some(bytes) = configured {
+        return Ok(Key::from(bytes));
+    }
+    let path = key_file(database_path);
+    match read_key(&path)? {
+        Some(bytes) => Ok(Key::from(&bytes)),
+        None => create_key(&path),
+    }
+}
+
+fn read_key(path: &Path) -> Result<Option<Vec<u8>>, SecretError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SecretError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    decode_hex(text.trim())
+        .filter(|bytes| bytes.len() >= KEY_BYTES)
+        .map(Some)
+        .ok_or_else(|| SecretError::Malformed {
+            path: path.to_owned(),
+        })
+}
+
+fn create_key(path: &Path) -> Result<Key, SecretError> {
+    let mut bytes = [0u8; KEY_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(format!("{hex}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|source| SecretError::Write {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            tracing::info!(path = %path.display(), "generated the cookie signing key");
+            Ok(Key::from(&bytes))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path)?
+            .map(|bytes| Key::from(&bytes))
+            .ok_or_else(|| SecretError::Malformed {
+                path: path.to_owned(),
+            }),
+        Err(source) => Err(SecretError::Write {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_in(dir: &tempfile::TempDir) -> String {
+        dir.path().join("p.db").to_str().expect("utf-8").to_owned()
+    }
+
+    #[test]
+    fn a_key_is_generated_once_kept_private_and_reused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database_in(&dir);
+
+        let first = cookie_key(None, &db).expect("generated");
+        let second = cookie_key(None, &db).expect("read back");
+
+        assert_eq!(first.master(), second.master());
+        let text = std::fs::read_to_string(key_file(&db)).expect("file");
+        assert_eq!(text.trim().len(), KEY_BYTES * 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(key_file(&db))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_configured_key_wins_and_writes_no_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database_in(&dir);
+        let configured = [7u8; 64];
+
+        let key = cookie_key(Some(&configured), &db).expect("configured");
+
+        assert_eq!(key.master(), Key::from(&configured).master());
+        assert!(!key_file(&db).exists());
+    }
+
+    #[test]
+    fn a_malformed_key_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database_in(&dir);
+        for junk in ["not hex at all", "abcd", &"zz".repeat(64)] {
+            std::fs::write(key_file(&db), junk).expect("write");
+            let err = cookie_key(None, &db).err().expect("malformed");
+            assert!(err.to_string().contains("p.db.secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unwritable_location_is_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir
+            .path()
+            .join("missing/p.db")
+            .to_str()
+            .expect("utf-8")
+            .to_owned();
+        let err = cookie_key(None, &db).err().expect("cannot create");
+        assert!(matches!(err, SecretError::Write { .. }), "{err:?}");
+    }
+}

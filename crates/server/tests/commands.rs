@@ -1,0 +1,234 @@
+//! `promptyard migrate ...`, `promptyard user ...`, and what a restart or a
+//! shutdown does to sessions and requests: the binary as a real process.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use promptyard_test_support::TestDb;
+use promptyard_test_support::process::{ServerProcess, run};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_promptyard");
+const PASSWORD: &str = "correct horse battery";
+
+fn promptyard(test_db: &TestDb, args: &[&str]) -> (Option<i32>, Vec<String>, String) {
+    let output = run(
+        Path::new(BIN),
+        test_db.dir(),
+        args,
+        &[
+            ("PROMPTYARD_DATABASE_URL", test_db.url()),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (
+        output.status.code(),
+        stdout,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn migration_names() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("migrations/")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("up.sql").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn serve(test_db: &TestDb) -> ServerProcess {
+    ServerProcess::start(
+        Path::new(BIN),
+        test_db.dir(),
+        &[],
+        &[
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_DATABASE_URL", test_db.url()),
+        ],
+    )
+}
+
+/// Registers and logs in; returns the session cookie.
+fn signed_in(server: &ServerProcess, email: &str) -> String {
+    let credentials = json!({"email": email, "password": PASSWORD});
+    assert_eq!(
+        server
+            .post_json("/api/v1/auth/register", &credentials, None)
+            .status,
+        201
+    );
+    login(server, email)
+        .cookie("session_id")
+        .expect("session cookie")
+}
+
+fn login(server: &ServerProcess, email: &str) -> promptyard_test_support::process::HttpResponse {
+    server.post_json(
+        "/api/v1/auth/login",
+        &json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+}
+
+#[test]
+fn migrate_status_up_down_and_down_all() {
+    let test_db = TestDb::empty();
+    let names = migration_names();
+    let listed = |state: &str, names: &[String]| -> Vec<String> {
+        names.iter().map(|n| format!("{state} {n}")).collect()
+    };
+
+    let (code, status, _) = promptyard(&test_db, &["migrate", "status"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(status, listed("pending", &names));
+
+    let (code, up, _) = promptyard(&test_db, &["migrate", "up"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(up, listed("applied", &names));
+    assert_eq!(
+        promptyard(&test_db, &["migrate", "up"]).1,
+        ["nothing to apply"]
+    );
+    assert_eq!(
+        promptyard(&test_db, &["migrate", "status"]).1,
+        listed("applied", &names)
+    );
+
+    let last = names.last().expect("a migration").clone();
+    let (code, down, _) = promptyard(&test_db, &["migrate", "down"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(down, [format!("reverted {last}")]);
+    let status = promptyard(&test_db, &["migrate", "status"]).1;
+    assert_eq!(status.last(), Some(&format!("pending {last}")));
+    assert_eq!(status.first(), Some(&format!("applied {}", names[0])));
+
+    let (code, down_all, _) = promptyard(&test_db, &["migrate", "down", "--all"]);
+    assert_eq!(code, Some(0));
+    let mut rest: Vec<String> = names[..names.len() - 1].to_vec();
+    rest.reverse();
+    assert_eq!(down_all, listed("reverted", &rest));
+    assert_eq!(
+        promptyard(&test_db, &["migrate", "down"]).1,
+        ["nothing to revert"]
+    );
+    assert_eq!(
+        promptyard(&test_db, &["migrate", "status"]).1,
+        listed("pending", &names)
+    );
+
+    assert_eq!(
+        promptyard(&test_db, &["migrate", "up"]).0,
+        Some(0),
+        "and up again"
+    );
+}
+
+#[test]
+fn user_disable_stops_a_live_session_at_once_and_enable_restores_login() {
+    let test_db = TestDb::new();
+    let server = serve(&test_db);
+    let cookie = signed_in(&server, "ada@example.com");
+    assert_eq!(
+        server.get_with_session("/api/v1/auth/me", &cookie).status,
+        200
+    );
+
+    let (code, out, err) = promptyard(&test_db, &["user", "disable", "Ada@Example.com"]);
+
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, ["disabled ada@example.com"]);
+    assert_eq!(
+        server.get_with_session("/api/v1/auth/me", &cookie).status,
+        401
+    );
+    let refused = login(&server, "ada@example.com");
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["code"], "account_disabled");
+
+    let (code, out, _) = promptyard(&test_db, &["user", "enable", "ada@example.com"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, ["enabled ada@example.com"]);
+    assert_eq!(login(&server, "ada@example.com").status, 200);
+}
+
+#[test]
+fn user_commands_name_an_unknown_or_malformed_email_in_one_line() {
+    let test_db = TestDb::new();
+    for (email, expected) in [
+        (
+            "nobody@example.com",
+            "no user with email nobody@example.com",
+        ),
+        ("nobody", "invalid email \"nobody\""),
+    ] {
+        let (code, out, err) = promptyard(&test_db, &["user", "disable", email]);
+        assert_eq!(code, Some(1));
+        assert!(out.is_empty());
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn a_restart_keeps_sessions_valid_with_the_key_kept_next_to_the_database() {
+    let test_db = TestDb::new();
+    let first = serve(&test_db);
+    let cookie = signed_in(&first, "ada@example.com");
+    assert!(first.terminate().0.success());
+
+    let key_file = format!("{}.secret", test_db.url());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only");
+    }
+    let second = serve(&test_db);
+
+    assert_eq!(
+        second.get_with_session("/api/v1/auth/me", &cookie).status,
+        200
+    );
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
+    let test_db = TestDb::new();
+    let server = serve(&test_db);
+    let body = json!({"email": "ada@example.com", "password": PASSWORD}).to_string();
+    let (head, tail) = body.split_at(10);
+    let mut stream = TcpStream::connect(server.addr()).expect("connect");
+    write!(
+        stream,
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    )
+    .expect("send the first half");
+    stream.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(100));
+
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(tail.as_bytes()).expect("send the rest");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let (exit, logs) = server.wait();
+    assert!(exit.success(), "{exit:?}");
+    assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
+}
