@@ -370,10 +370,19 @@ impl Pool {
     {
         match self {
             Self::R2d2 { pool, permits } => {
-                let permit = tokio::time::timeout(acquire_timeout, permits.clone().acquire_owned())
-                    .await
-                    .map_err(|elapsed| RepoError::unavailable(Unavailable::Timeout, elapsed))?
-                    .map_err(RepoError::unexpected)?;
+                // A free connection is the common case: take it without
+                // arming a timer.
+                let permit = match Arc::clone(permits).try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        tokio::time::timeout(acquire_timeout, Arc::clone(permits).acquire_owned())
+                            .await
+                            .map_err(|elapsed| {
+                                RepoError::unavailable(Unavailable::Timeout, elapsed)
+                            })?
+                            .map_err(RepoError::unexpected)?
+                    }
+                };
                 let pool = pool.clone();
                 let task = tokio::task::spawn_blocking(move || {
                     // The permit travels with the connection: it is released

@@ -21,7 +21,7 @@ impl LoginFailureRepository {
         login_failures::table
             .find(email)
             .select(LoginFailure::as_select())
-            .first(conn)
+            .get_result(conn)
             .map_err(RepoError::from)
     }
 
@@ -40,7 +40,7 @@ impl LoginFailureRepository {
         let current = login_failures::table
             .find(email)
             .select(LoginFailure::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         let next = match current {
             Some(row) if row.window_started_at + window > now => LoginFailure {

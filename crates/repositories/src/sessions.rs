@@ -46,7 +46,7 @@ impl SessionRepository {
             .find(id)
             .filter(sessions::expires_at.gt(now))
             .select(Session::as_select())
-            .first(conn)
+            .get_result(conn)
             .map_err(RepoError::from)
     }
 
@@ -64,7 +64,7 @@ impl SessionRepository {
             .filter(sessions::expires_at.gt(now))
             .filter(users::is_active.eq(true))
             .select((Session::as_select(), User::as_select()))
-            .first(conn)
+            .get_result(conn)
             .map_err(RepoError::from)
     }
 
@@ -109,7 +109,7 @@ impl SessionRepository {
             return sessions::table
                 .find(id)
                 .select(Session::as_select())
-                .first(conn)
+                .get_result(conn)
                 .map_err(RepoError::from);
         }
         diesel::update(sessions::table.find(id))

@@ -28,7 +28,7 @@ impl UserRepository {
         users::table
             .find(id)
             .select(User::as_select())
-            .first(conn)
+            .get_result(conn)
             .map_err(RepoError::from)
     }
 
@@ -39,7 +39,7 @@ impl UserRepository {
         users::table
             .filter(users::email.eq(email))
             .select(User::as_select())
-            .first(conn)
+            .get_result(conn)
             .map_err(RepoError::from)
     }
 

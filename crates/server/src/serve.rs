@@ -49,8 +49,11 @@ pub(crate) fn init_tracing(filter: &str) -> Result<(), ConfigError> {
         reason: e.to_string(),
     })?;
     // Logs go to stderr; stdout is kept for command output.
+    // One line per request when its span closes: method, route, status,
+    // request id, time taken (never headers, cookies or bodies).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();

@@ -672,3 +672,76 @@ async fn a_session_lookup_that_cannot_reach_the_database_is_503_not_401() {
     assert_eq!(body["code"], "unavailable");
     let _ = start();
 }
+
+#[actix_web::test]
+async fn cors_answers_listed_origins_with_credentials_and_others_with_nothing() {
+    let t = test_state_with(AuthConfig::default(), |mut s| {
+        s.cors_origins = vec!["https://app.example.com".to_owned()];
+        s
+    });
+    let app = init(&t.state).await;
+    let preflight = |origin: &'static str| {
+        test::TestRequest::default()
+            .method(actix_web::http::Method::OPTIONS)
+            .uri("/api/v1/auth/login")
+            .insert_header(("origin", origin))
+            .insert_header(("access-control-request-method", "POST"))
+            .insert_header(("access-control-request-headers", "content-type"))
+            .to_request()
+    };
+
+    let allowed = test::call_service(&app, preflight("https://app.example.com")).await;
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let headers = allowed.headers();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header("access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        header("access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+
+    let other = test::call_service(&app, preflight("https://evil.example.net")).await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let simple = test::TestRequest::get()
+        .uri("/api/v1/auth/me")
+        .insert_header(("origin", "https://evil.example.net"))
+        .to_request();
+    let response = test::call_service(&app, simple).await;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "served, just without CORS"
+    );
+}
+
+#[actix_web::test]
+async fn without_configured_origins_no_cors_headers_are_sent() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let request = test::TestRequest::get()
+        .uri("/healthz")
+        .insert_header(("origin", "https://app.example.com"))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

@@ -1,0 +1,453 @@
+//! The contract's Auth section and error conventions, row by row, over real
+//! HTTP against the `promptyard` binary started with only
+//! `PROMPTYARD_DATABASE_URL` and `PROMPTYARD_BIND` set.
+//!
+//! By default this runs the debug binary cargo builds for the tests; point
+//! it at another build with `PROMPTYARD_BIN`, e.g. the release binary:
+//!
+//! ```sh
+//! cargo build --release
+//! PROMPTYARD_BIN=target/release/promptyard cargo test -p promptyard-server --test contract
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use promptyard_test_support::TestDb;
+use promptyard_test_support::process::{HttpResponse, ServerProcess, http_request, run};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn binary() -> PathBuf {
+    std::env::var_os("PROMPTYARD_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_promptyard")),
+        |bin| {
+            let bin = PathBuf::from(bin);
+            if bin.is_absolute() {
+                bin
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(bin)
+            }
+        },
+    )
+}
+
+struct Server {
+    process: ServerProcess,
+    test_db: TestDb,
+}
+
+impl Server {
+    fn start() -> Self {
+        let test_db = TestDb::empty();
+        let process = ServerProcess::start(
+            &binary(),
+            test_db.dir(),
+            &[],
+            &[
+                ("PROMPTYARD_BIND", "127.0.0.1:0"),
+                ("PROMPTYARD_DATABASE_URL", test_db.url()),
+            ],
+        );
+        Self { process, test_db }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> HttpResponse {
+        http_request(self.process.addr(), method, path, headers, body)
+    }
+
+    fn post(&self, path: &str, body: &Value, cookie: Option<&str>) -> HttpResponse {
+        self.process.post_json(path, body, cookie)
+    }
+
+    fn call(&self, method: &str, path: &str, cookie: Option<&str>) -> HttpResponse {
+        let cookie = cookie.map(|c| format!("session_id={c}"));
+        let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
+        self.request(method, path, &headers, None)
+    }
+
+    fn register(&self, email: &str) -> HttpResponse {
+        self.post(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": PASSWORD}),
+            None,
+        )
+    }
+
+    fn login(&self, email: &str, password: &str) -> HttpResponse {
+        self.post(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+            None,
+        )
+    }
+
+    fn session(&self, email: &str) -> String {
+        let login = self.login(email, PASSWORD);
+        assert_eq!(login.status, 200);
+        login.cookie("session_id").expect("session cookie")
+    }
+}
+
+/// Asserts a problem+json answer with this status and code.
+fn assert_problem(response: &HttpResponse, status: u16, code: &str) -> Value {
+    assert_eq!(
+        response.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
+    let body = response.json();
+    assert_eq!(body["type"], "about:blank");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["code"], code);
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+/// Asserts the contract's user object.
+fn assert_user(body: &Value, email: &str) {
+    let keys: Vec<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["created_at", "email", "id", "is_active"]);
+    assert_eq!(body["email"], email);
+    assert_eq!(body["is_active"], true);
+    let created = body["created_at"].as_str().expect("created_at");
+    assert!(created.ends_with('Z') && created.len() == 24, "{created}");
+    assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok());
+    assert!(uuid::Uuid::parse_str(body["id"].as_str().expect("id")).is_ok());
+}
+
+#[test]
+fn register_201_409_422() {
+    let s = Server::start();
+
+    let created = s.register("Ada@Example.com");
+    assert_eq!(created.status, 201);
+    assert_user(&created.json(), "ada@example.com");
+
+    assert_problem(&s.register("ADA@example.com"), 409, "email_taken");
+
+    let invalid = s.post(
+        "/api/v1/auth/register",
+        &json!({"email": "ada", "password": "short"}),
+        None,
+    );
+    let body = assert_problem(&invalid, 422, "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "email");
+    assert_eq!(body["errors"][1]["field"], "password");
+}
+
+#[test]
+fn login_200_with_the_cookie_401_403_429() {
+    let s = Server::start();
+    s.register("ada@example.com");
+
+    let ok = s.login("ada@example.com", PASSWORD);
+    assert_eq!(ok.status, 200);
+    assert_user(&ok.json(), "ada@example.com");
+    let set_cookie = ok
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && v.starts_with("session_id="))
+        .map(|(_, v)| v.clone())
+        .expect("session_id cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains("Secure"),
+        "Secure only when configured: {set_cookie}"
+    );
+
+    let unknown = s.login("nobody@example.com", PASSWORD);
+    let wrong = s.login("ada@example.com", "wrong password");
+    assert_problem(&unknown, 401, "invalid_credentials");
+    assert_problem(&wrong, 401, "invalid_credentials");
+    assert_eq!(unknown.body, wrong.body, "the same answer for both");
+
+    for _ in 0..9 {
+        assert_eq!(s.login("ada@example.com", "wrong password").status, 401);
+    }
+    let limited = s.login("ada@example.com", PASSWORD);
+    assert_problem(&limited, 429, "rate_limited");
+    let retry: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=900).contains(&retry), "{retry}");
+
+    s.register("grace@example.com");
+    let output = run(
+        &binary(),
+        s.test_db.dir(),
+        &["user", "disable", "grace@example.com"],
+        &[("PROMPTYARD_DATABASE_URL", s.test_db.url())],
+    );
+    assert!(output.status.success());
+    assert_problem(
+        &s.login("grace@example.com", PASSWORD),
+        403,
+        "account_disabled",
+    );
+}
+
+#[test]
+fn me_200_401() {
+    let s = Server::start();
+    s.register("ada@example.com");
+    let cookie = s.session("ada@example.com");
+
+    let me = s.call("GET", "/api/v1/auth/me", Some(&cookie));
+    assert_eq!(me.status, 200);
+    assert_user(&me.json(), "ada@example.com");
+    assert_problem(
+        &s.call("GET", "/api/v1/auth/me", None),
+        401,
+        "unauthenticated",
+    );
+    assert_problem(
+        &s.call("GET", "/api/v1/auth/me", Some("garbage")),
+        401,
+        "unauthenticated",
+    );
+}
+
+#[test]
+fn logout_200_then_the_old_cookie_gets_401_on_every_endpoint() {
+    let s = Server::start();
+    s.register("ada@example.com");
+    let cookie = s.session("ada@example.com");
+    assert_problem(
+        &s.post("/api/v1/auth/logout", &json!({}), None),
+        401,
+        "unauthenticated",
+    );
+
+    let out = s.post("/api/v1/auth/logout", &json!({}), Some(&cookie));
+
+    assert_eq!(out.status, 200);
+    assert_eq!(out.json(), json!({"message": "logged out"}));
+    assert_eq!(
+        out.cookie("session_id").as_deref(),
+        Some(""),
+        "the cookie is expired"
+    );
+    for (method, path) in [
+        ("GET", "/api/v1/auth/me"),
+        ("POST", "/api/v1/auth/logout"),
+        ("GET", "/api/v1/auth/sessions"),
+        ("DELETE", "/api/v1/auth/sessions/some-id"),
+    ] {
+        assert_problem(&s.call(method, path, Some(&cookie)), 401, "unauthenticated");
+    }
+    let password = s.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": PASSWORD, "new_password": "whatever whatever"}),
+        Some(&cookie),
+    );
+    assert_problem(&password, 401, "unauthenticated");
+}
+
+#[test]
+fn password_200_revokes_other_sessions_401_422() {
+    let s = Server::start();
+    s.register("ada@example.com");
+    let mine = s.session("ada@example.com");
+    let other = s.session("ada@example.com");
+
+    let wrong = s.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": "not it at all", "new_password": "a newer password"}),
+        Some(&mine),
+    );
+    assert_problem(&wrong, 401, "invalid_credentials");
+    let short = s.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": PASSWORD, "new_password": "short"}),
+        Some(&mine),
+    );
+    assert_eq!(
+        assert_problem(&short, 422, "validation_failed")["errors"][0]["field"],
+        "new_password"
+    );
+
+    let changed = s.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": PASSWORD, "new_password": "a newer password"}),
+        Some(&mine),
+    );
+    assert_eq!(changed.status, 200);
+    assert!(changed.json()["message"].is_string());
+    assert_eq!(s.call("GET", "/api/v1/auth/me", Some(&mine)).status, 200);
+    assert_eq!(s.call("GET", "/api/v1/auth/me", Some(&other)).status, 401);
+}
+
+#[test]
+fn sessions_200_and_delete_204_404() {
+    let s = Server::start();
+    s.register("ada@example.com");
+    let mine = s.session("ada@example.com");
+    let other = s.session("ada@example.com");
+    assert_problem(
+        &s.call("GET", "/api/v1/auth/sessions", None),
+        401,
+        "unauthenticated",
+    );
+
+    let list = s.call("GET", "/api/v1/auth/sessions", Some(&mine));
+    assert_eq!(list.status, 200);
+    let sessions = list.json();
+    let sessions = sessions.as_array().expect("array");
+    assert_eq!(sessions.len(), 2);
+    for session in sessions {
+        let keys: Vec<&str> = session
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "created_at",
+                "current",
+                "expires_at",
+                "id",
+                "last_seen_at",
+                "user_agent"
+            ]
+        );
+    }
+    let current: Vec<bool> = sessions.iter().map(|s| s["current"] == true).collect();
+    assert_eq!(current.iter().filter(|c| **c).count(), 1);
+    let other_id = sessions
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
+        .expect("the other session")
+        .to_owned();
+
+    let deleted = s.call(
+        "DELETE",
+        &format!("/api/v1/auth/sessions/{other_id}"),
+        Some(&mine),
+    );
+    assert_eq!(deleted.status, 204);
+    assert!(deleted.body.is_empty());
+    assert_eq!(s.call("GET", "/api/v1/auth/me", Some(&other)).status, 401);
+    let again = s.call(
+        "DELETE",
+        &format!("/api/v1/auth/sessions/{other_id}"),
+        Some(&mine),
+    );
+    assert_problem(&again, 404, "not_found");
+}
+
+#[test]
+fn body_conventions_400_413_415_422() {
+    let s = Server::start();
+    let json = [("Content-Type", "application/json")];
+    let post = |headers: &[(&str, &str)], body: &[u8]| {
+        s.request("POST", "/api/v1/auth/register", headers, Some(body))
+    };
+
+    assert_problem(&post(&json, b""), 400, "malformed_body");
+    assert_problem(
+        &s.request("POST", "/api/v1/auth/register", &json, None),
+        400,
+        "malformed_body",
+    );
+    assert_problem(&post(&json, b"{not json"), 400, "malformed_body");
+    assert_problem(&post(&json, b"[\"an\", \"array\"]"), 400, "malformed_body");
+    assert_problem(
+        &post(&[("Content-Type", "text/plain")], b"{\"email\":\"a@b.co\"}"),
+        415,
+        "unsupported_media_type",
+    );
+    assert_problem(
+        &post(&[], b"{\"email\":\"a@b.co\"}"),
+        415,
+        "unsupported_media_type",
+    );
+    let big = format!(
+        r#"{{"email":"a@b.co","password":"{}"}}"#,
+        "x".repeat(65 * 1024)
+    );
+    assert_problem(&post(&json, big.as_bytes()), 413, "payload_too_large");
+    let mistyped = assert_problem(&post(&json, br#"{"email": 42}"#), 422, "validation_failed");
+    assert_eq!(
+        mistyped["errors"],
+        json!([
+            {"field": "email", "message": "must be a string"},
+            {"field": "password", "message": "is required"},
+        ])
+    );
+}
+
+#[test]
+fn route_conventions_404_405_and_operations() {
+    let s = Server::start();
+    assert_problem(
+        &s.call("GET", "/api/v1/nothing-here", None),
+        404,
+        "not_found",
+    );
+    assert_problem(&s.call("GET", "/nothing-here", None), 404, "not_found");
+    assert_problem(
+        &s.call("PUT", "/api/v1/auth/me", None),
+        405,
+        "method_not_allowed",
+    );
+    assert_problem(
+        &s.call("GET", "/api/v1/auth/register", None),
+        405,
+        "method_not_allowed",
+    );
+
+    let health = s.call("GET", "/healthz", None);
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(s.call("GET", "/readyz", None).status, 200);
+    let doc = s.call("GET", "/api/v1/openapi.json", None);
+    assert_eq!(doc.status, 200);
+    assert!(
+        doc.json()["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.1")
+    );
+}
+
+#[test]
+fn no_cors_headers_by_default() {
+    let s = Server::start();
+    let response = s.request(
+        "GET",
+        "/api/v1/auth/me",
+        &[("Origin", "https://elsewhere.example")],
+        None,
+    );
+    assert_eq!(response.status, 401);
+    assert!(response.header("access-control-allow-origin").is_none());
+}
