@@ -232,3 +232,53 @@ fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
     assert!(exit.success(), "{exit:?}");
     assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
 }
+
+#[test]
+fn logs_never_show_passwords_cookies_or_keys_even_at_debug_level() {
+    let test_db = TestDb::new();
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        test_db.dir(),
+        &[],
+        &[
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_DATABASE_URL", test_db.url()),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let cookie = signed_in(&server, "ada@example.com");
+    assert_eq!(
+        server.get_with_session("/api/v1/auth/me", &cookie).status,
+        200
+    );
+    let wrong = server.post_json(
+        "/api/v1/auth/login",
+        &json!({"email": "ada@example.com", "password": "a-wrong-password-123"}),
+        None,
+    );
+    assert_eq!(wrong.status, 401);
+    let changed = server.post_json(
+        "/api/v1/auth/password",
+        &json!({"current_password": PASSWORD, "new_password": "the-next-password-456"}),
+        Some(&cookie),
+    );
+    assert_eq!(changed.status, 200);
+
+    let (_, logs) = server.terminate();
+    let logs = logs.join("\n");
+    let key = std::fs::read_to_string(format!("{}.secret", test_db.url())).expect("key file");
+    assert!(
+        logs.contains("request_id="),
+        "requests are logged with their id"
+    );
+    for secret in [
+        PASSWORD,
+        "a-wrong-password-123",
+        "the-next-password-456",
+        cookie.as_str(),
+        key.trim(),
+        "$argon2id$",
+    ] {
+        assert!(!logs.contains(secret), "the logs show {secret:?}");
+    }
+}
