@@ -7,12 +7,16 @@
 //!   reader pool) the server uses, on that file.
 //! - [`factories`]: users and sessions with fake data, built as insert rows
 //!   or inserted directly.
+//! - [`migrations`]: checks for diesel migrations (one head, up/down
+//!   consistency, schema.rs against the DDL, invariants, data that
+//!   survives), usable by any diesel + SQLite project.
 //! - [`process`]: run the `promptyard` binary as a real process and talk
 //!   HTTP/1.1 to it.
 //! - [`pragma`]: read a PRAGMA's value, for the SQLite configuration tests.
 
 mod db;
 pub mod factories;
+pub mod migrations;
 pub mod process;
 
 pub use db::TestDb;

@@ -1,0 +1,93 @@
+//! Rows written at an older version survive every later migration
+//! (pytest-alembic's `at_revision_data`): stop at a version, write rows with
+//! plain SQL, continue to head, look at them.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use promptyard_db_models::MIGRATIONS;
+use promptyard_test_support::TestDb;
+use promptyard_test_support::migrations::{migrate_to, migrate_to_head};
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut SqliteConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .expect(sql)
+        .n
+}
+
+#[test]
+fn a_user_written_right_after_create_users_survives_to_head_and_can_log_in_sessions() {
+    let test_db = TestDb::empty();
+    let mut conn = test_db.conn();
+    migrate_to(&mut conn, &MIGRATIONS, "2026-11-25-000001_create_users")
+        .unwrap_or_else(|f| panic!("\n{f}"));
+    conn.batch_execute(
+        "INSERT INTO users (id, email, password_hash, is_active, created_at, updated_at) \
+         VALUES ('u1', 'ada@example.com', '$argon2id$x', 1, '2026-11-25 12:00:00.000', '2026-11-25 12:00:00.000')",
+    )
+    .expect("a user at that version");
+
+    migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct User {
+        #[diesel(sql_type = Text)]
+        email: String,
+        #[diesel(sql_type = Text)]
+        created_at: String,
+    }
+    let users = diesel::sql_query("SELECT email, created_at FROM users")
+        .load::<User>(&mut conn)
+        .expect("users");
+    assert_eq!(
+        users,
+        [User {
+            email: "ada@example.com".into(),
+            created_at: "2026-11-25 12:00:00.000".into()
+        }]
+    );
+    conn.batch_execute(
+        "INSERT INTO sessions (id, user_id, state, created_at, last_seen_at, expires_at) \
+         VALUES ('s1', 'u1', '{}', '2026-11-25 12:00:00', '2026-11-25 12:00:00', '2026-12-02 12:00:00')",
+    )
+    .expect("the old user can own a session at head");
+}
+
+#[test]
+fn sessions_written_before_login_failures_survive_with_their_cascade() {
+    let test_db = TestDb::empty();
+    let mut conn = test_db.conn();
+    migrate_to(&mut conn, &MIGRATIONS, "2026-11-25-000002_create_sessions")
+        .unwrap_or_else(|f| panic!("\n{f}"));
+    conn.batch_execute(
+        "INSERT INTO users (id, email, password_hash, is_active, created_at, updated_at) \
+         VALUES ('u1', 'ada@example.com', '$argon2id$x', 1, '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \
+         INSERT INTO sessions (id, user_id, state, created_at, last_seen_at, expires_at, user_agent) \
+         VALUES ('s1', 'u1', '{\"k\":\"v\"}', '2026-11-25 12:00:00', '2026-11-25 12:00:00', '2026-12-02 12:00:00', 'curl/8');",
+    )
+    .expect("rows at that version");
+
+    migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
+
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM sessions WHERE state = '{\"k\":\"v\"}' AND user_agent = 'curl/8'"
+        ),
+        1
+    );
+    conn.batch_execute("DELETE FROM users WHERE id = 'u1'")
+        .expect("delete the user");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM sessions"),
+        0,
+        "ON DELETE CASCADE still holds"
+    );
+}

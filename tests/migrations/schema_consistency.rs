@@ -1,0 +1,34 @@
+//! The models match the DDL: `schema.rs` against the migrated database, and
+//! the invariants of that database.
+
+use std::path::Path;
+
+use promptyard_db_models::MIGRATIONS;
+use promptyard_test_support::TestDb;
+use promptyard_test_support::migrations::{
+    check_schema_invariants, check_schema_rs, migrate_to_head,
+};
+
+fn at_head() -> (TestDb, diesel::SqliteConnection) {
+    let test_db = TestDb::empty();
+    let mut conn = test_db.conn();
+    migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
+    (test_db, conn)
+}
+
+#[test]
+fn schema_rs_matches_the_migrated_database() {
+    let schema_rs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/db-models/src/schema.rs"),
+    )
+    .expect("schema.rs");
+    let (_test_db, mut conn) = at_head();
+
+    check_schema_rs(&mut conn, &schema_rs).unwrap_or_else(|f| panic!("\n{f}"));
+}
+
+#[test]
+fn every_foreign_key_is_indexed_and_the_database_checks_clean() {
+    let (_test_db, mut conn) = at_head();
+    check_schema_invariants(&mut conn).unwrap_or_else(|f| panic!("\n{f}"));
+}
