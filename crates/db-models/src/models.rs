@@ -12,7 +12,7 @@ use std::fmt;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{login_failures, sessions, users};
+use crate::schema::{api_keys, login_failures, sessions, users};
 
 /// A UTC instant as stored in the database. Convert with
 /// [`NaiveDateTime::and_utc`] and [`chrono::DateTime::naive_utc`].
@@ -72,6 +72,36 @@ pub struct NewSession {
     pub user_agent: Option<String>,
 }
 
+/// A row of `api_keys`.
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = api_keys, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The non-secret part of the key, after `pyk_`.
+    pub public_id: String,
+    /// SHA-256 of the key's secret part.
+    pub secret_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A row to insert into `api_keys`.
+#[derive(Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct NewApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub public_id: String,
+    pub secret_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
 /// A row of `login_failures`: the failed logins for one email in the
 /// current window.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -105,6 +135,23 @@ debug_redacting!(User {
 debug_redacting!(NewUser {
     shown: [id, email, is_active, created_at, updated_at],
     redacted: [password_hash]
+});
+debug_redacting!(ApiKey {
+    shown: [
+        id,
+        user_id,
+        name,
+        public_id,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at
+    ],
+    redacted: [secret_hash]
+});
+debug_redacting!(NewApiKey {
+    shown: [id, user_id, name, public_id, created_at, expires_at],
+    redacted: [secret_hash]
 });
 debug_redacting!(Session {
     shown: [user_id, created_at, last_seen_at, expires_at, user_agent],
@@ -145,6 +192,30 @@ mod tests {
             updated_at: user.updated_at,
         };
         assert!(!format!("{new_user:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn debug_of_an_api_key_hides_its_hash() {
+        let key = ApiKey {
+            id: "k1".into(),
+            user_id: "u1".into(),
+            name: "ci".into(),
+            public_id: "ABCDEF123456".into(),
+            secret_hash: vec![0xab; 32],
+            created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let shown = format!("{key:?}");
+        assert!(
+            shown.contains("ABCDEF123456") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("171") && !shown.contains("ab, ab"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub async fn login(
 /// The caller.
 #[utoipa::path(
     get, path = "/api/v1/auth/me", tag = "auth",
-    security(("session_cookie" = [])),
+    security(("session_cookie" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The signed-in user.", body = UserBody),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
@@ -110,6 +110,7 @@ pub async fn me(caller: CurrentUser) -> HttpResponse {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Logged out; the old cookie no longer works anywhere.", body = MessageBody),
+        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -129,6 +130,7 @@ pub async fn logout(
     request_body = PasswordChangeBody,
     responses(
         (status = 200, description = "Changed; the user's other sessions are revoked.", body = MessageBody),
+        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`: the current password is wrong; or `unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: e.g. the new password is too short.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -159,6 +161,7 @@ pub async fn change_password(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The sessions; `current` marks this one.", body = [SessionBody]),
+        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -185,6 +188,7 @@ pub async fn list_sessions(
     params(("id" = String, Path, description = "A session id from `GET /api/v1/auth/sessions`.")),
     responses(
         (status = 204, description = "Revoked."),
+        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such session of the caller's.", body = Problem, content_type = "application/problem+json"),
     ),

@@ -3,7 +3,7 @@
 //! (`2026-11-25T17:00:00.123Z`).
 
 use chrono::{DateTime, Utc};
-use promptyard_services::{AuthUser, SessionInfo};
+use promptyard_services::{ApiKeyInfo, AuthUser, SessionInfo};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -156,6 +156,111 @@ impl FromJsonObject for PasswordChangeBody {
             current_password: current?.to_owned(),
             new_password: new?.to_owned(),
         })
+    }
+}
+
+/// An API key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ApiKeyBody {
+    pub id: String,
+    #[schema(example = "laptop")]
+    pub name: String,
+    /// The non-secret start of the key (`pyk_` and its public id), to
+    /// recognise it by.
+    #[schema(example = "pyk_01JD3X8K4M2Q")]
+    pub prefix: String,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    /// `null` for a key that never expires.
+    #[serde(with = "rfc3339_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the key last authenticated a request (to the minute), or `null`.
+    #[serde(with = "rfc3339_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyInfo> for ApiKeyBody {
+    fn from(key: ApiKeyInfo) -> Self {
+        Self {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
+        }
+    }
+}
+
+/// A key just created: the key object and, this once, the whole key.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct CreatedApiKeyBody {
+    #[serde(flatten)]
+    pub api_key: ApiKeyBody,
+    /// The whole key, `pyk_<public id>_<secret>`. Shown only in this
+    /// answer; only a hash of its secret is kept.
+    #[schema(
+        example = "pyk_01JD3X8K4M2Q_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    )]
+    pub key: String,
+}
+
+impl std::fmt::Debug for CreatedApiKeyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiKeyBody")
+            .field("api_key", &self.api_key)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// `POST /api/v1/api-keys`.
+#[derive(Debug, Clone, ToSchema)]
+pub struct CreateApiKeyBody {
+    /// 1 to 100 characters (surrounding whitespace is trimmed).
+    #[schema(example = "laptop")]
+    pub name: String,
+    /// 1 to 3650; absent or `null` for a key that never expires.
+    #[schema(example = 90, minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
+}
+
+impl FromJsonObject for CreateApiKeyBody {
+    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+        let name = fields.required_str("name");
+        let expires = fields.optional_int_in("expires_in_days", 1..=3650);
+        Some(Self {
+            name: name?.to_owned(),
+            expires_in_days: expires?,
+        })
+    }
+}
+
+/// Serde for `Option<DateTime<Utc>>` as RFC 3339 or `null`.
+pub mod rfc3339_option {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `null` or `2026-11-25T17:00:00.123Z`.
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => super::rfc3339::serialize(at, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// `null` or any RFC 3339 timestamp.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|at| at.to_utc())
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
     }
 }
 

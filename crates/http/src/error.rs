@@ -153,6 +153,7 @@ impl From<AuthError> for ApiError {
             AuthError::Validation(errors) => Self::Validation(errors),
             AuthError::EmailTaken => Self::EmailTaken,
             AuthError::InvalidCredentials => Self::InvalidCredentials,
+            AuthError::Unauthenticated => Self::Unauthenticated,
             AuthError::AccountDisabled => Self::AccountDisabled,
             AuthError::RateLimited { retry_after } => Self::RateLimited { retry_after },
             AuthError::NotFound => Self::NotFound,

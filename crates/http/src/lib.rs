@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+pub mod api_keys;
 pub mod auth;
 pub mod dto;
 pub mod error;
@@ -45,8 +46,8 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpMessage, web};
 use promptyard_services::{
-    AuthConfig, AuthService, Clock, Db, PasswordHasher, SessionService, SystemClock, UuidV7Ids,
-    password::HashError,
+    ApiKeyService, AuthConfig, AuthService, Clock, Db, IdGenerator, PasswordHasher, SessionService,
+    SystemClock, UuidV7Ids, password::HashError,
 };
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -99,6 +100,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: AuthService,
     pub sessions: SessionService,
+    pub api_keys: ApiKeyService,
     pub settings: HttpSettings,
 }
 
@@ -116,18 +118,21 @@ impl AppState {
         settings: HttpSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, HashError> {
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
         let auth = AuthService::new(
             db.clone(),
             PasswordHasher::new()?,
             Arc::clone(&clock),
-            Arc::new(UuidV7Ids),
+            Arc::clone(&ids),
             auth_config,
         );
-        let sessions = SessionService::new(db.clone(), clock);
+        let sessions = SessionService::new(db.clone(), Arc::clone(&clock));
+        let api_keys = ApiKeyService::new(db.clone(), clock, ids);
         Ok(Self {
             db,
             auth,
             sessions,
+            api_keys,
             settings,
         })
     }
@@ -202,6 +207,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 web::scope("/api/v1")
                     .app_data(web::PayloadConfig::new(json::DEFAULT_BODY_LIMIT))
                     .configure(auth::routes)
+                    .configure(api_keys::routes)
                     .configure(openapi::routes)
                     .default_service(web::to(problem::not_found))
                     .wrap(sessions)

@@ -4,10 +4,10 @@
 use std::sync::OnceLock;
 
 use actix_web::{HttpResponse, web};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::dto::{MessageBody, SessionBody, UserBody};
+use crate::dto::{ApiKeyBody, CreatedApiKeyBody, MessageBody, SessionBody, UserBody};
 use crate::problem::{FieldErrorSchema, Problem};
 
 /// The document.
@@ -27,12 +27,16 @@ use crate::problem::{FieldErrorSchema, Problem};
         crate::auth::change_password,
         crate::auth::list_sessions,
         crate::auth::revoke_session,
+        crate::api_keys::create,
+        crate::api_keys::list,
+        crate::api_keys::revoke,
         openapi_json,
     ),
-    components(schemas(UserBody, MessageBody, SessionBody, Problem, FieldErrorSchema)),
+    components(schemas(UserBody, MessageBody, SessionBody, ApiKeyBody, CreatedApiKeyBody, Problem, FieldErrorSchema)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Accounts, login sessions and passwords."),
+        (name = "api-keys", description = "Personal API keys, for scripts and OpenAI clients. Managed with a browser session only."),
         (name = "operations", description = "Health, readiness and this document."),
     ),
 )]
@@ -49,6 +53,16 @@ impl Modify for SecuritySchemes {
                 crate::SESSION_COOKIE,
                 "The session cookie set by `POST /api/v1/auth/login`.",
             ))),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("pyk_<public id>_<secret>")
+                    .description(Some("A personal API key from `POST /api/v1/api-keys`."))
+                    .build(),
+            ),
         );
     }
 }

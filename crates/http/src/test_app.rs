@@ -7,10 +7,12 @@ use actix_web::body::MessageBody;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::test;
 use chrono::{DateTime, Utc};
 use promptyard_services::{AuthConfig, ManualClock};
 use promptyard_test_support::TestDb;
+use serde_json::{Value, json};
 
 use crate::{AppState, HttpSettings, SESSION_COOKIE};
 
@@ -77,4 +79,103 @@ pub(crate) async fn parts<B: MessageBody>(
     let status = response.status();
     let body = test::read_body(response).await;
     (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+/// The password the helpers register users with.
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+pub(crate) async fn post_json<S, B>(
+    app: &S,
+    path: &str,
+    body: Value,
+    cookie: Option<&Cookie<'static>>,
+) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::post().uri(path).set_json(body);
+    if let Some(cookie) = cookie {
+        req = req.cookie(cookie.clone());
+    }
+    test::call_service(app, req.to_request()).await
+}
+
+pub(crate) async fn get<S, B>(
+    app: &S,
+    path: &str,
+    cookie: Option<&Cookie<'static>>,
+) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::get().uri(path);
+    if let Some(cookie) = cookie {
+        req = req.cookie(cookie.clone());
+    }
+    test::call_service(app, req.to_request()).await
+}
+
+pub(crate) async fn delete<S, B>(
+    app: &S,
+    path: &str,
+    cookie: Option<&Cookie<'static>>,
+) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::delete().uri(path);
+    if let Some(cookie) = cookie {
+        req = req.cookie(cookie.clone());
+    }
+    test::call_service(app, req.to_request()).await
+}
+
+pub(crate) fn creds(email: &str, password: &str) -> Value {
+    json!({"email": email, "password": password})
+}
+
+/// Registers `email` and logs in; returns the session cookie.
+pub(crate) async fn signed_in<S, B>(app: &S, email: &str) -> Cookie<'static>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let registered = post_json(app, "/api/v1/auth/register", creds(email, PASSWORD), None).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    login(app, email).await
+}
+
+pub(crate) async fn login<S, B>(app: &S, email: &str) -> Cookie<'static>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let response = post_json(app, "/api/v1/auth/login", creds(email, PASSWORD), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    session_cookie(&response).expect("login sets the session cookie")
+}
+
+/// `method path` with `Authorization: Bearer <key>` (and a JSON body).
+pub(crate) async fn with_bearer<S, B>(
+    app: &S,
+    method: actix_web::http::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::default()
+        .method(method)
+        .uri(path)
+        .insert_header((AUTHORIZATION, format!("Bearer {key}")));
+    if let Some(body) = body {
+        req = req.set_json(body);
+    }
+    test::call_service(app, req.to_request()).await
 }

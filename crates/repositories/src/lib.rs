@@ -3,7 +3,7 @@
 //! - [`Db`]: one SQLite writer connection plus a reader pool, each call one
 //!   blocking hop ([`Db::read`], [`Db::write`]).
 //! - One repository per table family ([`UserRepository`],
-//!   [`SessionRepository`], [`LoginFailureRepository`]). Their functions take `&mut SqliteConnection`, so
+//!   [`SessionRepository`], [`LoginFailureRepository`], [`ApiKeyRepository`]). Their functions take `&mut SqliteConnection`, so
 //!   a service can compose several of them inside one `Db::write`
 //!   transaction.
 //! - [`RepoError`]: every database failure, classified in one place.
@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api_keys;
 mod db;
 mod error;
 pub mod login_failures;
@@ -32,6 +33,7 @@ pub mod migrations;
 pub mod sessions;
 pub mod users;
 
+pub use api_keys::ApiKeyRepository;
 pub use db::{Db, DbConfig, OpenDbError, PoolBackend};
 pub use error::{BoxError, OptionalExt, RepoError, Unavailable};
 pub use login_failures::LoginFailureRepository;
@@ -39,5 +41,5 @@ pub use sessions::{SessionRepository, SessionUpdate};
 pub use users::UserRepository;
 
 pub use promptyard_db_models::models::{
-    LoginFailure, NewSession, NewUser, Session, Timestamp, User,
+    ApiKey, LoginFailure, NewApiKey, NewSession, NewUser, Session, Timestamp, User,
 };

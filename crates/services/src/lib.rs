@@ -5,11 +5,14 @@
 //!   password changes, session lists, account status.
 //! - [`SessionService`]: server-side sessions by key, for the HTTP layer's
 //!   session store.
+//! - [`ApiKeyService`]: personal API keys (create, list, revoke,
+//!   authenticate).
 //! - Collaborators every service takes, so tests control them: a [`Clock`]
 //!   and an [`IdGenerator`]; and the [`PasswordHasher`], which keeps Argon2
 //!   off the async workers.
 //! - Parse-don't-validate newtypes: [`Email`], [`Password`].
 
+pub mod api_keys;
 pub mod auth;
 pub mod clock;
 pub mod credentials;
@@ -18,6 +21,7 @@ pub mod password;
 pub mod sessions;
 pub mod validation;
 
+pub use api_keys::{ApiKeyInfo, ApiKeyService, CreatedApiKey, KeyCaller};
 pub use auth::{AuthConfig, AuthError, AuthService, AuthUser, SessionInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Email, Password};

@@ -1,6 +1,5 @@
-use actix_web::body::MessageBody;
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::dev::{Service, ServiceResponse};
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use actix_web::test;
@@ -8,75 +7,10 @@ use chrono::TimeDelta;
 use promptyard_services::AuthConfig;
 use serde_json::{Value, json};
 
-use crate::test_app::{TestState, init, parts, session_cookie, start, test_state, test_state_with};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn post_json<S, B>(
-    app: &S,
-    path: &str,
-    body: Value,
-    cookie: Option<&Cookie<'static>>,
-) -> ServiceResponse<B>
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let mut req = test::TestRequest::post().uri(path).set_json(body);
-    if let Some(cookie) = cookie {
-        req = req.cookie(cookie.clone());
-    }
-    test::call_service(app, req.to_request()).await
-}
-
-async fn get<S, B>(app: &S, path: &str, cookie: Option<&Cookie<'static>>) -> ServiceResponse<B>
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let mut req = test::TestRequest::get().uri(path);
-    if let Some(cookie) = cookie {
-        req = req.cookie(cookie.clone());
-    }
-    test::call_service(app, req.to_request()).await
-}
-
-async fn delete<S, B>(app: &S, path: &str, cookie: Option<&Cookie<'static>>) -> ServiceResponse<B>
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let mut req = test::TestRequest::delete().uri(path);
-    if let Some(cookie) = cookie {
-        req = req.cookie(cookie.clone());
-    }
-    test::call_service(app, req.to_request()).await
-}
-
-fn creds(email: &str, password: &str) -> Value {
-    json!({"email": email, "password": password})
-}
-
-/// Registers `email` and logs in; returns the session cookie.
-async fn signed_in<S, B>(app: &S, email: &str) -> Cookie<'static>
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let registered = post_json(app, "/api/v1/auth/register", creds(email, PASSWORD), None).await;
-    assert_eq!(registered.status(), StatusCode::CREATED);
-    login(app, email).await
-}
-
-async fn login<S, B>(app: &S, email: &str) -> Cookie<'static>
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let response = post_json(app, "/api/v1/auth/login", creds(email, PASSWORD), None).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    session_cookie(&response).expect("login sets the session cookie")
-}
+use crate::test_app::{
+    PASSWORD, TestState, creds, delete, get, init, login, parts, post_json, session_cookie,
+    signed_in, start, test_state, test_state_with,
+};
 
 #[actix_web::test]
 async fn register_answers_201_with_the_user_and_never_a_hash() {

@@ -19,6 +19,9 @@ const CONTRACT: &[&str] = &[
     "POST /api/v1/auth/password",
     "GET /api/v1/auth/sessions",
     "DELETE /api/v1/auth/sessions/{id}",
+    "POST /api/v1/api-keys",
+    "GET /api/v1/api-keys",
+    "DELETE /api/v1/api-keys/{id}",
 ];
 
 fn documented(doc: &Value) -> BTreeSet<String> {
@@ -50,6 +53,10 @@ async fn the_served_document_is_openapi_3_1_and_documents_exactly_the_contract()
     let expected: BTreeSet<String> = CONTRACT.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(documented(&doc), expected);
     assert!(doc["components"]["securitySchemes"]["session_cookie"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
 

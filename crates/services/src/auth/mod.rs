@@ -95,6 +95,10 @@ pub enum AuthError {
     /// Unknown email or wrong password (deliberately indistinguishable).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// No valid credential: an unknown, malformed, revoked or expired API
+    /// key, or one whose user is disabled.
+    #[error("authentication required")]
+    Unauthenticated,
     /// The right password of a disabled account.
     #[error("account disabled")]
     AccountDisabled,

@@ -1,0 +1,89 @@
+//! `/api/v1/api-keys`: create, list and revoke personal API keys. Session
+//! only: an API key gets 403 `session_required` here.
+
+use actix_web::{HttpResponse, web};
+
+use crate::AppState;
+use crate::dto::{ApiKeyBody, CreateApiKeyBody, CreatedApiKeyBody};
+use crate::error::ApiError;
+use crate::extract::SessionUser;
+use crate::json::ApiJson;
+use crate::problem::Problem;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        crate::resource("/api-keys")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
+    )
+    .service(crate::resource("/api-keys/{id}").route(web::delete().to(revoke)));
+}
+
+/// Create a key; the whole key is in this answer and never again.
+#[utoipa::path(
+    post, path = "/api/v1/api-keys", tag = "api-keys",
+    security(("session_cookie" = [])),
+    request_body = CreateApiKeyBody,
+    responses(
+        (status = 201, description = "Created; `key` is shown only here.", body = CreatedApiKeyBody),
+        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`session_required`: an API key cannot create keys.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `name` or `expires_in_days` out of range.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+    body: ApiJson<CreateApiKeyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let created = state
+        .api_keys
+        .create(&caller.user.id, &body.0.name, body.0.expires_in_days)
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedApiKeyBody {
+        key: created.key.expose().to_owned(),
+        api_key: created.info.into(),
+    }))
+}
+
+/// The caller's active keys (neither revoked nor expired), newest first.
+#[utoipa::path(
+    get, path = "/api/v1/api-keys", tag = "api-keys",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The keys, without secrets.", body = [ApiKeyBody]),
+        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`session_required`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+) -> Result<HttpResponse, ApiError> {
+    let keys = state.api_keys.list(&caller.user.id).await?;
+    Ok(HttpResponse::Ok().json(keys.into_iter().map(ApiKeyBody::from).collect::<Vec<_>>()))
+}
+
+/// Revoke a key: it stops working at once.
+#[utoipa::path(
+    delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+    security(("session_cookie" = [])),
+    params(("id" = String, Path, description = "The key's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`session_required`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such key of the caller's (another user's key included).", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.api_keys.revoke(&caller.user.id, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests;

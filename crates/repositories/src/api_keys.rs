@@ -1,0 +1,106 @@
+//! The `api_keys` table.
+
+use diesel::prelude::*;
+use promptyard_db_models::models::{ApiKey, NewApiKey, Timestamp, User};
+use promptyard_db_models::schema::{api_keys, users};
+
+use crate::error::RepoError;
+
+/// Queries on `api_keys`.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyRepository;
+
+impl ApiKeyRepository {
+    /// Inserts a key. [`RepoError::UniqueViolation`] (`api_keys.public_id`)
+    /// if the public id is taken, [`RepoError::ForeignKeyViolation`] if the
+    /// user does not exist.
+    pub fn create(conn: &mut SqliteConnection, new: &NewApiKey) -> Result<ApiKey, RepoError> {
+        diesel::insert_into(api_keys::table)
+            .values(new)
+            .returning(ApiKey::as_returning())
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// The key with this public id and its user, whatever their state
+    /// (revoked, expired, disabled): the one query behind every
+    /// key-authenticated request. [`RepoError::NotFound`] if there is none.
+    pub fn get_with_user_by_public_id(
+        conn: &mut SqliteConnection,
+        public_id: &str,
+    ) -> Result<(ApiKey, User), RepoError> {
+        api_keys::table
+            .inner_join(users::table)
+            .filter(api_keys::public_id.eq(public_id))
+            .select((ApiKey::as_select(), User::as_select()))
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// The user's keys that are neither revoked nor expired at `now`,
+    /// newest first.
+    pub fn list_active_for_user(
+        conn: &mut SqliteConnection,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<ApiKey>, RepoError> {
+        api_keys::table
+            .filter(api_keys::user_id.eq(user_id))
+            .filter(api_keys::revoked_at.is_null())
+            .filter(
+                api_keys::expires_at
+                    .is_null()
+                    .or(api_keys::expires_at.gt(now)),
+            )
+            .order((api_keys::created_at.desc(), api_keys::id.desc()))
+            .select(ApiKey::as_select())
+            .load(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Revokes one of the user's keys at `now`. [`RepoError::NotFound`] if
+    /// the key does not exist, is someone else's, or is revoked already.
+    pub fn revoke(
+        conn: &mut SqliteConnection,
+        user_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), RepoError> {
+        let revoked = diesel::update(
+            api_keys::table
+                .filter(api_keys::id.eq(id))
+                .filter(api_keys::user_id.eq(user_id))
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set(api_keys::revoked_at.eq(now))
+        .execute(conn)?;
+        match revoked {
+            0 => Err(RepoError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a use of the key at `now`, unless one was recorded after
+    /// `not_before` already (so concurrent uses write once). Returns whether
+    /// it wrote.
+    pub fn touch(
+        conn: &mut SqliteConnection,
+        id: &str,
+        now: Timestamp,
+        not_before: Timestamp,
+    ) -> Result<bool, RepoError> {
+        let touched = diesel::update(
+            api_keys::table.filter(api_keys::id.eq(id)).filter(
+                api_keys::last_used_at
+                    .is_null()
+                    .or(api_keys::last_used_at.le(not_before)),
+            ),
+        )
+        .set(api_keys::last_used_at.eq(now))
+        .execute(conn)?;
+        Ok(touched > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! Personal API keys: [`ApiKeyService`].
+//!
+//! - create: returns the whole key once; only the SHA-256 of its secret is
+//!   stored;
+//! - list: the caller's active keys (neither revoked nor expired), without
+//!   secrets;
+//! - revoke: the key stops working at once; someone else's key is
+//!   [`AuthError::NotFound`], never a refusal that would confirm it exists;
+//! - authenticate: one read (the key joined with its user); a key that is
+//!   unknown, malformed, wrong, revoked, expired, or whose user is disabled
+//!   is [`AuthError::Unauthenticated`]. `last_used_at` is written at most
+//!   once a minute per key, so key-authenticated reads stay read-only in the
+//!   common case.
+
+mod key;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use promptyard_repositories::{ApiKey, ApiKeyRepository, Db, NewApiKey, OptionalExt, RepoError};
+
+pub use key::{
+    FullKey, KEY_PREFIX, MalformedKey, PUBLIC_ID_LEN, PresentedKey, SECRET_BYTES, display_prefix,
+};
+
+use crate::auth::{AuthError, AuthUser};
+use crate::clock::Clock;
+use crate::ids::IdGenerator;
+use crate::validation::FieldError;
+
+/// Longest key name, in characters.
+pub const NAME_MAX_CHARS: usize = 100;
+/// Longest lifetime a key can be given, in days.
+pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
+/// How often `last_used_at` is written at most, per key.
+pub const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
+
+/// A key as its owner sees it in a list: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    /// `pyk_<public id>`: the non-secret start of the key.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyInfo {
+    fn from(key: ApiKey) -> Self {
+        Self {
+            prefix: display_prefix(&key.public_id),
+            id: key.id,
+            name: key.name,
+            created_at: key.created_at.and_utc(),
+            expires_at: key.expires_at.map(|t| t.and_utc()),
+            last_used_at: key.last_used_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// A key just created: the whole key (shown once) and its description.
+#[derive(Debug)]
+pub struct CreatedApiKey {
+    pub key: FullKey,
+    pub info: ApiKeyInfo,
+}
+
+/// Who a key authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCaller {
+    pub user: AuthUser,
+    pub key_id: String,
+}
+
+/// Creates, lists, revokes and checks API keys.
+#[derive(Debug, Clone)]
+pub struct ApiKeyService {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl ApiKeyService {
+    /// Keys on `db`, timed by `clock`, with ids from `ids`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        Self { db, clock, ids }
+    }
+
+    /// Creates a key for `user_id` named `name` (trimmed, 1 to 100
+    /// characters), expiring after `expires_in_days` (1 to 3650) or never.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        name: &str,
+        expires_in_days: Option<i64>,
+    ) -> Result<CreatedApiKey, AuthError> {
+        let name = name.trim();
+        let mut errors = Vec::new();
+        if name.is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        } else if name.chars().count() > NAME_MAX_CHARS {
+            errors.push(FieldError::new("name", "must be at most 100 characters"));
+        }
+        if let Some(days) = expires_in_days
+            && !(1..=MAX_EXPIRES_IN_DAYS).contains(&days)
+        {
+            errors.push(FieldError::new("expires_in_days", "must be from 1 to 3650"));
+        }
+        if !errors.is_empty() {
+            return Err(AuthError::Validation(errors));
+        }
+        let now = self.clock.now();
+        // 60 random bits make a clash of public ids all but impossible; if
+        // one happens, draw again.
+        for _ in 0..3 {
+            let key = FullKey::generate().map_err(|e| AuthError::Unexpected(Box::new(e)))?;
+            let new = NewApiKey {
+                id: self.ids.new_id(),
+                user_id: user_id.to_owned(),
+                name: name.to_owned(),
+                public_id: key.public_id().to_owned(),
+                secret_hash: key.secret_hash().to_vec(),
+                created_at: now.naive_utc(),
+                expires_at: expires_in_days.map(|days| (now + TimeDelta::days(days)).naive_utc()),
+            };
+            match self
+                .db
+                .write(move |conn| ApiKeyRepository::create(conn, &new))
+                .await
+            {
+                Ok(row) => {
+                    tracing::info!(user_id, key_id = %row.id, "API key created");
+                    return Ok(CreatedApiKey {
+                        key,
+                        info: row.into(),
+                    });
+                }
+                Err(RepoError::UniqueViolation { constraint })
+                    if constraint == "api_keys.public_id" => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(AuthError::Unexpected(
+            "three public id clashes in a row".into(),
+        ))
+    }
+
+    /// The user's active keys, newest first.
+    pub async fn list(&self, user_id: &str) -> Result<Vec<ApiKeyInfo>, AuthError> {
+        let now = self.clock.now().naive_utc();
+        let user_id = user_id.to_owned();
+        let keys = self
+            .db
+            .read(move |conn| ApiKeyRepository::list_active_for_user(conn, &user_id, now))
+            .await?;
+        Ok(keys.into_iter().map(ApiKeyInfo::from).collect())
+    }
+
+    /// Revokes one of the user's keys; [`AuthError::NotFound`] if it is not
+    /// theirs, does not exist, or is revoked already.
+    pub async fn revoke(&self, user_id: &str, key_id: &str) -> Result<(), AuthError> {
+        let now = self.clock.now().naive_utc();
+        let (user_id, key_id) = (user_id.to_owned(), key_id.to_owned());
+        self.db
+            .write(move |conn| ApiKeyRepository::revoke(conn, &user_id, &key_id, now))
+            .await
+            .map_err(|err| match err {
+                RepoError::NotFound => AuthError::NotFound,
+                other => other.into(),
+            })?;
+        Ok(())
+    }
+
+    /// Who the key `raw` belongs to, if it is a live key of an active user.
+    pub async fn authenticate(&self, raw: &str) -> Result<KeyCaller, AuthError> {
+        let presented = PresentedKey::parse(raw).map_err(|_| AuthError::Unauthenticated)?;
+        let now = self.clock.now();
+        let public_id = presented.public_id().to_owned();
+        let Some((key, user)) = self
+            .db
+            .read(move |conn| {
+                ApiKeyRepository::get_with_user_by_public_id(conn, &public_id).optional()
+            })
+            .await?
+        else {
+            return Err(AuthError::Unauthenticated);
+        };
+        let live = presented.matches(&key.secret_hash)
+            && key.revoked_at.is_none()
+            && key.expires_at.is_none_or(|at| at > now.naive_utc())
+            && user.is_active;
+        if !live {
+            return Err(AuthError::Unauthenticated);
+        }
+        let resolution = TimeDelta::from_std(LAST_USED_RESOLUTION).unwrap_or(TimeDelta::MAX);
+        let not_before = now.naive_utc() - resolution;
+        if key.last_used_at.is_none_or(|at| at <= not_before) {
+            let id = key.id.clone();
+            let touched = self
+                .db
+                .write(move |conn| ApiKeyRepository::touch(conn, &id, now.naive_utc(), not_before))
+                .await;
+            if let Err(err) = touched {
+                // Informational: never fail a request over it.
+                tracing::warn!(error = %err, "could not record API key use");
+            }
+        }
+        Ok(KeyCaller {
+            user: user.into(),
+            key_id: key.id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
