@@ -451,3 +451,202 @@ fn no_cors_headers_by_default() {
     assert_eq!(response.status, 401);
     assert!(response.header("access-control-allow-origin").is_none());
 }
+
+// --- API keys -------------------------------------------------------------
+
+fn bearer(s: &Server, method: &str, path: &str, key: &str, body: Option<&Value>) -> HttpResponse {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    let body = body.map(Value::to_string);
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    s.request(method, path, &headers, body.as_deref().map(str::as_bytes))
+}
+
+/// Asserts the contract's API key object (without `key`).
+fn assert_key_object(key: &Value) {
+    let mut keys: Vec<&str> = key
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.retain(|k| *k != "key");
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "last_used_at",
+            "name",
+            "prefix"
+        ]
+    );
+    assert!(key["prefix"].as_str().expect("prefix").starts_with("pyk_"));
+}
+
+#[test]
+fn api_keys_create_201_list_200_delete_204_and_their_errors() {
+    let s = Server::start();
+    s.register("ada@example.com");
+    let cookie = s.session("ada@example.com");
+
+    let created = s.post(
+        "/api/v1/api-keys",
+        &json!({"name": "laptop", "expires_in_days": 3650}),
+        Some(&cookie),
+    );
+    assert_eq!(created.status, 201);
+    let created = created.json();
+    assert_key_object(&created);
+    let key = created["key"].as_str().expect("the whole key").to_owned();
+    assert!(key.starts_with(&format!("{}_", created["prefix"].as_str().expect("prefix"))));
+    assert!(created["expires_at"].is_string());
+    let forever = s
+        .post(
+            "/api/v1/api-keys",
+            &json!({"name": "forever"}),
+            Some(&cookie),
+        )
+        .json();
+    assert_eq!(forever["expires_at"], Value::Null);
+
+    let list = s.call("GET", "/api/v1/api-keys", Some(&cookie));
+    assert_eq!(list.status, 200);
+    let list = list.json();
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), 2);
+    for listed in list {
+        assert_key_object(listed);
+        assert!(listed.get("key").is_none(), "no secrets in the list");
+    }
+    assert!(
+        !String::from_utf8_lossy(&s.call("GET", "/api/v1/api-keys", Some(&cookie)).body)
+            .contains(&key[17..])
+    );
+
+    // The key on an auth endpoint; last_used_at is recorded.
+    let me = bearer(&s, "GET", "/api/v1/auth/me", &key, None);
+    assert_eq!(me.status, 200);
+    assert_user(&me.json(), "ada@example.com");
+    let used = s.call("GET", "/api/v1/api-keys", Some(&cookie)).json();
+    let used = used
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|k| k["id"] == created["id"])
+        .expect("listed")
+        .clone();
+    assert!(used["last_used_at"].is_string(), "{used}");
+
+    // Session only: a key gets 403 session_required on key management.
+    assert_problem(
+        &bearer(
+            &s,
+            "POST",
+            "/api/v1/api-keys",
+            &key,
+            Some(&json!({"name": "more"})),
+        ),
+        403,
+        "session_required",
+    );
+    assert_problem(
+        &bearer(&s, "GET", "/api/v1/api-keys", &key, None),
+        403,
+        "session_required",
+    );
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_problem(
+        &bearer(&s, "DELETE", &format!("/api/v1/api-keys/{id}"), &key, None),
+        403,
+        "session_required",
+    );
+    assert_problem(
+        &s.post("/api/v1/api-keys", &json!({"name": "x"}), None),
+        401,
+        "unauthenticated",
+    );
+    assert_problem(
+        &s.call("GET", "/api/v1/api-keys", None),
+        401,
+        "unauthenticated",
+    );
+
+    // Validation: name 1..100, expires_in_days 1..3650.
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "ok", "expires_in_days": 0}),
+        json!({"name": "ok", "expires_in_days": 3651}),
+        json!({}),
+    ] {
+        assert_problem(
+            &s.post("/api/v1/api-keys", &body, Some(&cookie)),
+            422,
+            "validation_failed",
+        );
+    }
+    assert_eq!(
+        s.post(
+            "/api/v1/api-keys",
+            &json!({"name": "é".repeat(100), "expires_in_days": 1}),
+            Some(&cookie)
+        )
+        .status,
+        201
+    );
+
+    // Another user's key is 404, never 403.
+    s.register("grace@example.com");
+    let grace = s.session("grace@example.com");
+    assert_problem(
+        &s.call("DELETE", &format!("/api/v1/api-keys/{id}"), Some(&grace)),
+        404,
+        "not_found",
+    );
+    assert_eq!(
+        s.call("GET", "/api/v1/api-keys", Some(&grace)).json(),
+        json!([])
+    );
+
+    // Revoked: 204, and the key stops working at once.
+    let revoked = s.call("DELETE", &format!("/api/v1/api-keys/{id}"), Some(&cookie));
+    assert_eq!(revoked.status, 204);
+    assert_problem(
+        &bearer(&s, "GET", "/api/v1/auth/me", &key, None),
+        401,
+        "unauthenticated",
+    );
+    assert_problem(
+        &s.call("DELETE", &format!("/api/v1/api-keys/{id}"), Some(&cookie)),
+        404,
+        "not_found",
+    );
+
+    // Unknown keys, and the keys of a disabled user, get 401.
+    assert_problem(
+        &bearer(&s, "GET", "/api/v1/auth/me", "pyk_0000000000000_nope", None),
+        401,
+        "unauthenticated",
+    );
+    let other = forever["key"].as_str().expect("key").to_owned();
+    assert_eq!(
+        bearer(&s, "GET", "/api/v1/auth/me", &other, None).status,
+        200
+    );
+    let output = run(
+        &binary(),
+        s.test_db.dir(),
+        &["user", "disable", "ada@example.com"],
+        &[("PROMPTYARD_DATABASE_URL", s.test_db.url())],
+    );
+    assert!(output.status.success());
+    assert_problem(
+        &bearer(&s, "GET", "/api/v1/auth/me", &other, None),
+        401,
+        "unauthenticated",
+    );
+}
