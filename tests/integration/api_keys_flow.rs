@@ -43,7 +43,7 @@ impl Api {
             .send()
             .await
             .expect("login");
-        let cookie = login
+        login
             .headers()
             .get_all("set-cookie")
             .iter()
@@ -51,8 +51,7 @@ impl Api {
             .find(|v| v.starts_with("session_id="))
             .and_then(|v| v.split(';').next())
             .expect("session cookie")
-            .to_owned();
-        cookie
+            .to_owned()
     }
 
     fn with_cookie(&self, request: RequestBuilder, cookie: &str) -> RequestBuilder {
