@@ -12,7 +12,9 @@ use std::fmt;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{api_keys, login_failures, sessions, users};
+use crate::schema::{
+    api_keys, conversations, login_failures, messages, sessions, usage_records, users,
+};
 
 /// A UTC instant as stored in the database. Convert with
 /// [`NaiveDateTime::and_utc`] and [`chrono::DateTime::naive_utc`].
@@ -100,6 +102,52 @@ pub struct NewApiKey {
     pub secret_hash: Vec<u8>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
+}
+
+/// A row of `conversations`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations, Insertable,
+)]
+#[diesel(table_name = conversations, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Conversation {
+    pub id: String,
+    pub user_id: String,
+    pub model: String,
+    pub title: Option<String>,
+    pub system_prompt: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A row of `messages` (also the insert type: every column is the
+/// caller's).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations, Insertable,
+)]
+#[diesel(table_name = messages, belongs_to(Conversation), check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    /// `user` or `assistant` (`system` is allowed by the table).
+    pub role: String,
+    pub content: String,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub created_at: Timestamp,
+}
+
+/// A row of `usage_records`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = usage_records, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct UsageRecord {
+    pub id: String,
+    pub user_id: String,
+    pub model: String,
+    /// `playground` or `gateway`.
+    pub source: String,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub created_at: Timestamp,
 }
 
 /// A row of `login_failures`: the failed logins for one email in the

@@ -15,10 +15,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    conversations (id) {
+        id -> Text,
+        user_id -> Text,
+        model -> Text,
+        title -> Nullable<Text>,
+        system_prompt -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     login_failures (email) {
         email -> Text,
         failures -> Integer,
         window_started_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        conversation_id -> Text,
+        role -> Text,
+        content -> Text,
+        prompt_tokens -> Integer,
+        completion_tokens -> Integer,
+        created_at -> Timestamp,
     }
 }
 
@@ -35,6 +59,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    usage_records (id) {
+        id -> Text,
+        user_id -> Text,
+        model -> Text,
+        source -> Text,
+        prompt_tokens -> Integer,
+        completion_tokens -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Text,
         email -> Text,
@@ -46,6 +82,17 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(conversations -> users (user_id));
+diesel::joinable!(messages -> conversations (conversation_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(usage_records -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, login_failures, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    conversations,
+    login_failures,
+    messages,
+    sessions,
+    usage_records,
+    users,
+);

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod api_keys;
+pub mod conversations;
 mod db;
 mod error;
 pub mod login_failures;
@@ -34,6 +35,7 @@ pub mod sessions;
 pub mod users;
 
 pub use api_keys::ApiKeyRepository;
+pub use conversations::{ConversationRepository, TokenTotals, UsageRepository};
 pub use db::{Db, DbConfig, OpenDbError, PoolBackend};
 pub use error::{BoxError, OptionalExt, RepoError, Unavailable};
 pub use login_failures::LoginFailureRepository;
@@ -41,5 +43,6 @@ pub use sessions::{SessionRepository, SessionUpdate};
 pub use users::UserRepository;
 
 pub use promptyard_db_models::models::{
-    ApiKey, LoginFailure, NewApiKey, NewSession, NewUser, Session, Timestamp, User,
+    ApiKey, Conversation, LoginFailure, Message, NewApiKey, NewSession, NewUser, Session,
+    Timestamp, UsageRecord, User,
 };
