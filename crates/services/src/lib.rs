@@ -18,6 +18,7 @@ pub mod clock;
 pub mod credentials;
 pub mod ids;
 pub mod password;
+pub mod providers;
 pub mod sessions;
 pub mod validation;
 

@@ -10,12 +10,15 @@
 //! - [`migrations`]: checks for diesel migrations (one head, up/down
 //!   consistency, schema.rs against the DDL, invariants, data that
 //!   survives), usable by any diesel + SQLite project.
+//! - [`fake_openai`]: a real local OpenAI-compatible server with scripted
+//!   answers, streams, errors and hangs.
 //! - [`process`]: run the `promptyard` binary as a real process and talk
 //!   HTTP/1.1 to it.
 //! - [`pragma`]: read a PRAGMA's value, for the SQLite configuration tests.
 
 mod db;
 pub mod factories;
+pub mod fake_openai;
 pub mod migrations;
 pub mod process;
 

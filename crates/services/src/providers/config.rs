@@ -1,0 +1,315 @@
+//! The providers file (`PROMPTYARD_PROVIDERS_FILE`): TOML, one
+//! `[[providers]]` table per OpenAI-compatible endpoint.
+//!
+//! ```toml
+//! [[providers]]
+//! name = "local"                        # shown as "provider" in /models
+//! kind = "openai"                       # any OpenAI-compatible endpoint
+//! base_url = "http://127.0.0.1:11434/v1"
+//! api_key_env = "LOCAL_LLM_KEY"         # env var holding the key (optional)
+//! models = ["llama3.2:1b", "qwen2.5:0.5b"]
+//! timeout_secs = 60                     # optional, default 60; may be fractional
+//! ```
+//!
+//! Anything wrong — invalid TOML, an unknown field or `kind`, a duplicate
+//! provider name or model id (`echo-1` included), an empty model list, a
+//! base URL that is not http(s), a key variable that is not set, a timeout
+//! that is not positive — is a [`ProvidersFileError`] naming the file and
+//! the problem in one line.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ECHO_PROVIDER, OpenAiProvider, ProviderRegistry};
+
+/// A providers file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("providers file {path}: {problem}")]
+pub struct ProvidersFileError {
+    pub path: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    providers: Vec<Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: String,
+    kind: String,
+    base_url: String,
+    api_key_env: Option<String>,
+    models: Vec<String>,
+    timeout_secs: Option<f64>,
+    description: Option<String>,
+}
+
+/// Default provider timeout.
+const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
+
+/// Reads and checks the providers file at `path`, looking up key variables
+/// in the process environment.
+pub fn load_providers_file(path: &Path) -> Result<ProviderRegistry, ProvidersFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ProvidersFileError {
+        path: shown.clone(),
+        problem: format!("cannot be read: {e}"),
+    })?;
+    parse_providers_file(&text, &shown, |name| std::env::var(name).ok())
+}
+
+/// Checks providers file `text` (named `path` in errors), looking up key
+/// variables with `env`; returns the registry (echo included).
+pub fn parse_providers_file(
+    text: &str,
+    path: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<ProviderRegistry, ProvidersFileError> {
+    let problem = |problem: String| ProvidersFileError {
+        path: path.to_owned(),
+        problem,
+    };
+    let file: File = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let message = e.message().lines().next().unwrap_or("invalid").to_owned();
+        problem(match line {
+            Some(line) => format!("invalid TOML at line {line}: {message}"),
+            None => format!("invalid TOML: {message}"),
+        })
+    })?;
+    let mut registry = ProviderRegistry::with_echo();
+    let mut names: HashSet<String> = HashSet::from([ECHO_PROVIDER.to_owned()]);
+    for (index, entry) in file.providers.into_iter().enumerate() {
+        let which = format!("provider #{} ({:?})", index + 1, entry.name);
+        if entry.name.trim().is_empty() {
+            return Err(problem(format!(
+                "provider #{} has an empty name",
+                index + 1
+            )));
+        }
+        if !names.insert(entry.name.clone()) {
+            return Err(problem(format!(
+                "{which}: the name is used twice (\"echo\" is built in)"
+            )));
+        }
+        if entry.kind != "openai" {
+            return Err(problem(format!(
+                "{which}: unknown kind {:?} (the only kind is \"openai\", for any OpenAI-compatible endpoint)",
+                entry.kind
+            )));
+        }
+        let url_ok = reqwest::Url::parse(&entry.base_url)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+        if !url_ok {
+            return Err(problem(format!(
+                "{which}: base_url {:?} is not an http(s) URL",
+                entry.base_url
+            )));
+        }
+        if entry.models.is_empty() {
+            return Err(problem(format!("{which}: lists no models")));
+        }
+        if let Some(model) = entry.models.iter().find(|m| m.trim().is_empty()) {
+            return Err(problem(format!("{which}: has an empty model id {model:?}")));
+        }
+        let timeout = entry.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
+        if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
+            return Err(problem(format!(
+                "{which}: timeout_secs must be more than 0 and at most 3600"
+            )));
+        }
+        let api_key = match &entry.api_key_env {
+            Some(variable) => Some(env(variable).filter(|v| !v.is_empty()).ok_or_else(|| {
+                problem(format!("{which}: the key variable {variable} is not set"))
+            })?),
+            None => None,
+        };
+        let provider = OpenAiProvider::new(
+            &entry.name,
+            &entry.base_url,
+            api_key,
+            Duration::from_secs_f64(timeout),
+        )
+        .map_err(|e| problem(format!("{which}: {e}")))?;
+        let description = entry
+            .description
+            .unwrap_or_else(|| format!("{} via {}", entry.name, entry.base_url));
+        registry
+            .add(Arc::new(provider), &entry.models, &description)
+            .map_err(|model| {
+                problem(format!(
+                    "{which}: model id {model:?} is already served by another provider"
+                ))
+            })?;
+    }
+    Ok(registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ProviderRegistry, ProvidersFileError> {
+        parse_providers_file(text, "providers.toml", |name| {
+            (name == "LOCAL_LLM_KEY").then(|| "sk-local".to_owned())
+        })
+    }
+
+    fn problem(text: &str) -> String {
+        let err = parse(text).expect_err("invalid");
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
+        assert!(
+            err.to_string()
+                .starts_with("providers file providers.toml: "),
+            "{err}"
+        );
+        err.problem
+    }
+
+    const GOOD: &str = r#"
+[[providers]]
+name = "local"
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+api_key_env = "LOCAL_LLM_KEY"
+models = ["llama3.2:1b", "qwen2.5:0.5b"]
+timeout_secs = 60
+
+[[providers]]
+name = "cloud"
+kind = "openai"
+base_url = "https://api.example.com/v1/"
+models = ["big-1"]
+timeout_secs = 0.5
+description = "The big one"
+"#;
+
+    #[test]
+    fn the_contract_example_parses_with_echo_first() {
+        let registry = parse(GOOD).expect("valid");
+        let models: Vec<(&str, &str)> = registry
+            .models()
+            .iter()
+            .map(|m| (m.id.as_str(), m.provider.as_str()))
+            .collect();
+        assert_eq!(
+            models,
+            [
+                ("echo-1", "echo"),
+                ("llama3.2:1b", "local"),
+                ("qwen2.5:0.5b", "local"),
+                ("big-1", "cloud")
+            ]
+        );
+        assert_eq!(registry.models()[3].description, "The big one");
+        assert!(
+            format!("{:?}", registry.provider("llama3.2:1b")).contains("[redacted]"),
+            "the key is not shown"
+        );
+        assert!(!format!("{registry:?}").contains("sk-local"));
+    }
+
+    #[test]
+    fn an_empty_file_gives_just_echo() {
+        assert_eq!(parse("").expect("valid").models().len(), 1);
+    }
+
+    #[test]
+    fn every_malformed_file_is_one_line_naming_the_problem() {
+        let one = |fields: &str| format!("[[providers]]\n{fields}\n");
+        let base = r#"name = "p"
+kind = "openai"
+base_url = "http://localhost:1/v1"
+models = ["m"]"#;
+        for (text, expected) in [
+            ("[[providers]\nname = ".to_owned(), "invalid TOML at line 1"),
+            ("providers = 5".to_owned(), "invalid TOML"),
+            (
+                one(&format!("{base}\ncolour = \"red\"")),
+                "unknown field `colour`",
+            ),
+            (one(r#"kind = "openai""#), "missing field `name`"),
+            (
+                one(&base.replace("openai", "anthropic")),
+                "unknown kind \"anthropic\"",
+            ),
+            (
+                one(&base.replace("http://localhost:1/v1", "localhost:1")),
+                "is not an http(s) URL",
+            ),
+            (
+                one(&base.replace("http://localhost:1/v1", "ftp://x/v1")),
+                "is not an http(s) URL",
+            ),
+            (one(&base.replace(r#"["m"]"#, "[]")), "lists no models"),
+            (
+                one(&base.replace(r#"["m"]"#, r#"["m", " "]"#)),
+                "empty model id",
+            ),
+            (
+                one(&base.replace(r#"["m"]"#, r#"["echo-1"]"#)),
+                "model id \"echo-1\" is already served",
+            ),
+            (
+                one(&base.replace(r#"name = "p""#, r#"name = "echo""#)),
+                "the name is used twice",
+            ),
+            (
+                one(&base.replace(r#"name = "p""#, r#"name = """#)),
+                "empty name",
+            ),
+            (
+                one(&format!("{base}\napi_key_env = \"MISSING_KEY\"")),
+                "the key variable MISSING_KEY is not set",
+            ),
+            (
+                one(&format!("{base}\ntimeout_secs = 0")),
+                "timeout_secs must be more than 0",
+            ),
+            (
+                one(&format!("{base}\ntimeout_secs = -1.5")),
+                "timeout_secs must be more than 0",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    one(base),
+                    one(&base.replace(r#"name = "p""#, r#"name = "q""#))
+                ),
+                "model id \"m\" is already served",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    one(base),
+                    one(&base.replace(r#"["m"]"#, r#"["n"]"#))
+                ),
+                "the name is used twice",
+            ),
+        ] {
+            let problem = problem(&text);
+            assert!(
+                problem.contains(expected),
+                "{text:?}\n→ {problem}\n(expected {expected:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named() {
+        let err = load_providers_file(Path::new("/no/such/providers.toml")).expect_err("missing");
+        assert_eq!(err.path, "/no/such/providers.toml");
+        assert!(err.problem.starts_with("cannot be read"), "{err}");
+    }
+}

@@ -1,0 +1,365 @@
+//! An OpenAI-compatible chat completions endpoint (OpenAI, Ollama, vLLM,
+//! LM Studio, ...): `POST {base_url}/chat/completions`, with
+//! `Authorization: Bearer <key>` when a key is configured.
+//!
+//! - The whole call (connect, answer, body) is bounded by the provider's
+//!   timeout; a stream by the same timeout for its first answer and between
+//!   any two chunks.
+//! - Streams ask for `stream_options.include_usage`, so streamed calls are
+//!   counted; when a server still reports no usage, it is estimated with
+//!   [`count_tokens`](super::count_tokens).
+//! - A status other than 2xx, a timeout, a body that is not a chat
+//!   completion, an error event, or a stream that ends before `data: [DONE]`
+//!   is a [`ProviderError`].
+//! - SSE is parsed by `eventsource-stream`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::{
+    ChatProvider, ChatRequest, Completion, CompletionStream, ProviderError, StreamEvent, Usage,
+    count_prompt_tokens, count_tokens,
+};
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct OpenAiProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    base_url: String,
+    api_key: Option<SecretString>,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for OpenAiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiProvider")
+            .field("name", &self.inner.name)
+            .field("base_url", &self.inner.base_url)
+            .field(
+                "api_key",
+                &self.inner.api_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("timeout", &self.inner.timeout)
+            .finish()
+    }
+}
+
+impl OpenAiProvider {
+    /// A provider named `name` at `base_url` (e.g. `https://api.openai.com/v1`).
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        api_key: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_owned(),
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                api_key: api_key.map(SecretString::from),
+                timeout,
+                client,
+            }),
+        })
+    }
+}
+
+impl Inner {
+    fn timeout_error(&self) -> ProviderError {
+        ProviderError::Timeout {
+            provider: self.name.clone(),
+            seconds: self.timeout.as_secs_f64(),
+        }
+    }
+
+    fn malformed(&self, reason: impl Into<String>) -> ProviderError {
+        ProviderError::Malformed {
+            provider: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn body(request: &ChatRequest, stream: bool) -> Value {
+        let mut body = json!({
+            "model": request.model,
+            "messages": request.messages.iter().map(|m| json!({"role": m.role.as_str(), "content": m.content})).collect::<Vec<_>>(),
+            "stream": stream,
+        });
+        if let Some(temperature) = request.temperature {
+            body["temperature"] = json!(temperature);
+        }
+        if let Some(max_tokens) = request.max_tokens {
+            body["max_tokens"] = json!(max_tokens);
+        }
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        body
+    }
+
+    /// Sends the request; a 2xx answer's headers within the timeout, or an
+    /// error.
+    async fn send(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut call = self
+            .client
+            .post(format!("{}/chat/completions", self.base_url))
+            .json(&Self::body(request, stream));
+        if let Some(key) = &self.api_key {
+            call = call.bearer_auth(key.expose_secret());
+        }
+        let response = tokio::time::timeout(self.timeout, call.send())
+            .await
+            .map_err(|_| self.timeout_error())?
+            .map_err(|e| ProviderError::Transport {
+                provider: self.name.clone(),
+                reason: e.without_url().to_string(),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            tracing::warn!(provider = %self.name, status = status.as_u16(), "provider answered an error");
+            return Err(ProviderError::Status {
+                provider: self.name.clone(),
+                status: status.as_u16(),
+            });
+        }
+        Ok(response)
+    }
+
+    fn usage(value: &Value) -> Option<Usage> {
+        let usage = value.get("usage")?;
+        let field = |name: &str| {
+            usage
+                .get(name)
+                .and_then(Value::as_u64)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        Some(Usage {
+            prompt_tokens: field("prompt_tokens")?,
+            completion_tokens: field("completion_tokens")?,
+        })
+    }
+
+    fn completion(
+        &self,
+        request: &ChatRequest,
+        value: &Value,
+    ) -> Result<Completion, ProviderError> {
+        if let Some(error) = value.get("error") {
+            return Err(self.upstream(error));
+        }
+        let choice = value
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|choices| choices.first())
+            .ok_or_else(|| self.malformed("no choices"))?;
+        let content = match choice.pointer("/message/content") {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(_) => return Err(self.malformed("message.content is not text")),
+        };
+        let usage = Self::usage(value).unwrap_or_else(|| Usage {
+            prompt_tokens: count_prompt_tokens(&request.messages),
+            completion_tokens: count_tokens(&content),
+        });
+        Ok(Completion {
+            content,
+            usage,
+            finish_reason: choice
+                .get("finish_reason")
+                .and_then(Value::as_str)
+                .unwrap_or("stop")
+                .to_owned(),
+        })
+    }
+
+    fn upstream(&self, error: &Value) -> ProviderError {
+        ProviderError::Upstream {
+            provider: self.name.clone(),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error")
+                .chars()
+                .take(200)
+                .collect(),
+        }
+    }
+}
+
+/// The state of a stream being read.
+struct Reading {
+    inner: Arc<Inner>,
+    events: BoxStream<'static, Result<eventsource_stream::Event, String>>,
+    prompt_tokens: u32,
+    text: String,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
+    finished: bool,
+}
+
+impl Reading {
+    /// The next event to hand out, or `None` when the stream is over.
+    async fn next(mut self) -> Option<(Result<StreamEvent, ProviderError>, Self)> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let next = tokio::time::timeout(self.inner.timeout, self.events.next()).await;
+            let event = match next {
+                Err(_) => {
+                    let error = self.inner.timeout_error();
+                    return self.fail(error);
+                }
+                Ok(None) => {
+                    let cut = ProviderError::StreamCut {
+                        provider: self.inner.name.clone(),
+                    };
+                    return self.fail(cut);
+                }
+                Ok(Some(Err(reason))) => {
+                    let error = ProviderError::Transport {
+                        provider: self.inner.name.clone(),
+                        reason,
+                    };
+                    return self.fail(error);
+                }
+                Ok(Some(Ok(event))) => event,
+            };
+            let data = event.data.trim();
+            if data == "[DONE]" {
+                self.finished = true;
+                let usage = self.usage.unwrap_or_else(|| Usage {
+                    prompt_tokens: self.prompt_tokens,
+                    completion_tokens: count_tokens(&self.text),
+                });
+                let finish_reason = self
+                    .finish_reason
+                    .clone()
+                    .unwrap_or_else(|| "stop".to_owned());
+                return Some((
+                    Ok(StreamEvent::Done {
+                        usage,
+                        finish_reason,
+                    }),
+                    self,
+                ));
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let value: Value = match serde_json::from_str(data) {
+                Ok(value) => value,
+                Err(e) => {
+                    let error = self.inner.malformed(format!("a chunk is not JSON: {e}"));
+                    return self.fail(error);
+                }
+            };
+            if let Some(error) = value.get("error") {
+                let error = self.inner.upstream(error);
+                return self.fail(error);
+            }
+            if let Some(usage) = Inner::usage(&value) {
+                self.usage = Some(usage);
+            }
+            let choice = value
+                .get("choices")
+                .and_then(Value::as_array)
+                .and_then(|c| c.first());
+            if let Some(reason) = choice
+                .and_then(|c| c.get("finish_reason"))
+                .and_then(Value::as_str)
+            {
+                self.finish_reason = Some(reason.to_owned());
+            }
+            match choice.and_then(|c| c.pointer("/delta/content")) {
+                Some(Value::String(text)) if !text.is_empty() => {
+                    self.text.push_str(text);
+                    let delta = StreamEvent::Delta(text.clone());
+                    return Some((Ok(delta), self));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn fail(mut self, error: ProviderError) -> Option<(Result<StreamEvent, ProviderError>, Self)> {
+        self.finished = true;
+        Some((Err(error), self))
+    }
+}
+
+impl ChatProvider for OpenAiProvider {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn complete(
+        &self,
+        request: ChatRequest,
+    ) -> BoxFuture<'static, Result<Completion, ProviderError>> {
+        let inner = Arc::clone(&self.inner);
+        async move {
+            let call = async {
+                let response = inner.send(&request, false).await?;
+                let value: Value = response.json().await.map_err(|e| {
+                    inner.malformed(format!("the body is not JSON: {}", e.without_url()))
+                })?;
+                inner.completion(&request, &value)
+            };
+            tokio::time::timeout(inner.timeout, call)
+                .await
+                .map_err(|_| inner.timeout_error())?
+        }
+        .boxed()
+    }
+
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxFuture<'static, Result<CompletionStream, ProviderError>> {
+        let inner = Arc::clone(&self.inner);
+        async move {
+            let response = inner.send(&request, true).await?;
+            let events = response
+                .bytes_stream()
+                .eventsource()
+                .map(|event| event.map_err(|e| e.to_string()))
+                .boxed();
+            let reading = Reading {
+                prompt_tokens: count_prompt_tokens(&request.messages),
+                inner,
+                events,
+                text: String::new(),
+                usage: None,
+                finish_reason: None,
+                finished: false,
+            };
+            Ok(stream::unfold(reading, Reading::next).boxed())
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests;

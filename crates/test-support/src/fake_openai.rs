@@ -1,0 +1,353 @@
+//! [`FakeOpenAi`]: a real, local, OpenAI-compatible HTTP server with
+//! scripted answers — chat completions, SSE streams (ending with
+//! `data: [DONE]`, cut in the middle, or with an error event), error
+//! statuses, malformed bodies, and hangs — that records every request it
+//! receives. Providers are tested against it over real TCP, never against
+//! a mock object.
+//!
+//! With nothing scripted it answers like a model: `fake: <last user
+//! message>`, streamed word by word when the request asks to stream.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// How a scripted stream ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// `data: [DONE]`, then the end of the body.
+    Done,
+    /// The connection closes in the middle of a chunk.
+    Cut,
+    /// The body ends properly but without `data: [DONE]`.
+    NoDone,
+    /// `data: {"error": {...}}`, then the end of the body.
+    Error(String),
+    /// Nothing more is sent, and the connection stays open.
+    Hang,
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// A `chat.completion` with this content and usage (none: no `usage`).
+    Complete {
+        content: String,
+        usage: Option<(u32, u32)>,
+    },
+    /// `chat.completion.chunk` events, one per delta, then `end`; the usage
+    /// chunk (if any) comes just before `[DONE]`.
+    Stream {
+        deltas: Vec<String>,
+        usage: Option<(u32, u32)>,
+        end: StreamEnd,
+    },
+    /// This status with this JSON body.
+    Status(u16, String),
+    /// 200 with this body as is (to send what is not a completion).
+    Raw(String),
+    /// Read the request, then never answer.
+    Hang,
+}
+
+/// A request the server received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Recorded {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Reply>,
+    requests: Vec<Recorded>,
+}
+
+/// See the module docs. Stops when dropped.
+pub struct FakeOpenAi {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeOpenAi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeOpenAi")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeOpenAi {
+    /// Listens on `127.0.0.1:<free port>`.
+    ///
+    /// # Panics
+    /// If it cannot bind.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
+        let addr = listener.local_addr().expect("address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (state, stop) = (Arc::clone(&state), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (state, stop) = (Arc::clone(&state), Arc::clone(&stop));
+                    std::thread::spawn(move || {
+                        let _ = serve(stream, &state, &stop);
+                    });
+                }
+            })
+        };
+        Self {
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/v1`, the base URL a provider is given.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Queues a reply for the next request (replies are used in order).
+    pub fn push(&self, reply: Reply) -> &Self {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .script
+            .push_back(reply);
+        self
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .requests
+            .clone()
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or_default().to_owned(),
+        parts.next().unwrap_or_default().to_owned(),
+    );
+    if method.is_empty() {
+        return Ok(());
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reply = {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.requests.push(Recorded {
+            method,
+            path,
+            headers,
+            body: body.clone(),
+        });
+        state.script.pop_front()
+    }
+    .unwrap_or_else(|| default_reply(&body));
+    respond(stream, &reply, &body, stop)
+}
+
+fn default_reply(body: &Value) -> Reply {
+    let last_user = body["messages"]
+        .as_array()
+        .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default();
+    let content = format!("fake: {last_user}");
+    let prompt = body["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter_map(|m| m["content"].as_str())
+                .map(|c| c.split_whitespace().count())
+                .sum::<usize>()
+        })
+        .unwrap_or(0);
+    let usage = Some((
+        u32::try_from(prompt).unwrap_or(u32::MAX),
+        u32::try_from(content.split_whitespace().count()).unwrap_or(u32::MAX),
+    ));
+    if body["stream"] == true {
+        Reply::Stream {
+            deltas: content.split_inclusive(' ').map(str::to_owned).collect(),
+            usage,
+            end: StreamEnd::Done,
+        }
+    } else {
+        Reply::Complete { content, usage }
+    }
+}
+
+fn usage_json(usage: Option<(u32, u32)>) -> Value {
+    usage.map_or(
+        Value::Null,
+        |(p, c)| json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}),
+    )
+}
+
+fn chunk(model: &Value, delta: Value, finish: Value) -> String {
+    json!({
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_764_000_000,
+        "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    })
+    .to_string()
+}
+
+fn respond(
+    mut stream: TcpStream,
+    reply: &Reply,
+    request: &Value,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let model = &request["model"];
+    match reply {
+        Reply::Hang => {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        }
+        Reply::Status(status, body) => write_whole(&mut stream, *status, body),
+        Reply::Raw(body) => write_whole(&mut stream, 200, body),
+        Reply::Complete { content, usage } => {
+            let mut body = json!({
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_764_000_000,
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            });
+            if usage.is_some() {
+                body["usage"] = usage_json(*usage);
+            }
+            write_whole(&mut stream, 200, &body.to_string())
+        }
+        Reply::Stream { deltas, usage, end } => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut send = |event: &str| -> std::io::Result<()> {
+                let data = format!("data: {event}\n\n");
+                write!(stream, "{:x}\r\n{data}\r\n", data.len())?;
+                stream.flush()
+            };
+            send(&chunk(
+                model,
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ))?;
+            for delta in deltas {
+                send(&chunk(model, json!({"content": delta}), Value::Null))?;
+            }
+            match end {
+                StreamEnd::Cut => {
+                    // Half a chunk, then the connection goes away.
+                    write!(stream, "40\r\ndata: {{\"choi")?;
+                    stream.flush()?;
+                    return stream.shutdown(std::net::Shutdown::Both);
+                }
+                StreamEnd::Hang => {
+                    while !stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    return Ok(());
+                }
+                StreamEnd::Error(message) => {
+                    send(
+                        &json!({"error": {"message": message, "type": "server_error"}}).to_string(),
+                    )?;
+                }
+                StreamEnd::Done | StreamEnd::NoDone => {
+                    send(&chunk(model, json!({}), json!("stop")))?;
+                    if usage.is_some() {
+                        send(&json!({
+                            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_764_000_000,
+                            "model": model, "choices": [], "usage": usage_json(*usage),
+                        }).to_string())?;
+                    }
+                    if *end == StreamEnd::Done {
+                        send("[DONE]")?;
+                    }
+                }
+            }
+            write!(stream, "0\r\n\r\n")?;
+            stream.flush()
+        }
+    }
+}
+
+fn write_whole(stream: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
