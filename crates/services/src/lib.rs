@@ -7,6 +7,8 @@
 //!   session store.
 //! - [`ApiKeyService`]: personal API keys (create, list, revoke,
 //!   authenticate).
+//! - [`PlaygroundService`] and [`providers`]: conversations with LLMs and
+//!   the OpenAI-compatible gateway's calls.
 //! - Collaborators every service takes, so tests control them: a [`Clock`]
 //!   and an [`IdGenerator`]; and the [`PasswordHasher`], which keeps Argon2
 //!   off the async workers.
@@ -18,6 +20,7 @@ pub mod clock;
 pub mod credentials;
 pub mod ids;
 pub mod password;
+pub mod playground;
 pub mod providers;
 pub mod sessions;
 pub mod validation;
@@ -28,6 +31,11 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Email, Password};
 pub use ids::{IdGenerator, UuidV7Ids};
 pub use password::PasswordHasher;
+pub use playground::{
+    ConversationInfo, Exchange, ExchangeEvent, ExchangeStream, MessageInfo, MessageOptions, Page,
+    PlaygroundError, PlaygroundService, Tokens, UsageSummary,
+};
+pub use providers::{ProviderRegistry, load_providers_file};
 pub use sessions::{LoadedSession, SessionKey, SessionService, session_id};
 pub use validation::FieldError;
 // The data layer, re-exported so the layers above reach it through services.

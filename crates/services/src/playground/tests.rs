@@ -1,0 +1,559 @@
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use futures_util::StreamExt;
+use promptyard_repositories::DbConfig;
+use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
+use promptyard_test_support::{TestDb, UserFactory};
+use serde_json::json;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::ids::UuidV7Ids;
+use crate::providers::OpenAiProvider;
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T12:00:00.000Z")
+        .expect("valid")
+        .to_utc()
+}
+
+struct Fixture {
+    playground: PlaygroundService,
+    clock: ManualClock,
+    ada: String,
+    grace: String,
+    fake: FakeOpenAi,
+    test_db: TestDb,
+}
+
+fn fixture() -> Fixture {
+    let test_db = TestDb::new();
+    let (ada, grace) = {
+        let mut conn = test_db.conn();
+        (
+            UserFactory::new().insert(&mut conn).id,
+            UserFactory::new().insert(&mut conn).id,
+        )
+    };
+    let fake = FakeOpenAi::start();
+    let mut registry = ProviderRegistry::with_echo();
+    let upstream = OpenAiProvider::new("local", &fake.base_url(), None, Duration::from_millis(500))
+        .expect("provider");
+    registry
+        .add(
+            Arc::new(upstream),
+            &["fake-1".to_owned()],
+            "the fake upstream",
+        )
+        .expect("add");
+    let clock = ManualClock::new(start());
+    let db = Db::open(DbConfig::new(test_db.url())).expect("db");
+    Fixture {
+        playground: PlaygroundService::new(
+            db,
+            Arc::new(clock.clone()),
+            Arc::new(UuidV7Ids),
+            Arc::new(registry),
+        ),
+        clock,
+        ada,
+        grace,
+        fake,
+        test_db,
+    }
+}
+
+async fn conversation(f: &Fixture, model: &str, system_prompt: Option<&str>) -> ConversationInfo {
+    f.playground
+        .create_conversation(&f.ada, model, Some("A chat"), system_prompt)
+        .await
+        .expect("create")
+}
+
+async fn stored_messages(f: &Fixture, id: &str) -> Vec<(String, String)> {
+    let (_, messages) = f
+        .playground
+        .get_conversation(&f.ada, id)
+        .await
+        .expect("get");
+    messages.into_iter().map(|m| (m.role, m.content)).collect()
+}
+
+fn fields(err: PlaygroundError) -> Vec<String> {
+    match err {
+        PlaygroundError::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn conversations_need_a_known_model_and_bounded_texts() {
+    let f = fixture();
+    let err = f
+        .playground
+        .create_conversation(&f.ada, "gpt-9", Some(&"t".repeat(201)), Some("ok"))
+        .await
+        .expect_err("invalid");
+    assert_eq!(fields(err), ["model", "title"]);
+
+    let created = conversation(&f, "echo-1", Some("Be brief.")).await;
+    assert_eq!(created.model, "echo-1");
+    assert_eq!(created.title.as_deref(), Some("A chat"));
+    assert_eq!(created.system_prompt.as_deref(), Some("Be brief."));
+    assert_eq!((created.created_at, created.updated_at), (start(), start()));
+    let untitled = f
+        .playground
+        .create_conversation(&f.ada, "echo-1", None, None)
+        .await
+        .expect("no title");
+    assert_eq!(untitled.title, None);
+    assert_eq!(f.playground.models()[0].id, "echo-1");
+}
+
+#[tokio::test]
+async fn an_echo_exchange_is_stored_with_its_usage() {
+    let f = fixture();
+    let c = conversation(&f, "echo-1", Some("Be brief.")).await;
+    f.clock.advance(TimeDelta::seconds(5));
+
+    let exchange = f
+        .playground
+        .send_message(&f.ada, &c.id, "hello there", MessageOptions::default())
+        .await
+        .expect("send");
+
+    assert_eq!(exchange.assistant_message.content, "hello there");
+    assert_eq!(exchange.user_message.role, "user");
+    assert_eq!(exchange.assistant_message.role, "assistant");
+    assert_eq!(
+        exchange.usage,
+        Usage {
+            prompt_tokens: 4,
+            completion_tokens: 2
+        }
+    );
+    assert_eq!(
+        stored_messages(&f, &c.id).await,
+        [
+            ("user".into(), "hello there".into()),
+            ("assistant".into(), "hello there".into())
+        ]
+    );
+    let (conversation, _) = f
+        .playground
+        .get_conversation(&f.ada, &c.id)
+        .await
+        .expect("get");
+    assert_eq!(conversation.updated_at, start() + TimeDelta::seconds(5));
+    let usage = f.playground.usage(&f.ada).await.expect("usage");
+    assert_eq!(
+        usage.total,
+        Tokens {
+            prompt_tokens: 4,
+            completion_tokens: 2
+        }
+    );
+    assert_eq!(
+        usage.by_model,
+        [(
+            "echo-1".to_owned(),
+            Tokens {
+                prompt_tokens: 4,
+                completion_tokens: 2
+            }
+        )]
+    );
+}
+
+#[tokio::test]
+async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message() {
+    let f = fixture();
+    let c = conversation(&f, "fake-1", Some("You are a pirate.")).await;
+    f.playground
+        .send_message(&f.ada, &c.id, "Ahoy?", MessageOptions::default())
+        .await
+        .expect("first");
+
+    f.playground
+        .send_message(
+            &f.ada,
+            &c.id,
+            "Where is the gold?",
+            MessageOptions {
+                temperature: Some(0.2),
+                max_tokens: Some(50),
+            },
+        )
+        .await
+        .expect("second");
+
+    let sent = &f.fake.requests()[1].body;
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": "You are a pirate."},
+            {"role": "user", "content": "Ahoy?"},
+            {"role": "assistant", "content": "fake: Ahoy?"},
+            {"role": "user", "content": "Where is the gold?"},
+        ])
+    );
+    assert_eq!(
+        (
+            sent["model"].clone(),
+            sent["temperature"].clone(),
+            sent["max_tokens"].clone()
+        ),
+        (json!("fake-1"), json!(0.2), json!(50))
+    );
+}
+
+#[tokio::test]
+async fn a_failing_or_hanging_provider_stores_nothing() {
+    let f = fixture();
+    let c = conversation(&f, "fake-1", None).await;
+    f.fake
+        .push(Reply::Status(500, "{}".into()))
+        .push(Reply::Hang)
+        .push(Reply::Raw("{}".into()));
+
+    for _ in 0..3 {
+        let err = f
+            .playground
+            .send_message(&f.ada, &c.id, "hi", MessageOptions::default())
+            .await
+            .expect_err("fails");
+        assert!(matches!(err, PlaygroundError::Provider(_)), "{err:?}");
+    }
+
+    assert!(stored_messages(&f, &c.id).await.is_empty());
+    assert_eq!(
+        f.playground.usage(&f.ada).await.expect("usage"),
+        UsageSummary::default()
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_exchange_yields_deltas_then_the_stored_exchange() {
+    let f = fixture();
+    let c = conversation(&f, "fake-1", None).await;
+    f.fake.push(Reply::Stream {
+        deltas: vec!["Once ".into(), "upon ".into(), "a time".into()],
+        usage: Some((7, 4)),
+        end: StreamEnd::Done,
+    });
+
+    let events: Vec<ExchangeEvent> = f
+        .playground
+        .stream_message(&f.ada, &c.id, "Tell a story", MessageOptions::default())
+        .await
+        .expect("stream")
+        .map(|e| e.expect("event"))
+        .collect()
+        .await;
+
+    let (done, deltas) = events.split_last().expect("events");
+    let text: String = deltas
+        .iter()
+        .map(|e| match e {
+            ExchangeEvent::Delta(t) => t.as_str(),
+            ExchangeEvent::Done(_) => panic!("done twice"),
+        })
+        .collect();
+    assert_eq!(text, "Once upon a time");
+    let ExchangeEvent::Done(exchange) = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(exchange.assistant_message.content, text);
+    assert_eq!(
+        exchange.usage,
+        Usage {
+            prompt_tokens: 7,
+            completion_tokens: 4
+        }
+    );
+    assert_eq!(stored_messages(&f, &c.id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_stream_cut_in_the_middle_stores_nothing() {
+    let f = fixture();
+    let c = conversation(&f, "fake-1", None).await;
+    f.fake.push(Reply::Stream {
+        deltas: vec!["Once ".into()],
+        usage: None,
+        end: StreamEnd::Cut,
+    });
+
+    let mut stream = f
+        .playground
+        .stream_message(&f.ada, &c.id, "Tell a story", MessageOptions::default())
+        .await
+        .expect("started");
+    assert_eq!(
+        stream.next().await.expect("event").expect("delta"),
+        ExchangeEvent::Delta("Once ".into())
+    );
+    let end = stream.next().await.expect("event");
+    assert!(matches!(end, Err(PlaygroundError::Provider(_))), "{end:?}");
+    assert!(stream.next().await.is_none());
+
+    assert!(stored_messages(&f, &c.id).await.is_empty());
+    assert!(
+        f.playground
+            .usage(&f.ada)
+            .await
+            .expect("usage")
+            .by_model
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_conversation_deleted_while_answering_stores_nothing() {
+    let f = fixture();
+    let c = conversation(&f, "echo-1", None).await;
+    let mut stream = f
+        .playground
+        .stream_message(&f.ada, &c.id, "one two", MessageOptions::default())
+        .await
+        .expect("started");
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(ExchangeEvent::Delta(_)))
+    ));
+
+    f.playground
+        .delete_conversation(&f.ada, &c.id)
+        .await
+        .expect("delete");
+    let rest: Vec<_> = stream.collect().await;
+
+    assert!(
+        matches!(rest.last(), Some(Err(PlaygroundError::NotFound))),
+        "{rest:?}"
+    );
+    assert_eq!(
+        f.playground.usage(&f.ada).await.expect("usage"),
+        UsageSummary::default()
+    );
+}
+
+#[tokio::test]
+async fn messages_are_validated_before_anything_is_sent() {
+    let f = fixture();
+    let c = conversation(&f, "fake-1", None).await;
+    for (content, options, expected) in [
+        ("", MessageOptions::default(), vec!["content"]),
+        (
+            &*"x".repeat(100_001),
+            MessageOptions::default(),
+            vec!["content"],
+        ),
+        (
+            "ok",
+            MessageOptions {
+                temperature: Some(2.01),
+                max_tokens: Some(0),
+            },
+            vec!["temperature", "max_tokens"],
+        ),
+        (
+            "ok",
+            MessageOptions {
+                temperature: Some(-0.1),
+                max_tokens: Some(32_769),
+            },
+            vec!["temperature", "max_tokens"],
+        ),
+    ] {
+        let err = f
+            .playground
+            .send_message(&f.ada, &c.id, content, options)
+            .await
+            .expect_err("invalid");
+        assert_eq!(fields(err), expected);
+    }
+    assert!(f.fake.requests().is_empty(), "nothing reached the provider");
+    let edge = MessageOptions {
+        temperature: Some(2.0),
+        max_tokens: Some(32_768),
+    };
+    f.playground
+        .send_message(&f.ada, &c.id, &"é".repeat(100_000), edge)
+        .await
+        .expect("the bounds are allowed");
+}
+
+#[tokio::test]
+async fn other_users_get_not_found_everywhere() {
+    let f = fixture();
+    let c = conversation(&f, "echo-1", None).await;
+
+    let get = f
+        .playground
+        .get_conversation(&f.grace, &c.id)
+        .await
+        .expect_err("get");
+    let send = f
+        .playground
+        .send_message(&f.grace, &c.id, "hi", MessageOptions::default())
+        .await
+        .expect_err("send");
+    let delete = f
+        .playground
+        .delete_conversation(&f.grace, &c.id)
+        .await
+        .expect_err("delete");
+
+    for err in [get, send, delete] {
+        assert!(matches!(err, PlaygroundError::NotFound), "{err:?}");
+    }
+    assert!(f.playground.get_conversation(&f.ada, &c.id).await.is_ok());
+}
+
+#[tokio::test]
+async fn lists_page_newest_first_with_a_cursor_and_validate_it() {
+    let f = fixture();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(conversation(&f, "echo-1", None).await.id);
+        f.clock.advance(TimeDelta::seconds(1));
+    }
+    f.playground
+        .create_conversation(&f.grace, "echo-1", None, None)
+        .await
+        .expect("grace's");
+    ids.reverse();
+
+    let first = f
+        .playground
+        .list_conversations(&f.ada, Some(2), None)
+        .await
+        .expect("page 1");
+    let second = f
+        .playground
+        .list_conversations(&f.ada, Some(2), first.next_before.as_deref())
+        .await
+        .expect("page 2");
+    let third = f
+        .playground
+        .list_conversations(&f.ada, Some(2), second.next_before.as_deref())
+        .await
+        .expect("page 3");
+    let all = f
+        .playground
+        .list_conversations(&f.ada, None, None)
+        .await
+        .expect("default limit");
+
+    let page = |p: &Page| p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(page(&first), ids[0..2]);
+    assert_eq!(page(&second), ids[2..4]);
+    assert_eq!(page(&third), ids[4..5]);
+    assert_eq!(third.next_before, None);
+    assert_eq!(page(&all), ids);
+    assert_eq!(all.next_before, None, "exactly the last page");
+
+    let grace_first = f
+        .playground
+        .list_conversations(&f.grace, None, None)
+        .await
+        .expect("grace")
+        .items[0]
+        .id
+        .clone();
+    for (limit, before, field) in [
+        (Some(0), None, "limit"),
+        (Some(101), None, "limit"),
+        (None, Some(""), "before"),
+        (None, Some("no-such-id"), "before"),
+        (None, Some(grace_first.as_str()), "before"),
+    ] {
+        let err = f
+            .playground
+            .list_conversations(&f.ada, limit, before)
+            .await
+            .expect_err("invalid");
+        assert_eq!(fields(err), [field]);
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_conversation_keeps_its_usage() {
+    let f = fixture();
+    let c = conversation(&f, "echo-1", None).await;
+    f.playground
+        .send_message(&f.ada, &c.id, "one two three", MessageOptions::default())
+        .await
+        .expect("send");
+
+    f.playground
+        .delete_conversation(&f.ada, &c.id)
+        .await
+        .expect("delete");
+
+    assert!(matches!(
+        f.playground.get_conversation(&f.ada, &c.id).await,
+        Err(PlaygroundError::NotFound)
+    ));
+    assert_eq!(
+        f.playground
+            .usage(&f.ada)
+            .await
+            .expect("usage")
+            .total
+            .total_tokens(),
+        6
+    );
+    let _ = &f.test_db;
+}
+
+#[tokio::test]
+async fn the_gateway_records_usage_and_knows_unknown_models() {
+    let f = fixture();
+    let request = |model: &str| ChatRequest {
+        model: model.into(),
+        messages: vec![ChatMessage::new(Role::User, "count these words")],
+        temperature: None,
+        max_tokens: None,
+    };
+
+    let err = f
+        .playground
+        .gateway_complete(&f.ada, request("gpt-9"))
+        .await
+        .expect_err("unknown");
+    assert!(
+        matches!(err, PlaygroundError::UnknownModel(ref m) if m == "gpt-9"),
+        "{err:?}"
+    );
+    let completion = f
+        .playground
+        .gateway_complete(&f.ada, request("echo-1"))
+        .await
+        .expect("echo");
+    assert_eq!(completion.content, "count these words");
+    let events: Vec<_> = f
+        .playground
+        .gateway_stream(&f.ada, request("fake-1"))
+        .await
+        .expect("stream")
+        .collect()
+        .await;
+    assert!(
+        matches!(events.last(), Some(Ok(StreamEvent::Done { .. }))),
+        "{events:?}"
+    );
+
+    let usage = f.playground.usage(&f.ada).await.expect("usage");
+    let models: Vec<&str> = usage.by_model.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(models, ["echo-1", "fake-1"]);
+    assert_eq!(
+        usage.by_model[0].1,
+        Tokens {
+            prompt_tokens: 3,
+            completion_tokens: 3
+        }
+    );
+}
