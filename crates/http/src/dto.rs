@@ -3,7 +3,11 @@
 //! (`2026-11-25T17:00:00.123Z`).
 
 use chrono::{DateTime, Utc};
-use promptyard_services::{ApiKeyInfo, AuthUser, SessionInfo};
+use promptyard_services::providers::{ModelInfo, Usage};
+use promptyard_services::{
+    ApiKeyInfo, AuthUser, ConversationInfo, Exchange, MessageInfo, SessionInfo, Tokens,
+    UsageSummary,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -235,6 +239,239 @@ impl FromJsonObject for CreateApiKeyBody {
         Some(Self {
             name: name?.to_owned(),
             expires_in_days: expires?,
+        })
+    }
+}
+
+/// A model of `GET /api/v1/playground/models`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ModelBody {
+    #[schema(example = "echo-1")]
+    pub id: String,
+    #[schema(example = "echo")]
+    pub provider: String,
+    pub description: String,
+}
+
+impl From<&ModelInfo> for ModelBody {
+    fn from(m: &ModelInfo) -> Self {
+        Self {
+            id: m.id.clone(),
+            provider: m.provider.clone(),
+            description: m.description.clone(),
+        }
+    }
+}
+
+/// `GET /api/v1/playground/models`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ModelsBody {
+    pub models: Vec<ModelBody>,
+}
+
+/// A conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ConversationBody {
+    pub id: String,
+    /// `null` when none was given.
+    pub title: Option<String>,
+    #[schema(example = "echo-1")]
+    pub model: String,
+    /// Sent to the provider first; not stored as a message.
+    pub system_prompt: Option<String>,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ConversationInfo> for ConversationBody {
+    fn from(c: ConversationInfo) -> Self {
+        Self {
+            id: c.id,
+            title: c.title,
+            model: c.model,
+            system_prompt: c.system_prompt,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ChatMessageBody {
+    pub id: String,
+    /// `user` or `assistant`.
+    #[schema(example = "user")]
+    pub role: String,
+    pub content: String,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<MessageInfo> for ChatMessageBody {
+    fn from(m: MessageInfo) -> Self {
+        Self {
+            id: m.id,
+            role: m.role,
+            content: m.content,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A conversation with its messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ConversationWithMessagesBody {
+    #[serde(flatten)]
+    pub conversation: ConversationBody,
+    pub messages: Vec<ChatMessageBody>,
+}
+
+/// A page of conversations, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ConversationPageBody {
+    pub items: Vec<ConversationBody>,
+    /// The `before` of the next page, or `null` at the end.
+    pub next_before: Option<String>,
+}
+
+/// Tokens spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UsageBody {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl From<Usage> for UsageBody {
+    fn from(u: Usage) -> Self {
+        Self {
+            prompt_tokens: u64::from(u.prompt_tokens),
+            completion_tokens: u64::from(u.completion_tokens),
+            total_tokens: u64::from(u.total_tokens()),
+        }
+    }
+}
+
+impl From<Tokens> for UsageBody {
+    fn from(t: Tokens) -> Self {
+        Self {
+            prompt_tokens: t.prompt_tokens,
+            completion_tokens: t.completion_tokens,
+            total_tokens: t.total_tokens(),
+        }
+    }
+}
+
+/// One question and its answer, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ExchangeBody {
+    pub user_message: ChatMessageBody,
+    pub assistant_message: ChatMessageBody,
+    pub usage: UsageBody,
+}
+
+impl From<Exchange> for ExchangeBody {
+    fn from(e: Exchange) -> Self {
+        Self {
+            user_message: e.user_message.into(),
+            assistant_message: e.assistant_message.into(),
+            usage: e.usage.into(),
+        }
+    }
+}
+
+/// One model's usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ModelUsageBody {
+    pub model: String,
+    #[serde(flatten)]
+    pub usage: UsageBody,
+}
+
+/// `GET /api/v1/playground/usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UsageSummaryBody {
+    pub total: UsageBody,
+    /// Only models with usage.
+    pub by_model: Vec<ModelUsageBody>,
+}
+
+impl From<UsageSummary> for UsageSummaryBody {
+    fn from(s: UsageSummary) -> Self {
+        Self {
+            total: s.total.into(),
+            by_model: s
+                .by_model
+                .into_iter()
+                .map(|(model, tokens)| ModelUsageBody {
+                    model,
+                    usage: tokens.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `POST /api/v1/playground/conversations`.
+#[derive(Debug, Clone, ToSchema)]
+pub struct CreateConversationBody {
+    /// One of `GET /api/v1/playground/models`.
+    #[schema(example = "echo-1")]
+    pub model: String,
+    /// At most 200 characters.
+    pub title: Option<String>,
+    /// At most 100,000 characters.
+    pub system_prompt: Option<String>,
+}
+
+impl FromJsonObject for CreateConversationBody {
+    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+        let model = fields.required_str("model");
+        let title = fields.optional_str("title");
+        let system_prompt = fields.optional_str("system_prompt");
+        Some(Self {
+            model: model?.to_owned(),
+            title: title?.map(str::to_owned),
+            system_prompt: system_prompt?.map(str::to_owned),
+        })
+    }
+}
+
+/// `POST /api/v1/playground/conversations/{id}/messages`.
+#[derive(Debug, Clone, ToSchema)]
+pub struct SendMessageBody {
+    /// 1 to 100,000 characters.
+    pub content: String,
+    /// 0 to 2.
+    pub temperature: Option<f64>,
+    /// 1 to 32768.
+    pub max_tokens: Option<i64>,
+    /// Answer as `text/event-stream`.
+    pub stream: Option<bool>,
+}
+
+impl FromJsonObject for SendMessageBody {
+    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+        let content = fields.required_str("content");
+        let temperature = fields.optional_f64_in("temperature", 0.0..=2.0);
+        let max_tokens = fields.optional_int_in("max_tokens", 1..=32_768);
+        let stream = fields.optional_bool("stream");
+        let content = content?;
+        let chars = content.chars().count();
+        if chars == 0 || chars > 100_000 {
+            fields.reject("content", "must be from 1 to 100000 characters");
+        }
+        Some(Self {
+            content: content.to_owned(),
+            temperature: temperature?,
+            max_tokens: max_tokens?,
+            stream: stream?,
         })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
-use promptyard_services::{AuthError, BoxError, FieldError, RepoError};
+use promptyard_services::{AuthError, BoxError, FieldError, PlaygroundError, RepoError};
 
 use crate::problem::Problem;
 
@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 422 `validation_failed`, naming each bad field.
     #[error("{}", validation_detail(.0))]
     Validation(Vec<FieldError>),
+    /// 502 `provider_error`: the LLM provider failed or timed out.
+    #[error("{0}")]
+    Provider(String),
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many attempts; retry in {} s", .retry_after.as_secs())]
     RateLimited { retry_after: Duration },
@@ -80,6 +83,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Provider(_) => "provider_error",
             Self::Unavailable(_) => "unavailable",
             Self::Unexpected(_) => "internal_error",
         }
@@ -112,6 +116,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -159,6 +164,25 @@ impl From<AuthError> for ApiError {
             AuthError::NotFound => Self::NotFound,
             AuthError::Unavailable(source) => Self::Unavailable(Box::new(source)),
             AuthError::Unexpected(source) => Self::Unexpected(source),
+        }
+    }
+}
+
+impl From<PlaygroundError> for ApiError {
+    fn from(err: PlaygroundError) -> Self {
+        match err {
+            PlaygroundError::Validation(errors) => Self::Validation(errors),
+            PlaygroundError::NotFound => Self::NotFound,
+            PlaygroundError::UnknownModel(_) => Self::Validation(vec![FieldError::new(
+                "model",
+                "is not a known model (see GET /api/v1/playground/models)",
+            )]),
+            PlaygroundError::Provider(err) => {
+                tracing::warn!(error = %err, "provider failed");
+                Self::Provider(err.to_string())
+            }
+            PlaygroundError::Unavailable(source) => Self::Unavailable(Box::new(source)),
+            PlaygroundError::Unexpected(source) => Self::Unexpected(source),
         }
     }
 }
@@ -216,6 +240,11 @@ mod tests {
                 "rate_limited",
             ),
             (ApiError::Unavailable("db".into()), 503, "unavailable"),
+            (
+                ApiError::Provider("the provider x answered HTTP 500".into()),
+                502,
+                "provider_error",
+            ),
             (ApiError::unexpected("bug"), 500, "internal_error"),
         ];
         for (err, status, code) in cases {

@@ -109,6 +109,11 @@ impl<'a> Fields<'a> {
         self.errors.push(FieldError::new(field, message));
     }
 
+    /// The whole object.
+    pub fn object(&self) -> &'a Map<String, Value> {
+        self.map
+    }
+
     /// Records an error on `field` (a rule the type cannot express).
     pub fn reject(&mut self, field: &str, message: &str) {
         self.error(field, message);

@@ -25,9 +25,11 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod health;
 pub mod json;
 pub mod openapi;
+pub mod playground;
 pub mod problem;
 pub mod session_store;
 
@@ -46,8 +48,9 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpMessage, web};
 use promptyard_services::{
-    ApiKeyService, AuthConfig, AuthService, Clock, Db, IdGenerator, PasswordHasher, SessionService,
-    SystemClock, UuidV7Ids, password::HashError,
+    ApiKeyService, AuthConfig, AuthService, Clock, Db, IdGenerator, PasswordHasher,
+    PlaygroundService, ProviderRegistry, SessionService, SystemClock, UuidV7Ids,
+    password::HashError,
 };
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -101,7 +104,9 @@ pub struct AppState {
     pub auth: AuthService,
     pub sessions: SessionService,
     pub api_keys: ApiKeyService,
+    pub playground: PlaygroundService,
     pub settings: HttpSettings,
+    clock: Arc<dyn Clock>,
 }
 
 impl AppState {
@@ -127,14 +132,35 @@ impl AppState {
             auth_config,
         );
         let sessions = SessionService::new(db.clone(), Arc::clone(&clock));
-        let api_keys = ApiKeyService::new(db.clone(), clock, ids);
+        let api_keys = ApiKeyService::new(db.clone(), Arc::clone(&clock), Arc::clone(&ids));
+        let playground = PlaygroundService::new(
+            db.clone(),
+            Arc::clone(&clock),
+            ids,
+            Arc::new(ProviderRegistry::with_echo()),
+        );
         Ok(Self {
             db,
             auth,
             sessions,
             api_keys,
+            playground,
             settings,
+            clock,
         })
+    }
+
+    /// The same state with these LLM providers (the echo provider is in
+    /// every registry).
+    #[must_use]
+    pub fn with_providers(mut self, providers: ProviderRegistry) -> Self {
+        self.playground = PlaygroundService::new(
+            self.db.clone(),
+            Arc::clone(&self.clock),
+            Arc::new(UuidV7Ids),
+            Arc::new(providers),
+        );
+        self
     }
 }
 
@@ -201,6 +227,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         )
         .build();
         let cors = cors(&state.settings.cors_origins);
+        let gateway_cors = self::cors(&state.settings.cors_origins);
         cfg.app_data(web::Data::new(state))
             .configure(health::routes)
             .service(
@@ -208,11 +235,13 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .app_data(web::PayloadConfig::new(json::DEFAULT_BODY_LIMIT))
                     .configure(auth::routes)
                     .configure(api_keys::routes)
+                    .configure(playground::routes)
                     .configure(openapi::routes)
                     .default_service(web::to(problem::not_found))
                     .wrap(sessions)
                     .wrap(cors),
             )
+            .service(web::scope("").configure(gateway::routes).wrap(gateway_cors))
             .default_service(web::to(problem::not_found));
     }
 }

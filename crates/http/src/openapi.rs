@@ -7,7 +7,11 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::dto::{ApiKeyBody, CreatedApiKeyBody, MessageBody, SessionBody, UserBody};
+use crate::dto::{
+    ApiKeyBody, ChatMessageBody, ConversationBody, ConversationPageBody,
+    ConversationWithMessagesBody, CreatedApiKeyBody, ExchangeBody, MessageBody, ModelBody,
+    ModelsBody, SessionBody, UsageBody, UsageSummaryBody, UserBody,
+};
 use crate::problem::{FieldErrorSchema, Problem};
 
 /// The document.
@@ -30,13 +34,28 @@ use crate::problem::{FieldErrorSchema, Problem};
         crate::api_keys::create,
         crate::api_keys::list,
         crate::api_keys::revoke,
+        crate::playground::models,
+        crate::playground::create_conversation,
+        crate::playground::list_conversations,
+        crate::playground::get_conversation,
+        crate::playground::delete_conversation,
+        crate::playground::send_message,
+        crate::playground::usage,
+        crate::gateway::models,
+        crate::gateway::chat_completions,
         openapi_json,
     ),
-    components(schemas(UserBody, MessageBody, SessionBody, ApiKeyBody, CreatedApiKeyBody, Problem, FieldErrorSchema)),
+    components(schemas(
+        UserBody, MessageBody, SessionBody, ApiKeyBody, CreatedApiKeyBody, ModelBody, ModelsBody,
+        ConversationBody, ConversationPageBody, ConversationWithMessagesBody, ChatMessageBody,
+        ExchangeBody, UsageBody, UsageSummaryBody, Problem, FieldErrorSchema,
+    )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Accounts, login sessions and passwords."),
         (name = "api-keys", description = "Personal API keys, for scripts and OpenAI clients. Managed with a browser session only."),
+        (name = "playground", description = "Conversations with LLMs: models, conversations, messages (streamed or not), usage."),
+        (name = "openai", description = "The OpenAI-compatible gateway: point any OpenAI client at /v1 with a Promptyard API key. Errors use OpenAI's shape."),
         (name = "operations", description = "Health, readiness and this document."),
     ),
 )]

@@ -179,3 +179,47 @@ where
     }
     test::call_service(app, req.to_request()).await
 }
+
+/// A state whose registry also serves `fake-1` from a [`FakeOpenAi`]
+/// (500 ms timeout).
+pub(crate) fn with_fake_provider(
+    t: &TestState,
+    fake: &promptyard_test_support::fake_openai::FakeOpenAi,
+) -> AppState {
+    let mut registry = promptyard_services::ProviderRegistry::with_echo();
+    let provider = promptyard_services::providers::OpenAiProvider::new(
+        "local",
+        &fake.base_url(),
+        None,
+        std::time::Duration::from_millis(500),
+    )
+    .expect("provider");
+    registry
+        .add(
+            std::sync::Arc::new(provider),
+            &["fake-1".to_owned()],
+            "the fake upstream",
+        )
+        .expect("add");
+    t.state.clone().with_providers(registry)
+}
+
+/// The `data:` payloads (and `event:` names) of a text/event-stream body.
+pub(crate) fn sse_frames(body: &[u8]) -> Vec<(Option<String>, String)> {
+    String::from_utf8_lossy(body)
+        .split("\n\n")
+        .filter(|frame| !frame.trim().is_empty())
+        .map(|frame| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(name) = line.strip_prefix("event: ") {
+                    event = Some(name.to_owned());
+                } else if let Some(payload) = line.strip_prefix("data: ") {
+                    data.push_str(payload);
+                }
+            }
+            (event, data)
+        })
+        .collect()
+}

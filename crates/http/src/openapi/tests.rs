@@ -22,6 +22,15 @@ const CONTRACT: &[&str] = &[
     "POST /api/v1/api-keys",
     "GET /api/v1/api-keys",
     "DELETE /api/v1/api-keys/{id}",
+    "GET /api/v1/playground/models",
+    "POST /api/v1/playground/conversations",
+    "GET /api/v1/playground/conversations",
+    "GET /api/v1/playground/conversations/{id}",
+    "DELETE /api/v1/playground/conversations/{id}",
+    "POST /api/v1/playground/conversations/{id}/messages",
+    "GET /api/v1/playground/usage",
+    "GET /v1/models",
+    "POST /v1/chat/completions",
 ];
 
 fn documented(doc: &Value) -> BTreeSet<String> {
@@ -84,10 +93,13 @@ async fn every_documented_operation_is_routed() {
 }
 
 #[actix_web::test]
-async fn every_documented_error_answer_is_problem_json() {
+async fn every_documented_error_answer_is_problem_json_outside_the_openai_gateway() {
     let doc: Value =
         serde_json::from_str(&ApiDoc::openapi().to_json().expect("json")).expect("doc");
     for (path, item) in doc["paths"].as_object().expect("paths") {
+        if path.starts_with("/v1/") {
+            continue;
+        }
         for (method, operation) in item.as_object().expect("item") {
             for (status, response) in operation["responses"].as_object().expect("responses") {
                 if status.starts_with('4') || status.starts_with('5') {
