@@ -2,4 +2,6 @@
 
 mod api_keys_flow;
 mod auth_flow;
+mod gateway_flow;
 mod health_flow;
+mod llm_playground_flow;

@@ -91,3 +91,68 @@ fn sessions_written_before_login_failures_survive_with_their_cascade() {
         "ON DELETE CASCADE still holds"
     );
 }
+
+#[test]
+fn api_keys_written_before_the_playground_tables_survive_to_head() {
+    let test_db = TestDb::empty();
+    let mut conn = test_db.conn();
+    migrate_to(&mut conn, &MIGRATIONS, "2026-11-25-000004_create_api_keys")
+        .unwrap_or_else(|f| panic!("\n{f}"));
+    conn.batch_execute(
+        "INSERT INTO users (id, email, password_hash, is_active, created_at, updated_at) \
+         VALUES ('u1', 'ada@example.com', '$argon2id$x', 1, '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \
+         INSERT INTO api_keys (id, user_id, name, public_id, secret_hash, created_at) \
+         VALUES ('k1', 'u1', 'ci', 'ABCDEFGHJKMN', zeroblob(32), '2026-11-25 12:00:00');",
+    )
+    .expect("rows at that version");
+
+    migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
+
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM api_keys WHERE public_id = 'ABCDEFGHJKMN' AND length(secret_hash) = 32"
+        ),
+        1
+    );
+    conn.batch_execute(
+        "INSERT INTO usage_records (id, user_id, model, source, prompt_tokens, completion_tokens, created_at) \
+         VALUES ('r1', 'u1', 'echo-1', 'gateway', 1, 1, '2026-11-25 12:00:00')",
+    )
+    .expect("the old user's key can be used through the gateway at head");
+}
+
+#[test]
+fn conversations_written_before_usage_records_survive_with_their_messages() {
+    let test_db = TestDb::empty();
+    let mut conn = test_db.conn();
+    migrate_to(&mut conn, &MIGRATIONS, "2026-11-25-000006_create_messages")
+        .unwrap_or_else(|f| panic!("\n{f}"));
+    conn.batch_execute(
+        "INSERT INTO users (id, email, password_hash, is_active, created_at, updated_at) \
+         VALUES ('u1', 'ada@example.com', '$argon2id$x', 1, '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \
+         INSERT INTO conversations (id, user_id, model, title, system_prompt, created_at, updated_at) \
+         VALUES ('c1', 'u1', 'echo-1', 'Hi', 'Be brief.', '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \
+         INSERT INTO messages (id, conversation_id, role, content, prompt_tokens, completion_tokens, created_at) \
+         VALUES ('m1', 'c1', 'user', 'hello', 0, 0, '2026-11-25 12:00:00'), \
+                ('m2', 'c1', 'assistant', 'hello', 1, 1, '2026-11-25 12:00:01');",
+    )
+    .expect("rows at that version");
+
+    migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
+
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM messages WHERE conversation_id = 'c1'"
+        ),
+        2
+    );
+    conn.batch_execute("DELETE FROM conversations WHERE id = 'c1'")
+        .expect("delete");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        0,
+        "ON DELETE CASCADE still holds"
+    );
+}

@@ -48,6 +48,31 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A fresh app whose providers also serve `fake-1` from `fake` (an
+    /// OpenAI-compatible server the test runs), with a 500 ms timeout.
+    pub fn with_fake_upstream(fake: &promptyard_test_support::fake_openai::FakeOpenAi) -> Self {
+        let mut app = Self::new();
+        let mut registry = promptyard_services::ProviderRegistry::with_echo();
+        let provider = promptyard_services::providers::OpenAiProvider::new(
+            "local",
+            &fake.base_url(),
+            None,
+            std::time::Duration::from_millis(500),
+        )
+        .expect("provider");
+        registry
+            .add(
+                Arc::new(provider),
+                &["fake-1".to_owned()],
+                "the test's fake upstream",
+            )
+            .expect("add fake-1");
+        app.state = app.state.with_providers(registry);
+        app
+    }
+}
+
 impl Default for TestApp {
     fn default() -> Self {
         Self::new()

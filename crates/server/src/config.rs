@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use promptyard_services::AuthConfig;
+use promptyard_services::providers::{ProviderRegistry, ProvidersFileError, load_providers_file};
 
 /// The raw settings, as clap reads them from flags and the environment.
 /// Numbers and booleans are read as text so that a bad value gets our
@@ -86,6 +87,9 @@ pub(crate) struct ConfigArgs {
         global = true
     )]
     pub(crate) purge_interval_secs: String,
+    /// TOML file of LLM providers (OpenAI-compatible endpoints).
+    #[arg(long, env = "PROMPTYARD_PROVIDERS_FILE", global = true)]
+    pub(crate) providers_file: Option<String>,
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub(crate) log: String,
@@ -115,6 +119,7 @@ pub(crate) struct ServeConfig {
     pub(crate) cors_origins: Vec<String>,
     pub(crate) auth: AuthConfig,
     pub(crate) purge_interval: Duration,
+    pub(crate) providers: ProviderRegistry,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -144,6 +149,8 @@ pub(crate) enum ConfigError {
     },
     #[error("invalid PROMPTYARD_SECRET_KEY: it must be at least 64 bytes (it is {0})")]
     ShortSecret(usize),
+    #[error("invalid PROMPTYARD_PROVIDERS_FILE: {0}")]
+    Providers(#[from] ProvidersFileError),
 }
 
 fn invalid(variable: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -207,6 +214,12 @@ impl ServeConfig {
                 failed_login_window: window,
             },
             purge_interval: seconds("PROMPTYARD_PURGE_INTERVAL_SECS", &args.purge_interval_secs)?,
+            providers: match &args.providers_file {
+                Some(path) if !path.trim().is_empty() => {
+                    load_providers_file(std::path::Path::new(path))?
+                }
+                _ => ProviderRegistry::with_echo(),
+            },
         })
     }
 }

@@ -75,8 +75,12 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut settings = HttpSettings::new(cookie_key);
     settings.cookie_secure = config.cookie_secure;
     settings.cors_origins.clone_from(&config.cors_origins);
+    for model in config.providers.models() {
+        tracing::info!(model = %model.id, provider = %model.provider, "model available");
+    }
     let state = AppState::new(db.clone(), config.auth, settings)
-        .map_err(|e| ServeError::Startup(e.to_string()))?;
+        .map_err(|e| ServeError::Startup(e.to_string()))?
+        .with_providers(config.providers);
     let purge = actix_web::rt::spawn(purge_expired(state.auth.clone(), config.purge_interval));
 
     let server = HttpServer::new(move || promptyard_http::app(state.clone()))

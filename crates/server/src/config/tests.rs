@@ -11,6 +11,7 @@ fn args() -> ConfigArgs {
         login_max_failures: "10".into(),
         login_window_secs: "900".into(),
         purge_interval_secs: "600".into(),
+        providers_file: None,
         log: "info".into(),
     }
 }
@@ -202,4 +203,41 @@ fn debug_output_never_shows_the_secret_key() {
     let config = serve(&a).expect("valid");
     let shown = format!("{a:?} {config:?}");
     assert!(!shown.contains("s3cr3t"), "{shown}");
+}
+
+#[test]
+fn without_a_providers_file_only_echo_is_served() {
+    let config = serve(&args()).expect("valid");
+    let models: Vec<&str> = config
+        .providers
+        .models()
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect();
+    assert_eq!(models, ["echo-1"]);
+}
+
+#[test]
+fn a_providers_file_is_loaded_and_its_problems_are_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let good = dir.path().join("providers.toml");
+    std::fs::write(&good, "[[providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"m1\"]\n").expect("write");
+    let mut a = args();
+    a.providers_file = Some(good.to_str().expect("utf-8").to_owned());
+    let config = serve(&a).expect("valid");
+    assert_eq!(config.providers.models().len(), 2);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[providers]]\nname = \"x\"\nkind = \"soap\"\nbase_url = \"http://h/v1\"\nmodels = [\"m\"]\n").expect("write");
+    a.providers_file = Some(bad.to_str().expect("utf-8").to_owned());
+    let message = serve(&a).expect_err("unknown kind").to_string();
+    assert!(
+        message.starts_with("invalid PROMPTYARD_PROVIDERS_FILE: providers file "),
+        "{message}"
+    );
+    assert!(
+        message.contains("bad.toml") && message.contains("unknown kind \"soap\""),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
 }
