@@ -191,3 +191,55 @@ struct TableName {
     #[diesel(sql_type = diesel::sql_types::Text)]
     name: String,
 }
+
+#[test]
+fn a_bad_providers_file_stops_startup_with_one_line_naming_the_file_and_the_problem() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let file = cwd.path().join("providers.toml");
+    let path = file.to_str().expect("utf-8");
+    for (content, problem) in [
+        ("[[providers]\nname = ", "invalid TOML at line 1"),
+        (
+            "[[providers]]\nname = \"x\"\nkind = \"grpc\"\nbase_url = \"http://h/v1\"\nmodels = [\"m\"]\n",
+            "unknown kind \"grpc\"",
+        ),
+        (
+            "[[providers]]\nname = \"x\"\nkind = \"openai\"\nbase_url = \"http://h/v1\"\nmodels = [\"echo-1\"]\n",
+            "model id \"echo-1\" is already served",
+        ),
+        (
+            "[[providers]]\nname = \"x\"\nkind = \"openai\"\nbase_url = \"http://h/v1\"\nmodels = [\"m\"]\napi_key_env = \"NO_SUCH_VARIABLE_SET\"\n",
+            "the key variable NO_SUCH_VARIABLE_SET is not set",
+        ),
+    ] {
+        std::fs::write(&file, content).expect("write");
+        let output = run(
+            Path::new(BIN),
+            cwd.path(),
+            &[],
+            &[
+                ("PROMPTYARD_BIND", "127.0.0.1:0"),
+                ("PROMPTYARD_PROVIDERS_FILE", path),
+                ("RUST_BACKTRACE", "1"),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(2), "{content}");
+        let lines = stderr_lines(&output);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains(path) && lines[0].contains(problem),
+            "{lines:?}"
+        );
+    }
+    let output = run(
+        Path::new(BIN),
+        cwd.path(),
+        &[],
+        &[
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_PROVIDERS_FILE", "/no/such/providers.toml"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_lines(&output)[0].contains("/no/such/providers.toml: cannot be read"));
+}

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use promptyard_test_support::TestDb;
+use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 use promptyard_test_support::process::{HttpResponse, ServerProcess, http_request, run};
 use serde_json::{Value, json};
 
@@ -49,6 +50,36 @@ impl Server {
             &[
                 ("PROMPTYARD_BIND", "127.0.0.1:0"),
                 ("PROMPTYARD_DATABASE_URL", test_db.url()),
+            ],
+        );
+        Self { process, test_db }
+    }
+
+    /// Started with a providers file pointing at `fake` (model `fake-1`,
+    /// a 1 s timeout, a key read from `FAKE_KEY`).
+    fn start_with_upstream(fake: &FakeOpenAi) -> Self {
+        let test_db = TestDb::empty();
+        let providers = test_db.dir().join("providers.toml");
+        std::fs::write(
+            &providers,
+            format!(
+                "[[providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"FAKE_KEY\"\nmodels = [\"fake-1\"]\ntimeout_secs = 1\n",
+                fake.base_url()
+            ),
+        )
+        .expect("providers file");
+        let process = ServerProcess::start(
+            &binary(),
+            test_db.dir(),
+            &[],
+            &[
+                ("PROMPTYARD_BIND", "127.0.0.1:0"),
+                ("PROMPTYARD_DATABASE_URL", test_db.url()),
+                (
+                    "PROMPTYARD_PROVIDERS_FILE",
+                    providers.to_str().expect("utf-8"),
+                ),
+                ("FAKE_KEY", "sk-upstream-secret"),
             ],
         );
         Self { process, test_db }
@@ -649,4 +680,507 @@ fn api_keys_create_201_list_200_delete_204_and_their_errors() {
         401,
         "unauthenticated",
     );
+}
+
+// --- Playground -------------------------------------------------------------
+
+/// `data:` payloads of an SSE body, with their `event:` names.
+fn sse(body: &[u8]) -> Vec<(Option<String>, String)> {
+    String::from_utf8_lossy(body)
+        .split("\n\n")
+        .filter(|f| !f.trim().is_empty())
+        .map(|frame| {
+            let event = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .map(str::to_owned);
+            let data = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect::<String>();
+            (event, data)
+        })
+        .collect()
+}
+
+fn assert_conversation(c: &Value) {
+    let keys: Vec<&str> = c
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "id",
+            "model",
+            "system_prompt",
+            "title",
+            "updated_at"
+        ]
+    );
+}
+
+fn assert_message(m: &Value, role: &str) {
+    let keys: Vec<&str> = m
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["content", "created_at", "id", "role"]);
+    assert_eq!(m["role"], role);
+}
+
+fn assert_usage(u: &Value) {
+    let keys: Vec<&str> = u
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["completion_tokens", "prompt_tokens", "total_tokens"]);
+    assert_eq!(
+        u["total_tokens"].as_u64(),
+        Some(u["prompt_tokens"].as_u64().expect("n") + u["completion_tokens"].as_u64().expect("n"))
+    );
+}
+
+#[test]
+fn playground_rows_over_real_http_with_a_configured_upstream() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    s.register("ada@example.com");
+    let cookie = s.session("ada@example.com");
+    let key = s
+        .post("/api/v1/api-keys", &json!({"name": "k"}), Some(&cookie))
+        .json()["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+
+    // GET /models (auth: cookie or key)
+    let models = s.call("GET", "/api/v1/playground/models", Some(&cookie));
+    assert_eq!(models.status, 200);
+    let models = models.json();
+    let ids: Vec<&str> = models["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["echo-1", "fake-1"]);
+    assert_eq!(models["models"][1]["provider"], "local");
+    assert_eq!(
+        bearer(&s, "GET", "/api/v1/playground/models", &key, None).status,
+        200
+    );
+    assert_problem(
+        &s.call("GET", "/api/v1/playground/models", None),
+        401,
+        "unauthenticated",
+    );
+
+    // POST /conversations: 201, 422 (unknown model too)
+    let created = s.post(
+        "/api/v1/playground/conversations",
+        &json!({"model": "fake-1", "system_prompt": "Be brief."}),
+        Some(&cookie),
+    );
+    assert_eq!(created.status, 201);
+    let conversation = created.json();
+    assert_conversation(&conversation);
+    assert_eq!(conversation["title"], Value::Null);
+    let id = conversation["id"].as_str().expect("id").to_owned();
+    assert_problem(
+        &s.post(
+            "/api/v1/playground/conversations",
+            &json!({"model": "gpt-9"}),
+            Some(&cookie),
+        ),
+        422,
+        "validation_failed",
+    );
+    let echo = s
+        .post(
+            "/api/v1/playground/conversations",
+            &json!({"model": "echo-1", "title": "Echo"}),
+            Some(&cookie),
+        )
+        .json();
+    let echo_id = echo["id"].as_str().expect("id").to_owned();
+
+    // GET /conversations: newest first, limit + before, 422
+    let page = s.call(
+        "GET",
+        "/api/v1/playground/conversations?limit=1",
+        Some(&cookie),
+    );
+    assert_eq!(page.status, 200);
+    let page = page.json();
+    assert_eq!(page["items"][0]["id"], echo_id.as_str());
+    let next = page["next_before"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let rest = s
+        .call(
+            "GET",
+            &format!("/api/v1/playground/conversations?before={next}"),
+            Some(&cookie),
+        )
+        .json();
+    assert_eq!(rest["items"][0]["id"], id.as_str());
+    assert_eq!(rest["next_before"], Value::Null);
+    for query in ["limit=0", "limit=101", "before=", "before=unknown"] {
+        assert_problem(
+            &s.call(
+                "GET",
+                &format!("/api/v1/playground/conversations?{query}"),
+                Some(&cookie),
+            ),
+            422,
+            "validation_failed",
+        );
+    }
+
+    // POST /conversations/{id}/messages: 201 with the exchange; the
+    // upstream gets the system prompt first, with our key.
+    let sent = s.post(
+        &format!("/api/v1/playground/conversations/{id}/messages"),
+        &json!({"content": "Hello", "temperature": 0.2, "max_tokens": 100}),
+        Some(&cookie),
+    );
+    assert_eq!(sent.status, 201);
+    let exchange = sent.json();
+    assert_message(&exchange["user_message"], "user");
+    assert_message(&exchange["assistant_message"], "assistant");
+    assert_eq!(exchange["assistant_message"]["content"], "fake: Hello");
+    assert_usage(&exchange["usage"]);
+    let upstream = fake.requests();
+    assert_eq!(
+        upstream[0].body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    assert_eq!(
+        upstream[0].header("authorization"),
+        Some("Bearer sk-upstream-secret")
+    );
+
+    // ... streamed: 200 text/event-stream, deltas then one done
+    let body = json!({"content": "Stream it", "stream": true}).to_string();
+    let auth = format!("session_id={cookie}");
+    let streamed = s.request(
+        "POST",
+        &format!("/api/v1/playground/conversations/{id}/messages"),
+        &[("Content-Type", "application/json"), ("Cookie", &auth)],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+    let frames = sse(&streamed.body);
+    let (done, deltas) = frames.split_last().expect("frames");
+    let text: String = deltas
+        .iter()
+        .map(|(_, d)| {
+            serde_json::from_str::<Value>(d).expect("json")["delta"]
+                .as_str()
+                .expect("delta")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, "fake: Stream it");
+    let done: Value = serde_json::from_str(&done.1).expect("done");
+    assert_eq!(done["done"], true);
+    assert_message(&done["assistant_message"], "assistant");
+    assert_usage(&done["usage"]);
+
+    // ... 422, 404, 502 (nothing stored)
+    for body in [
+        json!({"content": ""}),
+        json!({"content": "x", "temperature": 2.5}),
+        json!({"content": "x", "max_tokens": 40000}),
+    ] {
+        assert_problem(
+            &s.post(
+                &format!("/api/v1/playground/conversations/{id}/messages"),
+                &body,
+                Some(&cookie),
+            ),
+            422,
+            "validation_failed",
+        );
+    }
+    assert_problem(
+        &s.post(
+            "/api/v1/playground/conversations/nope/messages",
+            &json!({"content": "x"}),
+            Some(&cookie),
+        ),
+        404,
+        "not_found",
+    );
+    fake.push(Reply::Status(500, "{}".into())).push(Reply::Hang);
+    for _ in 0..2 {
+        assert_problem(
+            &s.post(
+                &format!("/api/v1/playground/conversations/{id}/messages"),
+                &json!({"content": "fail"}),
+                Some(&cookie),
+            ),
+            502,
+            "provider_error",
+        );
+    }
+    fake.push(Reply::Stream {
+        deltas: vec!["half ".into()],
+        usage: None,
+        end: StreamEnd::Cut,
+    });
+    let body = json!({"content": "cut", "stream": true}).to_string();
+    let cut = s.request(
+        "POST",
+        &format!("/api/v1/playground/conversations/{id}/messages"),
+        &[("Content-Type", "application/json"), ("Cookie", &auth)],
+        Some(body.as_bytes()),
+    );
+    let last = sse(&cut.body).pop().expect("frames");
+    assert_eq!(last.0.as_deref(), Some("error"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&last.1).expect("json")["code"],
+        "provider_error"
+    );
+
+    // GET /conversations/{id}: messages oldest first, nothing of the failures
+    let read = s.call(
+        "GET",
+        &format!("/api/v1/playground/conversations/{id}"),
+        Some(&cookie),
+    );
+    assert_eq!(read.status, 200);
+    let read = read.json();
+    let contents: Vec<&str> = read["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["content"].as_str().expect("content"))
+        .collect();
+    assert_eq!(
+        contents,
+        ["Hello", "fake: Hello", "Stream it", "fake: Stream it"]
+    );
+
+    // GET /usage
+    let usage = s.call("GET", "/api/v1/playground/usage", Some(&cookie));
+    assert_eq!(usage.status, 200);
+    let usage = usage.json();
+    assert_usage(&usage["total"]);
+    assert_eq!(
+        usage["by_model"].as_array().expect("by_model").len(),
+        1,
+        "only models with usage"
+    );
+    assert_eq!(usage["by_model"][0]["model"], "fake-1");
+
+    // DELETE: 204, then 404; another user gets 404; the usage stays
+    s.register("grace@example.com");
+    let grace = s.session("grace@example.com");
+    assert_problem(
+        &s.call(
+            "GET",
+            &format!("/api/v1/playground/conversations/{id}"),
+            Some(&grace),
+        ),
+        404,
+        "not_found",
+    );
+    assert_problem(
+        &s.call(
+            "DELETE",
+            &format!("/api/v1/playground/conversations/{id}"),
+            Some(&grace),
+        ),
+        404,
+        "not_found",
+    );
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/playground/conversations/{id}"),
+            Some(&cookie)
+        )
+        .status,
+        204
+    );
+    assert_problem(
+        &s.call(
+            "GET",
+            &format!("/api/v1/playground/conversations/{id}"),
+            Some(&cookie),
+        ),
+        404,
+        "not_found",
+    );
+    assert_problem(
+        &s.call(
+            "DELETE",
+            &format!("/api/v1/playground/conversations/{id}"),
+            Some(&cookie),
+        ),
+        404,
+        "not_found",
+    );
+    assert_eq!(
+        s.call("GET", "/api/v1/playground/usage", Some(&cookie))
+            .json(),
+        usage
+    );
+}
+
+// --- Gateway ----------------------------------------------------------------
+
+fn assert_openai_error(response: &HttpResponse, status: u16, kind: &str, code: Option<&str>) {
+    assert_eq!(
+        response.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let body = response.json();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert_eq!(
+        body["error"]["code"],
+        code.map_or(Value::Null, |c| json!(c)),
+        "{body}"
+    );
+}
+
+#[test]
+fn gateway_rows_over_real_http_with_a_configured_upstream() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    s.register("ada@example.com");
+    let cookie = s.session("ada@example.com");
+    let key = s
+        .post("/api/v1/api-keys", &json!({"name": "sdk"}), Some(&cookie))
+        .json()["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+
+    // GET /v1/models
+    let models = bearer(&s, "GET", "/v1/models", &key, None);
+    assert_eq!(models.status, 200);
+    let models = models.json();
+    assert_eq!(models["object"], "list");
+    for model in models["data"].as_array().expect("data") {
+        assert_eq!(model["object"], "model");
+        assert!(
+            model["id"].is_string() && model["owned_by"].is_string() && model["created"].is_i64()
+        );
+    }
+
+    // POST /v1/chat/completions
+    let request = json!({"model": "fake-1", "messages": [{"role": "user", "content": "hi"}]});
+    let completion = bearer(&s, "POST", "/v1/chat/completions", &key, Some(&request));
+    assert_eq!(completion.status, 200);
+    let completion = completion.json();
+    assert_eq!(completion["object"], "chat.completion");
+    assert_eq!(
+        completion["choices"][0]["message"],
+        json!({"role": "assistant", "content": "fake: hi", "refusal": null})
+    );
+    assert_eq!(completion["choices"][0]["finish_reason"], "stop");
+    assert_usage(&completion["usage"]);
+
+    let stream = json!({"model": "echo-1", "messages": [{"role": "user", "content": "a b c"}], "stream": true, "stream_options": {"include_usage": true}});
+    let streamed = bearer(&s, "POST", "/v1/chat/completions", &key, Some(&stream));
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+    let frames = sse(&streamed.body);
+    assert_eq!(frames.last().map(|(_, d)| d.as_str()), Some("[DONE]"));
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).expect("chunk"))
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    assert_usage(&chunks.last().expect("usage chunk")["usage"]);
+
+    // Errors in OpenAI's shape
+    assert_openai_error(
+        &s.call("GET", "/v1/models", Some(&cookie)),
+        401,
+        "invalid_request_error",
+        Some("invalid_api_key"),
+    );
+    assert_openai_error(
+        &bearer(&s, "GET", "/v1/models", "pyk_bad", None),
+        401,
+        "invalid_request_error",
+        Some("invalid_api_key"),
+    );
+    let unknown = json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]});
+    assert_openai_error(
+        &bearer(&s, "POST", "/v1/chat/completions", &key, Some(&unknown)),
+        404,
+        "invalid_request_error",
+        Some("model_not_found"),
+    );
+    assert_openai_error(
+        &bearer(
+            &s,
+            "POST",
+            "/v1/chat/completions",
+            &key,
+            Some(&json!({"model": "echo-1"})),
+        ),
+        400,
+        "invalid_request_error",
+        None,
+    );
+    fake.push(Reply::Status(503, "{}".into()));
+    assert_openai_error(
+        &bearer(&s, "POST", "/v1/chat/completions", &key, Some(&request)),
+        502,
+        "provider_error",
+        Some("provider_error"),
+    );
+    fake.push(Reply::Stream {
+        deltas: vec!["x ".into()],
+        usage: None,
+        end: StreamEnd::Cut,
+    });
+    let cut = bearer(
+        &s,
+        "POST",
+        "/v1/chat/completions",
+        &key,
+        Some(
+            &json!({"model": "fake-1", "messages": [{"role": "user", "content": "hi"}], "stream": true}),
+        ),
+    );
+    let frames = sse(&cut.body);
+    assert!(frames.iter().all(|(_, d)| d != "[DONE]"));
+    let last: Value = serde_json::from_str(&frames.last().expect("frames").1).expect("json");
+    assert_eq!(last["error"]["type"], "provider_error");
+    assert_eq!(last["error"]["code"], "provider_error");
+
+    // Usage is recorded for the key's owner (the two completed calls).
+    let usage = s
+        .call("GET", "/api/v1/playground/usage", Some(&cookie))
+        .json();
+    let used: Vec<&str> = usage["by_model"]
+        .as_array()
+        .expect("by_model")
+        .iter()
+        .map(|m| m["model"].as_str().expect("model"))
+        .collect();
+    assert_eq!(used, ["echo-1", "fake-1"]);
 }
