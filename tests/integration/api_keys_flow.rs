@@ -6,11 +6,9 @@
 use chrono::TimeDelta;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use promptyard_tests::{TestApp, TestServer};
+use promptyard_tests::{TestApp, TestServer, sign_up};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
 
 struct Api {
     client: Client,
@@ -27,31 +25,7 @@ impl Api {
 
     /// Registers and logs in; returns the session cookie header value.
     async fn user(&self, email: &str) -> String {
-        let credentials = json!({"email": email, "password": PASSWORD});
-        let registered = self
-            .client
-            .post(self.server.url("/api/v1/auth/register"))
-            .json(&credentials)
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(registered.status(), StatusCode::CREATED);
-        let login = self
-            .client
-            .post(self.server.url("/api/v1/auth/login"))
-            .json(&credentials)
-            .send()
-            .await
-            .expect("login");
-        login
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("session_id="))
-            .and_then(|v| v.split(';').next())
-            .expect("session cookie")
-            .to_owned()
+        sign_up(&self.client, &self.server, email).await
     }
 
     fn with_cookie(&self, request: RequestBuilder, cookie: &str) -> RequestBuilder {

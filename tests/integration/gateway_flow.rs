@@ -2,31 +2,12 @@
 //! OpenAI client would call it.
 
 use promptyard_test_support::fake_openai::FakeOpenAi;
-use promptyard_tests::{TestApp, TestServer};
+use promptyard_tests::{TestApp, TestServer, sign_up};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 async fn key_and_cookie(client: &Client, server: &TestServer) -> (String, String) {
-    let credentials = json!({"email": "ada@example.com", "password": "correct horse battery"});
-    client
-        .post(server.url("/api/v1/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("register");
-    let login = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("login");
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
+    let cookie = sign_up(client, server, "ada@example.com").await;
     let created: Value = client
         .post(server.url("/api/v1/api-keys"))
         .header("cookie", &cookie)

@@ -2,11 +2,9 @@
 //! built-in echo model and a fake OpenAI-compatible upstream the test runs.
 
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
-use promptyard_tests::{TestApp, TestServer};
+use promptyard_tests::{TestApp, TestServer, sign_up};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
 
 struct Api {
     client: Client,
@@ -15,32 +13,7 @@ struct Api {
 
 impl Api {
     async fn user(&self, email: &str) -> String {
-        let credentials = json!({"email": email, "password": PASSWORD});
-        let registered = self
-            .client
-            .post(self.server.url("/api/v1/auth/register"))
-            .json(&credentials)
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(registered.status(), StatusCode::CREATED);
-        let login = self
-            .client
-            .post(self.server.url("/api/v1/auth/login"))
-            .json(&credentials)
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(login.status(), StatusCode::OK);
-        login
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("session_id="))
-            .and_then(|v| v.split(';').next())
-            .expect("cookie")
-            .to_owned()
+        sign_up(&self.client, &self.server, email).await
     }
 
     async fn get(&self, path: &str, cookie: &str) -> Response {

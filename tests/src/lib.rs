@@ -150,3 +150,42 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// The password [`sign_up`] registers with.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Registers `email` over HTTP and logs in; returns the cookie pair to send
+/// back (`session_id=...`).
+///
+/// # Panics
+/// If registering or logging in fails.
+pub async fn sign_up(client: &reqwest::Client, server: &TestServer, email: &str) -> String {
+    let credentials = serde_json::json!({"email": email, "password": PASSWORD});
+    let registered = client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(
+        registered.status(),
+        reqwest::StatusCode::CREATED,
+        "register {email}"
+    );
+    let login = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), reqwest::StatusCode::OK, "log in {email}");
+    login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("session_id="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session_id cookie")
+        .to_owned()
+}

@@ -84,6 +84,29 @@ pub(crate) async fn parts<B: MessageBody>(
 /// The password the helpers register users with.
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
+/// `method path` with an optional JSON body and session cookie.
+pub(crate) async fn send<S, B>(
+    app: &S,
+    method: actix_web::http::Method,
+    path: &str,
+    body: Option<Value>,
+    cookie: Option<&Cookie<'static>>,
+) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = test::TestRequest::default().method(method).uri(path);
+    if let Some(body) = body {
+        req = req.set_json(body);
+    }
+    if let Some(cookie) = cookie {
+        req = req.cookie(cookie.clone());
+    }
+    test::call_service(app, req.to_request()).await
+}
+
+/// `POST path` with a JSON body.
 pub(crate) async fn post_json<S, B>(
     app: &S,
     path: &str,
@@ -94,13 +117,10 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let mut req = test::TestRequest::post().uri(path).set_json(body);
-    if let Some(cookie) = cookie {
-        req = req.cookie(cookie.clone());
-    }
-    test::call_service(app, req.to_request()).await
+    send(app, actix_web::http::Method::POST, path, Some(body), cookie).await
 }
 
+/// `GET path`.
 pub(crate) async fn get<S, B>(
     app: &S,
     path: &str,
@@ -110,13 +130,10 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let mut req = test::TestRequest::get().uri(path);
-    if let Some(cookie) = cookie {
-        req = req.cookie(cookie.clone());
-    }
-    test::call_service(app, req.to_request()).await
+    send(app, actix_web::http::Method::GET, path, None, cookie).await
 }
 
+/// `DELETE path`.
 pub(crate) async fn delete<S, B>(
     app: &S,
     path: &str,
@@ -126,11 +143,7 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let mut req = test::TestRequest::delete().uri(path);
-    if let Some(cookie) = cookie {
-        req = req.cookie(cookie.clone());
-    }
-    test::call_service(app, req.to_request()).await
+    send(app, actix_web::http::Method::DELETE, path, None, cookie).await
 }
 
 pub(crate) fn creds(email: &str, password: &str) -> Value {

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use promptyard_db_models::models::{ApiKey, NewApiKey, Timestamp, User};
 use promptyard_db_models::schema::{api_keys, users};
 
-use crate::error::RepoError;
+use crate::error::{RepoError, found};
 
 /// Queries on `api_keys`.
 #[derive(Debug, Clone, Copy)]
@@ -66,18 +66,16 @@ impl ApiKeyRepository {
         id: &str,
         now: Timestamp,
     ) -> Result<(), RepoError> {
-        let revoked = diesel::update(
-            api_keys::table
-                .filter(api_keys::id.eq(id))
-                .filter(api_keys::user_id.eq(user_id))
-                .filter(api_keys::revoked_at.is_null()),
+        found(
+            diesel::update(
+                api_keys::table
+                    .filter(api_keys::id.eq(id))
+                    .filter(api_keys::user_id.eq(user_id))
+                    .filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::revoked_at.eq(now))
+            .execute(conn)?,
         )
-        .set(api_keys::revoked_at.eq(now))
-        .execute(conn)?;
-        match revoked {
-            0 => Err(RepoError::NotFound),
-            _ => Ok(()),
-        }
     }
 
     /// Records a use of the key at `now`, unless one was recorded after

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use promptyard_db_models::models::{Conversation, Message, Timestamp, UsageRecord};
 use promptyard_db_models::schema::{conversations, messages, usage_records};
 
-use crate::error::RepoError;
+use crate::error::{RepoError, found};
 
 /// Queries on `conversations` and their `messages`.
 #[derive(Debug, Clone, Copy)]
@@ -74,27 +74,23 @@ impl ConversationRepository {
         user_id: &str,
         id: &str,
     ) -> Result<(), RepoError> {
-        let deleted = diesel::delete(
-            conversations::table
-                .filter(conversations::id.eq(id))
-                .filter(conversations::user_id.eq(user_id)),
+        found(
+            diesel::delete(
+                conversations::table
+                    .filter(conversations::id.eq(id))
+                    .filter(conversations::user_id.eq(user_id)),
+            )
+            .execute(conn)?,
         )
-        .execute(conn)?;
-        match deleted {
-            0 => Err(RepoError::NotFound),
-            _ => Ok(()),
-        }
     }
 
     /// Sets `updated_at`.
     pub fn touch(conn: &mut SqliteConnection, id: &str, now: Timestamp) -> Result<(), RepoError> {
-        match diesel::update(conversations::table.find(id))
-            .set(conversations::updated_at.eq(now))
-            .execute(conn)?
-        {
-            0 => Err(RepoError::NotFound),
-            _ => Ok(()),
-        }
+        found(
+            diesel::update(conversations::table.find(id))
+                .set(conversations::updated_at.eq(now))
+                .execute(conn)?,
+        )
     }
 
     /// The conversation's messages, oldest first (by creation, then id).

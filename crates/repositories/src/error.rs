@@ -150,6 +150,16 @@ fn unique_constraint_name(message: &str) -> String {
         .to_owned()
 }
 
+/// `Ok(())` if a statement that targets one row changed any, else
+/// [`RepoError::NotFound`].
+pub(crate) fn found(rows: usize) -> Result<(), RepoError> {
+    if rows == 0 {
+        Err(RepoError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// `Result<T, RepoError>` helpers.
 pub trait OptionalExt<T> {
     /// Turns [`RepoError::NotFound`] into `Ok(None)`.

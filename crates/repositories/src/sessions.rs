@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use promptyard_db_models::models::{NewSession, Session, Timestamp, User};
 use promptyard_db_models::schema::{sessions, users};
 
-use crate::error::RepoError;
+use crate::error::{RepoError, found};
 
 /// Queries on `sessions`. Ids are the SHA-256 of the session key, computed by
 /// the caller.
@@ -132,16 +132,14 @@ impl SessionRepository {
         user_id: &str,
         id: &str,
     ) -> Result<(), RepoError> {
-        let deleted = diesel::delete(
-            sessions::table
-                .filter(sessions::id.eq(id))
-                .filter(sessions::user_id.eq(user_id)),
+        found(
+            diesel::delete(
+                sessions::table
+                    .filter(sessions::id.eq(id))
+                    .filter(sessions::user_id.eq(user_id)),
+            )
+            .execute(conn)?,
         )
-        .execute(conn)?;
-        match deleted {
-            0 => Err(RepoError::NotFound),
-            _ => Ok(()),
-        }
     }
 
     /// Deletes every session of a user (a disabled account, say); returns

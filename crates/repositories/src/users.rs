@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use promptyard_db_models::models::{NewUser, Timestamp, User};
 use promptyard_db_models::schema::users;
 
-use crate::error::RepoError;
+use crate::error::{RepoError, found};
 
 /// Queries on `users`. Every function takes the connection to run on, so a
 /// service can compose several calls in one [`Db::write`](crate::Db::write)
@@ -79,10 +79,7 @@ impl UserRepository {
     /// Deletes a user and, through `ON DELETE CASCADE`, everything they own.
     /// [`RepoError::NotFound`] if there was no such user.
     pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<(), RepoError> {
-        match diesel::delete(users::table.find(id)).execute(conn)? {
-            0 => Err(RepoError::NotFound),
-            _ => Ok(()),
-        }
+        found(diesel::delete(users::table.find(id)).execute(conn)?)
     }
 
     /// How many users there are.

@@ -153,24 +153,7 @@ pub fn check_upgrade_downgrade<S: MigrationSource<Sqlite>>(
             findings.push("downgrading one step did not revert exactly one migration".to_owned());
         }
     }
-    step(
-        &mut findings,
-        "downgrading all the way failed",
-        conn.revert_all_migrations(ByRef(source)).map(drop),
-    )?;
-    if !applied(conn)?.is_empty() {
-        findings.push("migrations remain applied after downgrading all".to_owned());
-    }
-    let bottom = snapshot(conn, "after all downgrades")?;
-    findings.extend(empty.diff("before any migration", &bottom, "after downgrading all"));
-    step(
-        &mut findings,
-        "upgrading to head again failed",
-        conn.run_pending_migrations(ByRef(source)).map(drop),
-    )?;
-    let again = snapshot(conn, "at head again")?;
-    findings.extend(head.diff("at head", &again, "at head again"));
-    Findings(findings).into_result()
+    down_to_empty_and_back(conn, source, &empty, &head, findings)
 }
 
 /// For every migration in order: snapshot, run it up, run it down,
@@ -211,11 +194,26 @@ pub fn check_up_down_consistency<S: MigrationSource<Sqlite>>(
         )?;
     }
     let head = snapshot(conn, "at head")?;
+    down_to_empty_and_back(conn, source, &empty, &head, findings)
+}
+
+/// All the way down (nothing may remain applied, and the schema must be
+/// `empty`'s again), then back up to a schema equal to `head`'s.
+fn down_to_empty_and_back<S: MigrationSource<Sqlite>>(
+    conn: &mut SqliteConnection,
+    source: &S,
+    empty: &SchemaSnapshot,
+    head: &SchemaSnapshot,
+    mut findings: Vec<String>,
+) -> Result<(), Findings> {
     step(
         &mut findings,
         "downgrading all the way failed",
         conn.revert_all_migrations(ByRef(source)).map(drop),
     )?;
+    if !applied(conn)?.is_empty() {
+        findings.push("migrations remain applied after downgrading all".to_owned());
+    }
     let bottom = snapshot(conn, "after all downgrades")?;
     findings.extend(empty.diff("before any migration", &bottom, "after downgrading all"));
     step(
