@@ -97,6 +97,21 @@ fn main() {
             .first::<User>(&mut conn)
             .unwrap();
     });
+    bench(
+        "the same get_result() inside a deferred transaction (what Db::read adds)",
+        || {
+            conn.transaction(|c| {
+                sessions::table
+                    .inner_join(users::table)
+                    .filter(sessions::id.eq(&id))
+                    .filter(sessions::expires_at.gt(now))
+                    .filter(users::is_active.eq(true))
+                    .select((Session::as_select(), User::as_select()))
+                    .get_result::<(Session, User)>(c)
+            })
+            .unwrap();
+        },
+    );
     bench("session ⋈ user, as_select, load()", || {
         sessions::table
             .inner_join(users::table)
