@@ -282,3 +282,57 @@ fn logs_never_show_passwords_cookies_or_keys_even_at_debug_level() {
         assert!(!logs.contains(secret), "the logs show {secret:?}");
     }
 }
+
+#[test]
+fn the_server_purges_expired_sessions_at_startup_and_then_periodically() {
+    use promptyard_test_support::{SessionFactory, UserFactory};
+    let test_db = TestDb::new();
+    let (expired, live) = {
+        let mut conn = test_db.conn();
+        let user = UserFactory::new().insert(&mut conn);
+        let long_ago = promptyard_test_support::factories::now() - chrono::TimeDelta::days(30);
+        (
+            SessionFactory::for_user(&user)
+                .created_at(long_ago)
+                .ttl(chrono::TimeDelta::days(1))
+                .insert(&mut conn),
+            SessionFactory::for_user(&user).insert(&mut conn),
+        )
+    };
+    let count = |id: &str| -> i64 {
+        use diesel::prelude::*;
+        use diesel::sql_types::{BigInt, Text};
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query("SELECT count(*) AS n FROM sessions WHERE id = ?")
+            .bind::<Text, _>(id)
+            .get_result::<N>(&mut test_db.conn())
+            .expect("count")
+            .n
+    };
+    assert_eq!(count(&expired.id), 1);
+
+    let _server = ServerProcess::start(
+        Path::new(BIN),
+        test_db.dir(),
+        &[],
+        &[
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_DATABASE_URL", test_db.url()),
+            ("PROMPTYARD_PURGE_INTERVAL_SECS", "1"),
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(&expired.id) == 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired session was never purged"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    assert_eq!(count(&live.id), 1, "live sessions stay");
+}
