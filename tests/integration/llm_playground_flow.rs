@@ -328,9 +328,13 @@ async fn failing_and_hanging_providers_give_502_and_store_nothing() {
 #[tokio::test]
 async fn a_client_that_disconnects_mid_stream_stores_nothing() {
     let fake = FakeOpenAi::start();
+    // An upstream timeout far beyond the test: only the client's leaving
+    // can end the upstream request in time, noticed at the next keep-alive.
+    let mut app = TestApp::with_fake_upstream_timeout(&fake, std::time::Duration::from_secs(30));
+    app.state.settings.sse_keep_alive = std::time::Duration::from_millis(50);
     let api = Api {
         client: Client::new(),
-        server: TestServer::serve(TestApp::with_fake_upstream(&fake)),
+        server: TestServer::serve(app),
     };
     let cookie = api.user("ada@example.com").await;
     let c = Api::json(
@@ -364,9 +368,15 @@ async fn a_client_that_disconnects_mid_stream_stores_nothing() {
         .expect("read")
         .expect("a first chunk");
     assert!(String::from_utf8_lossy(&first).contains("first"));
+    assert_eq!(fake.disconnects(), 0, "the upstream is still streaming");
     drop(response);
-    // Give the server the upstream's timeout (500 ms) and more to act.
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+
+    // The server drops its upstream request when its client goes away.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fake.disconnects() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.disconnects(), 1, "the upstream request was dropped");
 
     let history = Api::json(
         api.get(&format!("/api/v1/playground/conversations/{id}"), &cookie)

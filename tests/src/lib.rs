@@ -52,13 +52,21 @@ impl TestApp {
     /// A fresh app whose providers also serve `fake-1` from `fake` (an
     /// OpenAI-compatible server the test runs), with a 500 ms timeout.
     pub fn with_fake_upstream(fake: &promptyard_test_support::fake_openai::FakeOpenAi) -> Self {
+        Self::with_fake_upstream_timeout(fake, std::time::Duration::from_millis(500))
+    }
+
+    /// [`TestApp::with_fake_upstream`] with this upstream timeout.
+    pub fn with_fake_upstream_timeout(
+        fake: &promptyard_test_support::fake_openai::FakeOpenAi,
+        timeout: std::time::Duration,
+    ) -> Self {
         let mut app = Self::new();
         let mut registry = promptyard_services::ProviderRegistry::with_echo();
         let provider = promptyard_services::providers::OpenAiProvider::new(
             "local",
             &fake.base_url(),
             None,
-            std::time::Duration::from_millis(500),
+            timeout,
         )
         .expect("provider");
         registry

@@ -3,6 +3,8 @@
 //! (`2026-11-25T17:00:00.123Z`).
 
 use chrono::{DateTime, Utc};
+use promptyard_services::api_keys::MAX_EXPIRES_IN_DAYS;
+use promptyard_services::playground::{CONTENT_MAX_CHARS, MAX_TOKENS_MAX, TEMPERATURE_MAX};
 use promptyard_services::providers::{ModelInfo, Usage};
 use promptyard_services::{
     ApiKeyInfo, AuthUser, ConversationInfo, Exchange, MessageInfo, SessionInfo, Tokens,
@@ -235,7 +237,7 @@ pub struct CreateApiKeyBody {
 impl FromJsonObject for CreateApiKeyBody {
     fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
         let name = fields.required_str("name");
-        let expires = fields.optional_int_in("expires_in_days", 1..=3650);
+        let expires = fields.optional_int_in("expires_in_days", 1..=MAX_EXPIRES_IN_DAYS);
         Some(Self {
             name: name?.to_owned(),
             expires_in_days: expires?,
@@ -459,13 +461,16 @@ pub struct SendMessageBody {
 impl FromJsonObject for SendMessageBody {
     fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
         let content = fields.required_str("content");
-        let temperature = fields.optional_f64_in("temperature", 0.0..=2.0);
-        let max_tokens = fields.optional_int_in("max_tokens", 1..=32_768);
+        // The service's own limits, checked here too so that one 422 names
+        // every bad field, type and range alike.
+        let temperature = fields.optional_f64_in("temperature", 0.0..=TEMPERATURE_MAX);
+        let max_tokens = fields.optional_int_in("max_tokens", 1..=i64::from(MAX_TOKENS_MAX));
         let stream = fields.optional_bool("stream");
         let content = content?;
         let chars = content.chars().count();
-        if chars == 0 || chars > 100_000 {
-            fields.reject("content", "must be from 1 to 100000 characters");
+        if chars == 0 || chars > CONTENT_MAX_CHARS {
+            let message = format!("must be from 1 to {CONTENT_MAX_CHARS} characters");
+            fields.reject("content", &message);
         }
         Some(Self {
             content: content.to_owned(),

@@ -79,14 +79,14 @@ fn from_session(req: &HttpRequest) -> Result<SessionUser, ApiError> {
 }
 
 /// What the `Authorization` header holds.
-enum Bearer {
+pub(crate) enum Bearer {
     Absent,
     Key(String),
     /// Present but not `Bearer <token>`.
     Malformed,
 }
 
-fn bearer(req: &HttpRequest) -> Bearer {
+pub(crate) fn bearer(req: &HttpRequest) -> Bearer {
     let Some(value) = req.headers().get(AUTHORIZATION) else {
         return Bearer::Absent;
     };

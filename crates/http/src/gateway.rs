@@ -19,8 +19,6 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::stream::{self, StreamExt};
 use promptyard_services::providers::{ChatMessage, ChatRequest, Role, StreamEvent, Usage};
@@ -29,7 +27,9 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::{Bearer, bearer};
 use crate::json::{ApiJson, Fields, FromJsonObject};
+use crate::sse;
 
 /// The body limit of chat completions (long prompts fit).
 pub const GATEWAY_BODY_LIMIT: usize = 1024 * 1024;
@@ -229,13 +229,10 @@ impl FromRequest for GatewayCaller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, GatewayError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let key = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, key)| key.trim().to_owned());
+        let key = match bearer(req) {
+            Bearer::Key(key) => Some(key),
+            Bearer::Absent | Bearer::Malformed => None,
+        };
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let key = key.ok_or_else(unauthorized)?;
@@ -491,35 +488,26 @@ pub async fn chat_completions(
     let frames = stream::once(async move { Ok(first) })
         .chain(events)
         .map(move |event| match event {
-            Ok(StreamEvent::Delta(text)) => vec![sse(&chunk(json!({"content": text}), Value::Null))],
+            Ok(StreamEvent::Delta(text)) => vec![sse::data(&chunk(json!({"content": text}), Value::Null))],
             Ok(StreamEvent::Done { usage, finish_reason }) => {
-                let mut frames = vec![sse(&chunk(json!({}), json!(finish_reason)))];
+                let mut frames = vec![sse::data(&chunk(json!({}), json!(finish_reason)))];
                 if include_usage {
                     let mut last = chunk(json!({}), Value::Null);
                     last["choices"] = json!([]);
                     last["usage"] = usage_json(usage);
-                    frames.push(sse(&last));
+                    frames.push(sse::data(&last));
                 }
-                frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+                frames.push(sse::data(&"[DONE]"));
                 frames
             }
             Err(err) => {
                 let err = GatewayError::from(err);
-                vec![sse(&json!({"error": {"message": err.message, "type": "provider_error", "param": null, "code": "provider_error"}}))]
+                vec![sse::data(&json!({"error": {"message": err.message, "type": "provider_error", "param": null, "code": "provider_error"}}))]
             }
         })
         .flat_map(stream::iter);
-    let body = stream::once(async move { sse(&role) })
-        .chain(frames)
-        .map(Ok::<_, actix_web::Error>);
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
-        .streaming(body))
-}
-
-fn sse(value: &Value) -> Bytes {
-    Bytes::from(format!("data: {value}\n\n"))
+    let body = stream::once(async move { sse::data(&role) }).chain(frames);
+    Ok(sse::response(body, state.settings.sse_keep_alive))
 }
 
 #[cfg(test)]

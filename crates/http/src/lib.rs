@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod playground;
 pub mod problem;
 pub mod session_store;
+pub mod sse;
 
 use std::fmt;
 use std::sync::Arc;
@@ -71,6 +72,10 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// How long `/readyz` waits for the database.
     pub readiness_timeout: Duration,
+    /// How long an event stream may stay silent before a keep-alive
+    /// comment goes out (which is also how soon a departed client is
+    /// noticed).
+    pub sse_keep_alive: Duration,
 }
 
 impl fmt::Debug for HttpSettings {
@@ -80,19 +85,21 @@ impl fmt::Debug for HttpSettings {
             .field("cookie_secure", &self.cookie_secure)
             .field("cors_origins", &self.cors_origins)
             .field("readiness_timeout", &self.readiness_timeout)
+            .field("sse_keep_alive", &self.sse_keep_alive)
             .finish()
     }
 }
 
 impl HttpSettings {
     /// Settings with this cookie key, no `Secure`, no CORS, a 2 s readiness
-    /// timeout.
+    /// timeout and a keep-alive comment after 15 s of stream silence.
     pub fn new(cookie_key: Key) -> Self {
         Self {
             cookie_key,
             cookie_secure: false,
             cors_origins: Vec::new(),
             readiness_timeout: Duration::from_secs(2),
+            sse_keep_alive: Duration::from_secs(15),
         }
     }
 }

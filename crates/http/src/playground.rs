@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::extract::CurrentUser;
 use crate::json::ApiJson;
 use crate::problem::Problem;
+use crate::sse;
 
 /// The body limit of message posts (long prompts fit).
 pub const MESSAGE_BODY_LIMIT: usize = 1024 * 1024;
@@ -246,32 +247,27 @@ pub async fn send_message(
     };
     let body = stream::once(async move { Ok(first) })
         .chain(events)
-        .map(|event| Ok::<_, actix_web::Error>(sse_event(event)));
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
-        .streaming(body))
+        .map(sse_event);
+    Ok(sse::response(body, state.settings.sse_keep_alive))
 }
 
 fn sse_event(event: Result<ExchangeEvent, PlaygroundError>) -> Bytes {
-    let text = match event {
-        Ok(ExchangeEvent::Delta(delta)) => format!("data: {}\n\n", json!({"delta": delta})),
+    match event {
+        Ok(ExchangeEvent::Delta(delta)) => sse::data(&json!({"delta": delta})),
         Ok(ExchangeEvent::Done(exchange)) => {
             let exchange = ExchangeBody::from(exchange);
-            format!(
-                "data: {}\n\n",
-                json!({"done": true, "assistant_message": exchange.assistant_message, "usage": exchange.usage})
+            sse::data(
+                &json!({"done": true, "assistant_message": exchange.assistant_message, "usage": exchange.usage}),
             )
         }
         Err(err) => {
             let err = ApiError::from(err);
-            format!(
+            Bytes::from(format!(
                 "event: error\ndata: {}\n\n",
                 json!({"code": err.code(), "detail": err.to_string()})
-            )
+            ))
         }
-    };
-    Bytes::from(text)
+    }
 }
 
 /// The caller's token usage, total and per model.

@@ -42,6 +42,9 @@ pub use login_failures::LoginFailureRepository;
 pub use sessions::{SessionRepository, SessionUpdate};
 pub use users::UserRepository;
 
+/// The connection [`Db::read`] and [`Db::write`] closures are given.
+pub use diesel::SqliteConnection;
+
 pub use promptyard_db_models::models::{
     ApiKey, Conversation, LoginFailure, Message, NewApiKey, NewSession, NewUser, Session,
     Timestamp, UsageRecord, User,

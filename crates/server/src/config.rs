@@ -147,7 +147,7 @@ pub(crate) enum ConfigError {
         value: String,
         reason: String,
     },
-    #[error("invalid PROMPTYARD_SECRET_KEY: it must be at least 64 bytes (it is {0})")]
+    #[error("invalid PROMPTYARD_SECRET_KEY: it must be at least {min} bytes (it is {0})", min = crate::secret::KEY_BYTES)]
     ShortSecret(usize),
     #[error("invalid PROMPTYARD_PROVIDERS_FILE: {0}")]
     Providers(#[from] ProvidersFileError),
@@ -185,7 +185,7 @@ pub(crate) fn database_path(value: &str) -> Result<String, ConfigError> {
 impl ServeConfig {
     pub(crate) fn from_args(args: &ConfigArgs, database_path: String) -> Result<Self, ConfigError> {
         let secret_key = match &args.secret_key {
-            Some(secret) if secret.len() < 64 => {
+            Some(secret) if secret.len() < crate::secret::KEY_BYTES => {
                 return Err(ConfigError::ShortSecret(secret.len()));
             }
             Some(secret) => Some(secret.as_bytes().to_vec()),

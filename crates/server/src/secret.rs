@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use actix_web::cookie::Key;
 
-/// Bytes of key material generated.
-const KEY_BYTES: usize = 64;
+/// Bytes of key material generated, and the least a given key may have
+/// (`Key::from` panics on fewer).
+pub(crate) const KEY_BYTES: usize = 64;
 
 /// Why the key could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +65,8 @@ fn read_key(path: &Path) -> Result<Option<Vec<u8>>, SecretError> {
             });
         }
     };
-    decode_hex(text.trim())
+    hex::decode(text.trim())
+        .ok()
         .filter(|bytes| bytes.len() >= KEY_BYTES)
         .map(Some)
         .ok_or_else(|| SecretError::Malformed {
@@ -75,7 +77,7 @@ fn read_key(path: &Path) -> Result<Option<Vec<u8>>, SecretError> {
 fn create_key(path: &Path) -> Result<Key, SecretError> {
     let mut bytes = [0u8; KEY_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(bytes);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -105,16 +107,6 @@ fn create_key(path: &Path) -> Result<Key, SecretError> {
             source,
         }),
     }
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt};
 use promptyard_repositories::{
     BoxError, Conversation, ConversationRepository, Db, Message, OptionalExt, RepoError,
@@ -197,8 +197,30 @@ fn checked_length(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>
 }
 
 /// A prepared exchange: what to send, and what to store with the answer.
+/// Where usage came from: the `usage_records.source` values the schema
+/// allows.
+#[derive(Debug, Clone, Copy)]
+enum UsageSource {
+    Playground,
+    Gateway,
+}
+
+impl UsageSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Playground => "playground",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+/// A token count as stored (SQLite INTEGER, saturating).
+fn tokens(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 struct Prepared {
-    request: ChatRequest,
+    model: String,
     provider: Arc<dyn crate::providers::ChatProvider>,
     conversation_id: String,
     user_id: String,
@@ -394,7 +416,7 @@ impl PlaygroundService {
         conversation_id: &str,
         content: &str,
         options: MessageOptions,
-    ) -> Result<Prepared, PlaygroundError> {
+    ) -> Result<(Prepared, ChatRequest), PlaygroundError> {
         Self::validate_message(content, options)?;
         let asked_at = self.clock.now();
         let (conversation, history) = self.get_conversation(user_id, conversation_id).await?;
@@ -419,19 +441,21 @@ impl PlaygroundService {
                 .filter_map(|m| Role::parse(&m.role).map(|role| ChatMessage::new(role, m.content))),
         );
         messages.push(ChatMessage::new(Role::User, content));
-        Ok(Prepared {
-            request: ChatRequest {
-                model: conversation.model,
-                messages,
-                temperature: options.temperature,
-                max_tokens: options.max_tokens,
-            },
+        let prepared = Prepared {
+            model: conversation.model.clone(),
             provider,
             conversation_id: conversation.id,
             user_id: user_id.to_owned(),
             content: content.to_owned(),
             asked_at,
-        })
+        };
+        let request = ChatRequest {
+            model: conversation.model,
+            messages,
+            temperature: options.temperature,
+            max_tokens: options.max_tokens,
+        };
+        Ok((prepared, request))
     }
 
     /// Writes the user message, the answer and the usage in one
@@ -443,7 +467,6 @@ impl PlaygroundService {
         usage: Usage,
     ) -> Result<Exchange, PlaygroundError> {
         let answered_at = self.clock.now().naive_utc();
-        let tokens = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         let user_message = Message {
             id: self.ids.new_id(),
             conversation_id: prepared.conversation_id.clone(),
@@ -462,15 +485,13 @@ impl PlaygroundService {
             completion_tokens: tokens(usage.completion_tokens),
             created_at: answered_at,
         };
-        let record = UsageRecord {
-            id: self.ids.new_id(),
-            user_id: prepared.user_id.clone(),
-            model: prepared.request.model.clone(),
-            source: "playground".to_owned(),
-            prompt_tokens: tokens(usage.prompt_tokens),
-            completion_tokens: tokens(usage.completion_tokens),
-            created_at: answered_at,
-        };
+        let record = self.usage_record(
+            &prepared.user_id,
+            &prepared.model,
+            UsageSource::Playground,
+            usage,
+            answered_at,
+        );
         let conversation_id = prepared.conversation_id.clone();
         let (user_message, assistant_message) = self
             .db
@@ -504,10 +525,10 @@ impl PlaygroundService {
         content: &str,
         options: MessageOptions,
     ) -> Result<Exchange, PlaygroundError> {
-        let prepared = self
+        let (prepared, request) = self
             .prepare(user_id, conversation_id, content, options)
             .await?;
-        let completion = prepared.provider.complete(prepared.request.clone()).await?;
+        let completion = prepared.provider.complete(request).await?;
         self.store(&prepared, completion.content, completion.usage)
             .await
     }
@@ -522,10 +543,10 @@ impl PlaygroundService {
         content: &str,
         options: MessageOptions,
     ) -> Result<ExchangeStream, PlaygroundError> {
-        let prepared = self
+        let (prepared, request) = self
             .prepare(user_id, conversation_id, content, options)
             .await?;
-        let upstream = prepared.provider.stream(prepared.request.clone()).await?;
+        let upstream = prepared.provider.stream(request).await?;
         let state = StreamState {
             service: self.clone(),
             prepared,
@@ -566,22 +587,38 @@ impl PlaygroundService {
             .ok_or_else(|| PlaygroundError::UnknownModel(model.to_owned()))
     }
 
+    fn usage_record(
+        &self,
+        user_id: &str,
+        model: &str,
+        source: UsageSource,
+        usage: Usage,
+        at: NaiveDateTime,
+    ) -> UsageRecord {
+        UsageRecord {
+            id: self.ids.new_id(),
+            user_id: user_id.to_owned(),
+            model: model.to_owned(),
+            source: source.as_str().to_owned(),
+            prompt_tokens: tokens(usage.prompt_tokens),
+            completion_tokens: tokens(usage.completion_tokens),
+            created_at: at,
+        }
+    }
+
     async fn record_gateway_usage(
         &self,
         user_id: &str,
         model: &str,
         usage: Usage,
     ) -> Result<(), PlaygroundError> {
-        let tokens = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
-        let record = UsageRecord {
-            id: self.ids.new_id(),
-            user_id: user_id.to_owned(),
-            model: model.to_owned(),
-            source: "gateway".to_owned(),
-            prompt_tokens: tokens(usage.prompt_tokens),
-            completion_tokens: tokens(usage.completion_tokens),
-            created_at: self.clock.now().naive_utc(),
-        };
+        let record = self.usage_record(
+            user_id,
+            model,
+            UsageSource::Gateway,
+            usage,
+            self.clock.now().naive_utc(),
+        );
         self.db
             .write(move |conn| UsageRepository::record(conn, &record))
             .await?;

@@ -53,8 +53,7 @@ impl fmt::Debug for SessionKey {
 
 /// The id a session is stored under: the SHA-256 of its key, in hex.
 pub fn session_id(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// A session found by its key, with its (active) user.

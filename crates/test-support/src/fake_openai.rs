@@ -29,7 +29,8 @@ pub enum StreamEnd {
     NoDone,
     /// `data: {"error": {...}}`, then the end of the body.
     Error(String),
-    /// Nothing more is sent, and the connection stays open.
+    /// Nothing more is sent, and the connection stays open until the
+    /// client closes it (counted in [`FakeOpenAi::disconnects`]).
     Hang,
 }
 
@@ -52,7 +53,8 @@ pub enum Reply {
     Status(u16, String),
     /// 200 with this body as is (to send what is not a completion).
     Raw(String),
-    /// Read the request, then never answer.
+    /// Read the request, then never answer, until the client closes the
+    /// connection (counted in [`FakeOpenAi::disconnects`]).
     Hang,
 }
 
@@ -80,6 +82,7 @@ impl Recorded {
 struct State {
     script: VecDeque<Reply>,
     requests: Vec<Recorded>,
+    disconnects: usize,
 }
 
 /// See the module docs. Stops when dropped.
@@ -138,21 +141,19 @@ impl FakeOpenAi {
 
     /// Queues a reply for the next request (replies are used in order).
     pub fn push(&self, reply: Reply) -> &Self {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .script
-            .push_back(reply);
+        lock(&self.state).script.push_back(reply);
         self
     }
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .requests
-            .clone()
+        lock(&self.state).requests.clone()
+    }
+
+    /// How many hanging answers ([`Reply::Hang`], [`StreamEnd::Hang`]) the
+    /// client has walked away from by closing the connection.
+    pub fn disconnects(&self) -> usize {
+        lock(&self.state).disconnects
     }
 }
 
@@ -165,6 +166,37 @@ impl Drop for FakeOpenAi {
             let _ = thread.join();
         }
     }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sends nothing until the client closes the connection (then counts the
+/// disconnect) or the server stops.
+fn hang(stream: &mut TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_millis(10)))?;
+    let mut byte = [0u8; 1];
+    while !stop.load(Ordering::SeqCst) {
+        match stream.read(&mut byte) {
+            Ok(0) => {
+                lock(state).disconnects += 1;
+                return Ok(());
+            }
+            // A client sends nothing more after its request; ignore it.
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => {
+                lock(state).disconnects += 1;
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io::Result<()> {
@@ -201,7 +233,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io:
     reader.read_exact(&mut body)?;
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let reply = {
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(state);
         state.requests.push(Recorded {
             method,
             path,
@@ -211,7 +243,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io:
         state.script.pop_front()
     }
     .unwrap_or_else(|| default_reply(&body));
-    respond(stream, &reply, &body, stop)
+    respond(stream, &reply, &body, state, stop)
 }
 
 fn default_reply(body: &Value) -> Reply {
@@ -265,16 +297,12 @@ fn respond(
     mut stream: TcpStream,
     reply: &Reply,
     request: &Value,
+    state: &Mutex<State>,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     let model = &request["model"];
     match reply {
-        Reply::Hang => {
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Ok(())
-        }
+        Reply::Hang => hang(&mut stream, state, stop),
         Reply::Status(status, body) => write_whole(&mut stream, *status, body),
         Reply::Raw(body) => write_whole(&mut stream, 200, body),
         Reply::Complete { content, usage } => {
@@ -313,12 +341,7 @@ fn respond(
                     stream.flush()?;
                     return stream.shutdown(std::net::Shutdown::Both);
                 }
-                StreamEnd::Hang => {
-                    while !stop.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    return Ok(());
-                }
+                StreamEnd::Hang => return hang(&mut stream, state, stop),
                 StreamEnd::Error(message) => {
                     send(
                         &json!({"error": {"message": message, "type": "server_error"}}).to_string(),

@@ -29,21 +29,11 @@ impl ServerProcess {
     /// If the process cannot start, exits, or does not listen within 30 s;
     /// the message carries what it printed.
     pub fn start(bin: &Path, cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(bin);
-        command
-            .current_dir(cwd)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+        let mut child = command(bin, cwd, args, [("RUST_LOG", "info")].iter().chain(envs))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("PROMPTYARD_") {
-                command.env_remove(key);
-            }
-        }
-        command.envs(envs.iter().copied());
-        let mut child = command.spawn().expect("start the server process");
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server process");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -185,12 +175,14 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Runs `bin` to completion (30 s at most) with `args` and `envs` in `cwd`,
-/// with `PROMPTYARD_*` variables of the test's own environment removed.
-///
-/// # Panics
-/// If it cannot start or runs for longer than 30 s.
-pub fn run(bin: &Path, cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+/// `bin` with `args` in `cwd`, stdin closed, the test's own `PROMPTYARD_*`
+/// variables removed and `envs` set.
+fn command<'a>(
+    bin: &Path,
+    cwd: &Path,
+    args: &[&str],
+    envs: impl IntoIterator<Item = &'a (&'a str, &'a str)>,
+) -> Command {
     let mut command = Command::new(bin);
     command.current_dir(cwd).args(args).stdin(Stdio::null());
     for (key, _) in std::env::vars() {
@@ -198,8 +190,17 @@ pub fn run(bin: &Path, cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Outp
             command.env_remove(key);
         }
     }
-    let mut child = command
-        .envs(envs.iter().copied())
+    command.envs(envs.into_iter().copied());
+    command
+}
+
+/// Runs `bin` to completion (30 s at most) with `args` and `envs` in `cwd`,
+/// with `PROMPTYARD_*` variables of the test's own environment removed.
+///
+/// # Panics
+/// If it cannot start or runs for longer than 30 s.
+pub fn run(bin: &Path, cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut child = command(bin, cwd, args, envs)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -53,7 +53,7 @@ impl FullKey {
             .iter()
             .map(|b| char::from(CROCKFORD[usize::from(b & 31)]))
             .collect();
-        let secret_hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let secret_hex = hex::encode(secret);
         let secret_hash = hash_secret(&secret_hex);
         Ok(Self {
             key: SecretString::from(format!("{KEY_PREFIX}{public_id}_{secret_hex}")),

@@ -166,11 +166,7 @@ impl ApiKeyService {
         let (user_id, key_id) = (user_id.to_owned(), key_id.to_owned());
         self.db
             .write(move |conn| ApiKeyRepository::revoke(conn, &user_id, &key_id, now))
-            .await
-            .map_err(|err| match err {
-                RepoError::NotFound => AuthError::NotFound,
-                other => other.into(),
-            })?;
+            .await?;
         Ok(())
     }
 

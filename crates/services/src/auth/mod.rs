@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use promptyard_repositories::{
     BoxError, Db, LoginFailure, LoginFailureRepository, NewUser, OptionalExt, RepoError,
-    SessionRepository, User, UserRepository,
+    SessionRepository, SqliteConnection, User, UserRepository,
 };
 
 use crate::clock::Clock;
@@ -119,6 +119,8 @@ pub enum AuthError {
 impl From<RepoError> for AuthError {
     fn from(err: RepoError) -> Self {
         match err {
+            // The row the caller named is not there (or not theirs).
+            RepoError::NotFound => Self::NotFound,
             RepoError::Unavailable { .. } => Self::Unavailable(err),
             other => Self::Unexpected(Box::new(other)),
         }
@@ -210,27 +212,25 @@ impl AuthService {
     pub async fn login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
         let now = self.clock.now();
         let key = Email::login_key(email);
-        let failures = match &key {
-            Some(key) => {
-                let key = key.clone();
-                self.db
-                    .read(move |conn| LoginFailureRepository::get(conn, &key).optional())
-                    .await?
-            }
-            None => None,
-        };
+        // The failure count and the account, in one trip to a reader.
+        let (lookup_key, parsed) = (key.clone(), Email::parse(email).ok());
+        let (failures, user) = self
+            .db
+            .read(move |conn| {
+                let failures = match &lookup_key {
+                    Some(key) => LoginFailureRepository::get(conn, key).optional()?,
+                    None => None,
+                };
+                let user = match &parsed {
+                    Some(email) => UserRepository::get_by_email(conn, email.as_str()).optional()?,
+                    None => None,
+                };
+                Ok::<_, RepoError>((failures, user))
+            })
+            .await?;
         if let Some(retry_after) = failures.as_ref().and_then(|f| self.limited(f, now)) {
             return Err(AuthError::RateLimited { retry_after });
         }
-
-        let user = match Email::parse(email) {
-            Ok(email) => {
-                self.db
-                    .read(move |conn| UserRepository::get_by_email(conn, email.as_str()).optional())
-                    .await?
-            }
-            Err(_) => None,
-        };
         let verified = match &user {
             Some(user) if password.chars().count() <= PASSWORD_MAX_CHARS => {
                 self.hasher.verify(password, &user.password_hash).await
@@ -285,10 +285,7 @@ impl AuthService {
             .read(move |conn| UserRepository::get_by_id(conn, &id))
             .await
             .map(AuthUser::from)
-            .map_err(|err| match err {
-                RepoError::NotFound => AuthError::NotFound,
-                other => other.into(),
-            })
+            .map_err(AuthError::from)
     }
 
     /// Changes a user's password after checking the current one, and revokes
@@ -363,10 +360,7 @@ impl AuthService {
         self.db
             .write(move |conn| SessionRepository::delete_for_user(conn, &user_id, &session_id))
             .await
-            .map_err(|err| match err {
-                RepoError::NotFound => AuthError::NotFound,
-                other => other.into(),
-            })
+            .map_err(AuthError::from)
     }
 
     /// Enables or disables the account with this email (the CLI's
@@ -387,10 +381,6 @@ impl AuthService {
             })
             .await
             .map(AuthUser::from)
-            .map_err(|err| match err {
-                RepoError::NotFound => AuthError::NotFound,
-                other => other.into(),
-            })
     }
 
     /// Deletes expired sessions and closed login-failure windows, in batches
@@ -399,29 +389,33 @@ impl AuthService {
     pub async fn purge_expired(&self, batch: i64) -> Result<(usize, usize), AuthError> {
         let now = self.clock.now().naive_utc();
         let cutoff = now - delta(self.config.failed_login_window);
-        let mut sessions = 0;
-        loop {
-            let n = self
-                .db
-                .write(move |conn| SessionRepository::delete_expired(conn, now, batch))
-                .await?;
-            sessions += n;
-            if i64::try_from(n).unwrap_or(i64::MAX) < batch {
-                break;
-            }
-        }
-        let mut failures = 0;
-        loop {
-            let n = self
-                .db
-                .write(move |conn| LoginFailureRepository::delete_expired(conn, cutoff, batch))
-                .await?;
-            failures += n;
-            if i64::try_from(n).unwrap_or(i64::MAX) < batch {
-                break;
-            }
-        }
+        let sessions = self
+            .in_batches(batch, move |conn| {
+                SessionRepository::delete_expired(conn, now, batch)
+            })
+            .await?;
+        let failures = self
+            .in_batches(batch, move |conn| {
+                LoginFailureRepository::delete_expired(conn, cutoff, batch)
+            })
+            .await?;
         Ok((sessions, failures))
+    }
+
+    /// Runs `delete` (which deletes at most `batch` rows) in a write of its
+    /// own until it deletes fewer; returns the total.
+    async fn in_batches<F>(&self, batch: i64, delete: F) -> Result<usize, AuthError>
+    where
+        F: Fn(&mut SqliteConnection) -> Result<usize, RepoError> + Copy + Send + 'static,
+    {
+        let mut total = 0;
+        loop {
+            let n = self.db.write(delete).await?;
+            total += n;
+            if i64::try_from(n).unwrap_or(i64::MAX) < batch {
+                return Ok(total);
+            }
+        }
     }
 }
 

@@ -398,6 +398,19 @@ async fn change_password_checks_the_current_one_and_revokes_the_other_sessions()
 }
 
 #[tokio::test]
+async fn change_password_for_an_account_that_is_gone_is_not_found() {
+    let f = fixture();
+
+    let err = f
+        .auth
+        .change_password("no-such-user", "s", PASSWORD, "a brand new password")
+        .await
+        .expect_err("no account");
+
+    assert!(matches!(err, AuthError::NotFound), "{err:?}");
+}
+
+#[tokio::test]
 async fn change_password_refuses_a_wrong_current_password_or_a_bad_new_one() {
     let f = fixture();
     let user = f

@@ -144,7 +144,9 @@ pub fn parse_providers_file(
         .map_err(|e| problem(format!("{which}: {e}")))?;
         let description = entry
             .description
-            .unwrap_or_else(|| format!("{} via {}", entry.name, entry.base_url));
+            // Every signed-in user sees it: never the base URL, which may
+            // name internal hosts or carry credentials.
+            .unwrap_or_else(|| format!("{} (OpenAI-compatible)", entry.name));
         registry
             .add(Arc::new(provider), &entry.models, &description)
             .map_err(|model| {
@@ -213,6 +215,11 @@ description = "The big one"
             ]
         );
         assert_eq!(registry.models()[3].description, "The big one");
+        assert!(
+            !registry.models()[1].description.contains("11434"),
+            "a default description does not publish the base URL: {:?}",
+            registry.models()[1]
+        );
         assert!(
             format!("{:?}", registry.provider("llama3.2:1b")).contains("[redacted]"),
             "the key is not shown"

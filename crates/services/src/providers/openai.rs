@@ -343,6 +343,7 @@ impl ChatProvider for OpenAiProvider {
             let response = inner.send(&request, true).await?;
             let events = response
                 .bytes_stream()
+                .map(|chunk| chunk.map_err(reqwest::Error::without_url))
                 .eventsource()
                 .map(|event| event.map_err(|e| e.to_string()))
                 .boxed();

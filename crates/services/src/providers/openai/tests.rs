@@ -251,6 +251,30 @@ async fn a_stream_that_stalls_after_its_first_delta_times_out() {
 }
 
 #[tokio::test]
+async fn dropping_a_stream_closes_the_upstream_connection() {
+    let fake = FakeOpenAi::start();
+    fake.push(Reply::Stream {
+        deltas: vec!["partial ".into()],
+        usage: None,
+        end: StreamEnd::Hang,
+    });
+    let mut stream = provider(&fake, None, Duration::from_secs(30))
+        .stream(request())
+        .await
+        .expect("started");
+    stream.next().await.expect("a first delta").expect("ok");
+    assert_eq!(fake.disconnects(), 0, "still streaming");
+
+    drop(stream);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.disconnects() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fake.disconnects(), 1);
+}
+
+#[tokio::test]
 async fn bodies_that_are_not_completions_are_malformed() {
     let fake = FakeOpenAi::start();
     for body in [
@@ -318,6 +342,10 @@ async fn a_stream_cut_in_the_middle_or_ended_early_is_an_error_after_its_deltas(
                 ),
                 "{err:?}"
             );
+            // Its text reaches clients: never the provider's URL.
+            let addr = fake.base_url().replace("http://", "").replace("/v1", "");
+            assert!(!err.to_string().contains(&addr), "{err}");
+            assert!(!format!("{err:?}").contains(&addr), "{err:?}");
         }
     }
 }
