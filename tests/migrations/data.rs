@@ -156,3 +156,58 @@ fn conversations_written_before_usage_records_survive_with_their_messages() {
         "ON DELETE CASCADE still holds"
     );
 }
+
+#[test]
+fn messages_written_before_their_token_counts_get_them_filled_in() {
+    let test_db = TestDb::empty();
+    let mut conn = test_db.conn();
+    migrate_to(&mut conn, &MIGRATIONS, "2026-11-25-000007_create_usage_records")
+        .unwrap_or_else(|f| panic!("\n{f}"));
+    conn.batch_execute(
+        "INSERT INTO users (id, email, password_hash, is_active, created_at, updated_at) \
+         VALUES ('u1', 'ada@example.com', '$argon2id$x', 1, '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \
+         INSERT INTO conversations (id, user_id, model, title, system_prompt, created_at, updated_at) \
+         VALUES ('c1', 'u1', 'echo-1', NULL, NULL, '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \
+         INSERT INTO messages (id, conversation_id, role, content, prompt_tokens, completion_tokens, created_at) VALUES \
+           ('m1', 'c1', 'user', 'hello', 0, 0, '2026-11-25 12:00:01'), \
+           ('m2', 'c1', 'assistant', 'hello', 1, 7, '2026-11-25 12:00:02'), \
+           ('m3', 'c1', 'user', ' one two three' || char(10), 0, 0, '2026-11-25 12:00:03'), \
+           ('m4', 'c1', 'user', 'tab' || char(9) || 'and' || char(13) || char(10) || 'lines', 0, 0, '2026-11-25 12:00:04'), \
+           ('m5', 'c1', 'user', '   ', 0, 0, '2026-11-25 12:00:05'), \
+           ('m6', 'c1', 'user', 'two  spaces', 0, 0, '2026-11-25 12:00:06');",
+    )
+    .expect("rows at that version");
+
+    migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Tokens {
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = BigInt)]
+        tokens: i64,
+    }
+    let filled = diesel::sql_query("SELECT id, tokens FROM messages ORDER BY id")
+        .load::<Tokens>(&mut conn)
+        .expect("tokens");
+    let expected = [
+        ("m1", 1), // one word
+        ("m2", 7), // an answer: the provider's completion_tokens
+        ("m3", 3), // leading and trailing whitespace trimmed
+        ("m4", 4), // tab, CR and LF separate too (CR LF counts twice: errs high)
+        ("m5", 0), // only whitespace
+        ("m6", 3), // a doubled separator errs high, never low
+    ];
+    assert_eq!(
+        filled,
+        expected
+            .iter()
+            .map(|&(id, tokens)| Tokens {
+                id: id.into(),
+                tokens
+            })
+            .collect::<Vec<_>>()
+    );
+    let refused = conn.batch_execute("UPDATE messages SET tokens = -1 WHERE id = 'm1'");
+    assert!(refused.is_err(), "tokens >= 0 is checked");
+}

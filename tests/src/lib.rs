@@ -72,7 +72,10 @@ impl TestApp {
         registry
             .add(
                 Arc::new(provider),
-                &["fake-1".to_owned()],
+                &[promptyard_services::providers::ModelSpec::new(
+                    "fake-1",
+                    promptyard_services::providers::DEFAULT_CONTEXT_TOKENS,
+                )],
                 "the test's fake upstream",
             )
             .expect("add fake-1");

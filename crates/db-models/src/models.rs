@@ -134,6 +134,10 @@ pub struct Message {
     pub prompt_tokens: i32,
     pub completion_tokens: i32,
     pub created_at: Timestamp,
+    /// The message's own token count: the provider's `completion_tokens`
+    /// for an answer, Promptyard's estimate for a user message. Counted
+    /// once, when the message is stored.
+    pub tokens: i32,
 }
 
 /// A row of `usage_records`.

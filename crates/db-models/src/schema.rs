@@ -43,6 +43,7 @@ diesel::table! {
         prompt_tokens -> Integer,
         completion_tokens -> Integer,
         created_at -> Timestamp,
+        tokens -> Integer,
     }
 }
 

@@ -210,7 +210,10 @@ pub(crate) fn with_fake_provider(
     registry
         .add(
             std::sync::Arc::new(provider),
-            &["fake-1".to_owned()],
+            &[promptyard_services::providers::ModelSpec::new(
+                "fake-1",
+                promptyard_services::providers::DEFAULT_CONTEXT_TOKENS,
+            )],
             "the fake upstream",
         )
         .expect("add");

@@ -1,7 +1,9 @@
 //! The `conversations`, `messages` and `usage_records` tables.
 
-use diesel::dsl::sum;
+use diesel::connection::DefaultLoadingMode;
+use diesel::dsl::{AsSelect, SqlTypeOf, sum};
 use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
 use promptyard_db_models::models::{Conversation, Message, Timestamp, UsageRecord};
 use promptyard_db_models::schema::{conversations, messages, usage_records};
 
@@ -104,6 +106,61 @@ impl ConversationRepository {
             .select(Message::as_select())
             .load(conn)
             .map_err(RepoError::from)
+    }
+
+    /// The newest messages of the conversation that fit in `budget`
+    /// tokens, oldest first. A message costs its `tokens` plus
+    /// `per_message` (at least 1: the role and separators every chat
+    /// format adds). Messages are taken newest first while the running
+    /// cost stays within `budget`; the first one that does not fit ends the
+    /// window (no older message is skipped over to fill the gap).
+    ///
+    /// One query, newest first along the conversation's
+    /// `(conversation_id, created_at, id)` index, that reads at most
+    /// `budget / per_message` rows and stops stepping at the first row that
+    /// does not fit: its cost follows the window, never the length of the
+    /// conversation.
+    pub fn recent_within(
+        conn: &mut SqliteConnection,
+        conversation_id: &str,
+        budget: u64,
+        per_message: u64,
+    ) -> Result<Vec<Message>, RepoError> {
+        let per_message = per_message.max(1);
+        let max_rows = i64::try_from(budget / per_message).unwrap_or(i64::MAX);
+        if max_rows == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = Self::newest_first(conversation_id, max_rows)
+            .load_iter::<Message, DefaultLoadingMode>(conn)?;
+        let mut left = budget;
+        let mut window = Vec::new();
+        for row in rows {
+            let message = row?;
+            let cost = u64::try_from(message.tokens)
+                .unwrap_or(0)
+                .saturating_add(per_message);
+            if cost > left {
+                break;
+            }
+            left -= cost;
+            window.push(message);
+        }
+        window.reverse();
+        Ok(window)
+    }
+
+    /// Up to `limit` of the conversation's messages, newest first.
+    fn newest_first(
+        conversation_id: &str,
+        limit: i64,
+    ) -> messages::BoxedQuery<'_, Sqlite, SqlTypeOf<AsSelect<Message, Sqlite>>> {
+        messages::table
+            .filter(messages::conversation_id.eq(conversation_id))
+            .order((messages::created_at.desc(), messages::id.desc()))
+            .limit(limit)
+            .select(Message::as_select())
+            .into_boxed()
     }
 
     /// Inserts a message. [`RepoError::ForeignKeyViolation`] if the

@@ -5,12 +5,37 @@
 //!
 //! Rules (the contract's Playground section):
 //! - a conversation is created with a known model only;
-//! - sending a message sends the system prompt first, then the history
-//!   oldest first, then the new message; once the answer is complete, the
-//!   user message, the answer and the usage are written in ONE transaction;
+//! - sending a message sends the system prompt first, then the newest
+//!   history that fits the model's context window, oldest first, then the
+//!   new message (see *What a provider is sent* below); once the answer is
+//!   complete, the user message, the answer and the usage are written in
+//!   ONE transaction, each message with its own token count;
 //! - a provider failure, a timeout, a malformed answer or a stream cut in
 //!   the middle stores nothing of that exchange;
 //! - usage is accounting: it stays when a conversation is deleted.
+//!
+//! # What a provider is sent
+//!
+//! Every model declares a context window, `context_tokens` (the providers
+//! file; `echo-1` declares 0, it needs only the last user message). A
+//! message post sends:
+//!
+//! 1. the conversation's system prompt, if it has one;
+//! 2. the newest stored messages that fit in what is left of the window
+//!    after the system prompt, the new message and `max_tokens` (when
+//!    given), oldest first, starting with a user message (an answer is
+//!    never sent without its question). A message that does not fit ends
+//!    the history: older ones are not sent, so the model never sees a gap;
+//! 3. the new message, always, however long: the provider decides what it
+//!    accepts.
+//!
+//! Sizes are each message's stored `tokens` (the provider's
+//! `completion_tokens` for an answer, whitespace-separated words for a user
+//! message, counted once when stored) plus [`MESSAGE_OVERHEAD_TOKENS`] per
+//! message for its role and separators. So a post reads the conversation
+//! row and one bounded query of its newest messages: its cost follows the
+//! window, not the length of the conversation, and older messages stay
+//! stored and listed but are no longer sent.
 
 use std::sync::Arc;
 
@@ -25,7 +50,7 @@ use crate::clock::Clock;
 use crate::ids::IdGenerator;
 use crate::providers::{
     ChatMessage, ChatRequest, Completion, CompletionStream, ModelInfo, ProviderError,
-    ProviderRegistry, Role, StreamEvent, Usage,
+    ProviderRegistry, Role, StreamEvent, Usage, count_tokens,
 };
 use crate::validation::FieldError;
 
@@ -41,6 +66,9 @@ pub const PAGE_LIMIT_DEFAULT: i64 = 20;
 /// Bounds of `temperature` and `max_tokens`.
 pub const TEMPERATURE_MAX: f64 = 2.0;
 pub const MAX_TOKENS_MAX: u32 = 32_768;
+/// Tokens each message adds to a prompt beyond its text (role and
+/// separators), in the context window's arithmetic.
+pub const MESSAGE_OVERHEAD_TOKENS: u32 = 4;
 
 /// What can go wrong in the playground.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +253,14 @@ struct Prepared {
     conversation_id: String,
     user_id: String,
     content: String,
+    /// The new message's own token count, stored with it.
+    tokens: u32,
     asked_at: DateTime<Utc>,
+}
+
+/// A message's size in the context window's arithmetic.
+fn window_cost(tokens: u32) -> u64 {
+    u64::from(tokens) + u64::from(MESSAGE_OVERHEAD_TOKENS)
 }
 
 impl PlaygroundService {
@@ -419,15 +454,48 @@ impl PlaygroundService {
     ) -> Result<(Prepared, ChatRequest), PlaygroundError> {
         Self::validate_message(content, options)?;
         let asked_at = self.clock.now();
-        let (conversation, history) = self.get_conversation(user_id, conversation_id).await?;
-        let provider = self
-            .providers
-            .provider(&conversation.model)
-            .ok_or_else(|| {
-                // The model was known at creation; the providers file changed since.
-                invalid("model", "the conversation's model is no longer configured")
-            })?;
-        let mut messages = Vec::with_capacity(history.len() + 2);
+        let tokens = count_tokens(content);
+        let (user, id, providers) = (
+            user_id.to_owned(),
+            conversation_id.to_owned(),
+            Arc::clone(&self.providers),
+        );
+        // The conversation, then the newest history that fits its model's
+        // window: one trip to a reader, one snapshot.
+        let (conversation, route, history) = self
+            .db
+            .read(move |conn| {
+                let conversation = ConversationRepository::get_for_user(conn, &user, &id)?;
+                let route = providers.route(&conversation.model);
+                let history = match &route {
+                    Some(route) => {
+                        let system = conversation.system_prompt.as_deref().unwrap_or_default();
+                        let budget = u64::from(route.context_tokens)
+                            .saturating_sub(window_cost(count_tokens(system)))
+                            .saturating_sub(window_cost(tokens))
+                            .saturating_sub(u64::from(options.max_tokens.unwrap_or(0)));
+                        ConversationRepository::recent_within(
+                            conn,
+                            &id,
+                            budget,
+                            u64::from(MESSAGE_OVERHEAD_TOKENS),
+                        )?
+                    }
+                    None => Vec::new(),
+                };
+                Ok::<_, RepoError>((conversation, route, history))
+            })
+            .await?;
+        let route = route.ok_or_else(|| {
+            // The model was known at creation; the providers file changed since.
+            invalid("model", "the conversation's model is no longer configured")
+        })?;
+        // An answer is never sent without its question.
+        let first_question = history
+            .iter()
+            .position(|m| m.role == Role::User.as_str())
+            .unwrap_or(history.len());
+        let mut messages = Vec::with_capacity(history.len() - first_question + 2);
         if let Some(system) = conversation
             .system_prompt
             .as_deref()
@@ -438,15 +506,17 @@ impl PlaygroundService {
         messages.extend(
             history
                 .into_iter()
+                .skip(first_question)
                 .filter_map(|m| Role::parse(&m.role).map(|role| ChatMessage::new(role, m.content))),
         );
         messages.push(ChatMessage::new(Role::User, content));
         let prepared = Prepared {
             model: conversation.model.clone(),
-            provider,
+            provider: route.provider,
             conversation_id: conversation.id,
             user_id: user_id.to_owned(),
             content: content.to_owned(),
+            tokens,
             asked_at,
         };
         let request = ChatRequest {
@@ -475,6 +545,7 @@ impl PlaygroundService {
             prompt_tokens: 0,
             completion_tokens: 0,
             created_at: prepared.asked_at.naive_utc(),
+            tokens: tokens(prepared.tokens),
         };
         let assistant_message = Message {
             id: self.ids.new_id(),
@@ -484,6 +555,8 @@ impl PlaygroundService {
             prompt_tokens: tokens(usage.prompt_tokens),
             completion_tokens: tokens(usage.completion_tokens),
             created_at: answered_at,
+            // The provider's own count of the answer.
+            tokens: tokens(usage.completion_tokens),
         };
         let record = self.usage_record(
             &prepared.user_id,

@@ -33,7 +33,29 @@ fn message(conversation_id: &str, role: &str, content: &str, at: Timestamp) -> M
         prompt_tokens: 0,
         completion_tokens: 0,
         created_at: at,
+        tokens: 0,
     }
+}
+
+/// Messages of `tokens` each in conversation `c1`, one second apart,
+/// oldest first; returns their ids in that order.
+fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<String> {
+    tokens
+        .iter()
+        .zip(0i64..)
+        .map(|(&tokens, second)| {
+            let role = if second % 2 == 0 { "user" } else { "assistant" };
+            let mut m = message("c1", role, "x", t0() + TimeDelta::seconds(second));
+            m.tokens = tokens;
+            ConversationRepository::add_message(conn, &m)
+                .expect("message")
+                .id
+        })
+        .collect()
+}
+
+fn ids(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.id.clone()).collect()
 }
 
 fn usage(user: &User, model: &str, prompt: i32, completion: i32) -> UsageRecord {
@@ -115,6 +137,108 @@ fn messages_come_back_oldest_first_and_need_their_conversation() {
     let err = ConversationRepository::add_message(conn, &message("nope", "user", "x", t0()))
         .expect_err("no conversation");
     assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
+}
+
+#[test]
+fn the_window_holds_the_newest_messages_that_fit_oldest_first() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let ada = UserFactory::new().insert(conn);
+    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let all = history(conn, &[5, 3, 2, 4]);
+
+    // Costs newest first with 1 per message: 5, 3, 4, 6.
+    let mut window = |budget| {
+        ids(&ConversationRepository::recent_within(conn, "c1", budget, 1).expect("window"))
+    };
+    assert_eq!(window(5), &all[3..], "only the newest fits in 5..7");
+    assert_eq!(window(7), &all[3..]);
+    assert_eq!(window(8), &all[2..], "5 + 3");
+    assert_eq!(window(12), &all[1..], "5 + 3 + 4");
+    assert_eq!(window(17), &all[1..], "the oldest needs 18");
+    assert_eq!(window(18), all, "5 + 3 + 4 + 6, everything");
+    assert_eq!(window(1_000_000), all);
+    assert!(window(4).is_empty(), "not even the newest fits");
+    assert!(window(0).is_empty());
+}
+
+#[test]
+fn a_message_that_does_not_fit_ends_the_window_even_if_older_ones_would() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let ada = UserFactory::new().insert(conn);
+    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let all = history(conn, &[1, 1, 100, 1]);
+
+    let window = ConversationRepository::recent_within(conn, "c1", 50, 4).expect("window");
+
+    assert_eq!(ids(&window), &all[3..], "no gap in the history sent");
+}
+
+#[test]
+fn the_per_message_cost_bounds_the_window_of_empty_messages() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let ada = UserFactory::new().insert(conn);
+    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let all = history(conn, &[0; 10]);
+
+    let mut window = |budget, per_message| {
+        ConversationRepository::recent_within(conn, "c1", budget, per_message)
+            .expect("window")
+            .len()
+    };
+    assert_eq!(window(12, 4), 3);
+    assert_eq!(window(12, 0), 10, "a cost of 0 counts as 1");
+    assert_eq!(window(3, 4), 0);
+    assert_eq!(all.len(), 10);
+}
+
+#[test]
+fn the_window_is_the_conversations_own() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let ada = UserFactory::new().insert(conn);
+    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("c1");
+    ConversationRepository::create(conn, &conversation(&ada, "c2", t0())).expect("c2");
+    let mine = history(conn, &[1, 1]);
+    ConversationRepository::add_message(conn, &message("c2", "user", "other", t0()))
+        .expect("other conversation");
+
+    let window = ConversationRepository::recent_within(conn, "c1", 100, 1).expect("window");
+
+    assert_eq!(ids(&window), mine);
+}
+
+#[test]
+fn the_window_query_walks_the_index_newest_first_without_sorting() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let sql = diesel::debug_query::<Sqlite, _>(&ConversationRepository::newest_first("c1", 10))
+        .to_string();
+    let sql = sql.split(" -- binds").next().expect("sql");
+
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+        .load::<Step>(conn)
+        .expect("plan")
+        .into_iter()
+        .map(|s| s.detail)
+        .collect();
+
+    assert!(
+        plan.iter()
+            .any(|s| s.contains("USING INDEX messages_conversation_id_created_at_idx")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+        "no sort of the whole conversation: {plan:?}"
+    );
 }
 
 #[test]

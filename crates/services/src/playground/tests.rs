@@ -10,7 +10,10 @@ use serde_json::json;
 use super::*;
 use crate::clock::ManualClock;
 use crate::ids::UuidV7Ids;
-use crate::providers::OpenAiProvider;
+use crate::providers::{DEFAULT_CONTEXT_TOKENS, ModelSpec, OpenAiProvider};
+
+/// The context window of `fake-small`, served by the fake upstream.
+const SMALL_WINDOW: u32 = 40;
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T12:00:00.000Z")
@@ -43,7 +46,10 @@ fn fixture() -> Fixture {
     registry
         .add(
             Arc::new(upstream),
-            &["fake-1".to_owned()],
+            &[
+                ModelSpec::new("fake-1", DEFAULT_CONTEXT_TOKENS),
+                ModelSpec::new("fake-small", SMALL_WINDOW),
+            ],
             "the fake upstream",
         )
         .expect("add");
@@ -206,6 +212,189 @@ async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message
         ),
         (json!("fake-1"), json!(0.2), json!(50))
     );
+}
+
+/// A `fake-small` conversation with the system prompt "Be brief." and two
+/// exchanges: "one two three" answered "A" (which the provider counts as
+/// 10 tokens), then "four five" answered "fake: four five" (3).
+async fn two_exchanges(f: &Fixture) -> String {
+    let c = conversation(f, "fake-small", Some("Be brief.")).await;
+    f.fake.push(Reply::Complete {
+        content: "A".into(),
+        usage: Some((5, 10)),
+    });
+    for content in ["one two three", "four five"] {
+        f.clock.advance(TimeDelta::seconds(1));
+        f.playground
+            .send_message(&f.ada, &c.id, content, MessageOptions::default())
+            .await
+            .expect("send");
+    }
+    c.id
+}
+
+fn sent_messages(f: &Fixture) -> Vec<(String, String)> {
+    let requests = f.fake.requests();
+    let last = requests.last().expect("a request");
+    last.body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().expect("role").to_owned(),
+                m["content"].as_str().expect("content").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(role: &str, content: &str) -> (String, String) {
+    (role.to_owned(), content.to_owned())
+}
+
+#[tokio::test]
+async fn each_message_is_stored_with_its_own_token_count() {
+    let f = fixture();
+    let id = two_exchanges(&f).await;
+
+    let tokens: Vec<i32> = ConversationRepository::messages(&mut f.test_db.conn(), &id)
+        .expect("rows")
+        .into_iter()
+        .map(|m| m.tokens)
+        .collect();
+
+    // Words for a question; the provider's completion_tokens for an answer.
+    assert_eq!(tokens, [3, 10, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_model_is_sent_the_newest_history_that_fits_its_window() {
+    let f = fixture();
+    let id = two_exchanges(&f).await;
+
+    f.playground
+        .send_message(&f.ada, &id, "six", MessageOptions::default())
+        .await
+        .expect("send");
+
+    // Window 40, less "Be brief." (2 + 4) and "six" (1 + 4): 29 for the
+    // history. Newest first: "fake: four five" 3 + 4, "four five" 2 + 4,
+    // "A" 10 + 4 (22 so far), "one two three" 3 + 4 does not fit. "A"
+    // would lead without its question, so it is left out too.
+    assert_eq!(
+        sent_messages(&f),
+        [
+            pair("system", "Be brief."),
+            pair("user", "four five"),
+            pair("assistant", "fake: four five"),
+            pair("user", "six"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn max_tokens_is_kept_free_in_the_window() {
+    let f = fixture();
+    let id = two_exchanges(&f).await;
+
+    f.playground
+        .send_message(
+            &f.ada,
+            &id,
+            "six",
+            MessageOptions {
+                max_tokens: Some(12),
+                ..MessageOptions::default()
+            },
+        )
+        .await
+        .expect("send");
+
+    // 29 - 12 = 17 for the history: the last exchange (7 + 6) only.
+    assert_eq!(
+        sent_messages(&f),
+        [
+            pair("system", "Be brief."),
+            pair("user", "four five"),
+            pair("assistant", "fake: four five"),
+            pair("user", "six"),
+        ]
+    );
+
+    f.playground
+        .send_message(
+            &f.ada,
+            &id,
+            "seven",
+            MessageOptions {
+                max_tokens: Some(20),
+                ..MessageOptions::default()
+            },
+        )
+        .await
+        .expect("send");
+
+    // 29 - 20 = 9: only the last answer fits, and it is not sent alone.
+    assert_eq!(
+        sent_messages(&f),
+        [pair("system", "Be brief."), pair("user", "seven")]
+    );
+}
+
+#[tokio::test]
+async fn a_new_message_longer_than_the_window_is_still_sent_whole() {
+    let f = fixture();
+    let id = two_exchanges(&f).await;
+    let long = "word ".repeat(100);
+
+    f.playground
+        .send_message(&f.ada, &id, &long, MessageOptions::default())
+        .await
+        .expect("send");
+
+    assert_eq!(
+        sent_messages(&f),
+        [pair("system", "Be brief."), pair("user", &long)]
+    );
+}
+
+#[tokio::test]
+async fn echo_is_sent_no_history_so_its_prompt_does_not_grow() {
+    let f = fixture();
+    let c = conversation(&f, "echo-1", Some("Be brief.")).await;
+    let mut prompts = Vec::new();
+    for _ in 0..3 {
+        let exchange = f
+            .playground
+            .send_message(&f.ada, &c.id, "hello there", MessageOptions::default())
+            .await
+            .expect("send");
+        prompts.push(exchange.usage.prompt_tokens);
+    }
+
+    assert_eq!(prompts, [4, 4, 4], "the system prompt and the new message");
+    assert_eq!(stored_messages(&f, &c.id).await.len(), 6, "all kept");
+}
+
+#[tokio::test]
+async fn a_conversation_whose_model_is_gone_gets_a_validation_error() {
+    let f = fixture();
+    let c = conversation(&f, "fake-1", None).await;
+    let echo_only = PlaygroundService::new(
+        Db::open(DbConfig::new(f.test_db.url())).expect("db"),
+        Arc::new(f.clock.clone()),
+        Arc::new(UuidV7Ids),
+        Arc::new(ProviderRegistry::with_echo()),
+    );
+
+    let err = echo_only
+        .send_message(&f.ada, &c.id, "hi", MessageOptions::default())
+        .await
+        .expect_err("model gone");
+
+    assert_eq!(fields(err), ["model"]);
+    assert!(f.fake.requests().is_empty());
 }
 
 #[tokio::test]

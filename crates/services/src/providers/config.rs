@@ -9,13 +9,26 @@
 //! api_key_env = "LOCAL_LLM_KEY"         # env var holding the key (optional)
 //! models = ["llama3.2:1b", "qwen2.5:0.5b"]
 //! timeout_secs = 60                     # optional, default 60; may be fractional
+//! context_tokens = 8192                 # optional, default 8192: each model's context window
+//!
+//! [[providers]]
+//! name = "cloud"
+//! kind = "openai"
+//! base_url = "https://api.example.com/v1"
+//! # a model is an id, or a table with its own context window
+//! models = ["small-1", { id = "long-1", context_tokens = 128000 }]
 //! ```
+//!
+//! `context_tokens` is how many tokens a model takes in one call: system
+//! prompt, history, new message and answer. The playground sends a model
+//! the newest history that fits (see
+//! [`PlaygroundService`](crate::PlaygroundService)); 0 sends none.
 //!
 //! Anything wrong — invalid TOML, an unknown field or `kind`, a duplicate
 //! provider name or model id (`echo-1` included), an empty model list, a
 //! base URL that is not http(s), a key variable that is not set, a timeout
-//! that is not positive — is a [`ProvidersFileError`] naming the file and
-//! the problem in one line.
+//! that is not positive, a context window outside 0 to 10,000,000 — is a
+//! [`ProvidersFileError`] naming the file and the problem in one line.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -24,7 +37,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ECHO_PROVIDER, OpenAiProvider, ProviderRegistry};
+use super::{
+    DEFAULT_CONTEXT_TOKENS, ECHO_PROVIDER, MAX_CONTEXT_TOKENS, ModelSpec, OpenAiProvider,
+    ProviderRegistry,
+};
 
 /// A providers file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,9 +64,58 @@ struct Entry {
     kind: String,
     base_url: String,
     api_key_env: Option<String>,
-    models: Vec<String>,
+    models: Vec<ModelEntry>,
     timeout_secs: Option<f64>,
     description: Option<String>,
+    context_tokens: Option<i64>,
+}
+
+/// One of `models`: an id, or `{ id = "...", context_tokens = N }`.
+#[derive(Debug)]
+struct ModelEntry {
+    id: String,
+    context_tokens: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for ModelEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            id: String,
+            context_tokens: Option<i64>,
+        }
+
+        struct Entry;
+
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = ModelEntry;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a model id, or a table like { id = \"m\", context_tokens = 8192 }")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<ModelEntry, E> {
+                Ok(ModelEntry {
+                    id: id.to_owned(),
+                    context_tokens: None,
+                })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ModelEntry, A::Error> {
+                let table = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ModelEntry {
+                    id: table.id,
+                    context_tokens: table.context_tokens,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(Entry)
+    }
 }
 
 /// Default provider timeout.
@@ -120,9 +185,35 @@ pub fn parse_providers_file(
         if entry.models.is_empty() {
             return Err(problem(format!("{which}: lists no models")));
         }
-        if let Some(model) = entry.models.iter().find(|m| m.trim().is_empty()) {
-            return Err(problem(format!("{which}: has an empty model id {model:?}")));
+        if let Some(model) = entry.models.iter().find(|m| m.id.trim().is_empty()) {
+            return Err(problem(format!(
+                "{which}: has an empty model id {:?}",
+                model.id
+            )));
         }
+        let window = |given: Option<i64>, default: u32, whose: &str| {
+            match given {
+            None => Ok(default),
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| *n <= MAX_CONTEXT_TOKENS)
+                .ok_or_else(|| {
+                    problem(format!(
+                        "{which}: {whose}context_tokens must be from 0 to {MAX_CONTEXT_TOKENS} (it is {n})"
+                    ))
+                }),
+        }
+        };
+        let provider_window = window(entry.context_tokens, DEFAULT_CONTEXT_TOKENS, "")?;
+        let models = entry
+            .models
+            .iter()
+            .map(|m| {
+                let whose = format!("model {:?}: ", m.id);
+                window(m.context_tokens, provider_window, &whose)
+                    .map(|tokens| ModelSpec::new(m.id.clone(), tokens))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let timeout = entry.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
         if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
             return Err(problem(format!(
@@ -148,10 +239,10 @@ pub fn parse_providers_file(
             // name internal hosts or carry credentials.
             .unwrap_or_else(|| format!("{} (OpenAI-compatible)", entry.name));
         registry
-            .add(Arc::new(provider), &entry.models, &description)
+            .add(Arc::new(provider), &models, &description)
             .map_err(|model| {
                 problem(format!(
-                    "{which}: model id {model:?} is already served by another provider"
+                    "{which}: model id {model:?} is already served (each model id once, \"echo-1\" included)"
                 ))
             })?;
     }
@@ -228,6 +319,47 @@ description = "The big one"
     }
 
     #[test]
+    fn context_windows_come_from_the_model_then_the_provider_then_the_default() {
+        let registry = parse(
+            r#"
+[[providers]]
+name = "local"
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+models = ["plain"]
+
+[[providers]]
+name = "cloud"
+kind = "openai"
+base_url = "https://api.example.com/v1"
+context_tokens = 32000
+models = ["inherits", { id = "long", context_tokens = 128000 }, { id = "stateless", context_tokens = 0 }]
+"#,
+        )
+        .expect("valid");
+
+        let windows: Vec<(&str, u32)> = registry
+            .models()
+            .iter()
+            .map(|m| (m.id.as_str(), m.context_tokens))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                ("echo-1", 0),
+                ("plain", DEFAULT_CONTEXT_TOKENS),
+                ("inherits", 32_000),
+                ("long", 128_000),
+                ("stateless", 0)
+            ]
+        );
+        assert_eq!(
+            registry.route("long").map(|r| r.context_tokens),
+            Some(128_000)
+        );
+    }
+
+    #[test]
     fn an_empty_file_gives_just_echo() {
         assert_eq!(parse("").expect("valid").models().len(), 1);
     }
@@ -260,6 +392,37 @@ models = ["m"]"#;
                 "is not an http(s) URL",
             ),
             (one(&base.replace(r#"["m"]"#, "[]")), "lists no models"),
+            (
+                one(&format!("{base}\ncontext_tokens = -1")),
+                "context_tokens must be from 0 to 10000000 (it is -1)",
+            ),
+            (
+                one(&format!("{base}\ncontext_tokens = 10000001")),
+                "context_tokens must be from 0 to 10000000",
+            ),
+            (
+                one(&base.replace(
+                    r#"["m"]"#,
+                    r#"[{ id = "m", context_tokens = 99999999999 }]"#,
+                )),
+                "model \"m\": context_tokens must be from 0 to 10000000",
+            ),
+            (
+                one(&base.replace(r#"["m"]"#, r#"[{ id = "m", window = 5 }]"#)),
+                "unknown field `window`",
+            ),
+            (
+                one(&base.replace(r#"["m"]"#, r#"[{ context_tokens = 5 }]"#)),
+                "missing field `id`",
+            ),
+            (
+                one(&base.replace(r#"["m"]"#, "[5]")),
+                "expected a model id, or a table",
+            ),
+            (
+                one(&base.replace(r#"["m"]"#, r#"["m", { id = "m" }]"#)),
+                "model id \"m\" is already served",
+            ),
             (
                 one(&base.replace(r#"["m"]"#, r#"["m", " "]"#)),
                 "empty model id",

@@ -2,9 +2,11 @@
 //! the last user message, so a fresh install works with no network and no
 //! key. Deterministic; tokens are counted with
 //! [`count_tokens`](super::count_tokens) (whitespace-separated words):
-//! prompt tokens over every message sent (system prompt and history
-//! included), completion tokens over the answer. Streamed, the answer comes
-//! one word (with its following whitespace) per delta.
+//! prompt tokens over every message sent, completion tokens over the
+//! answer. It needs no history ([`ECHO_CONTEXT_TOKENS`] is 0), so the
+//! playground sends it the system prompt and the new message only.
+//! Streamed, the answer comes one word (with its following whitespace) per
+//! delta.
 
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, stream};
@@ -18,6 +20,9 @@ use super::{
 pub const ECHO_PROVIDER: &str = "echo";
 /// Its one model.
 pub const ECHO_MODEL: &str = "echo-1";
+/// `echo-1`'s context window: none. It answers with the last user message,
+/// so it is sent no history, only the system prompt and the new message.
+pub const ECHO_CONTEXT_TOKENS: u32 = 0;
 
 /// See the module docs.
 #[derive(Debug, Clone, Copy, Default)]

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
 pub use config::{ProvidersFileError, load_providers_file, parse_providers_file};
-pub use echo::{ECHO_MODEL, ECHO_PROVIDER, EchoProvider};
+pub use echo::{ECHO_CONTEXT_TOKENS, ECHO_MODEL, ECHO_PROVIDER, EchoProvider};
 pub use openai::OpenAiProvider;
 
 /// Who said a message.
@@ -161,19 +161,54 @@ pub fn count_prompt_tokens(messages: &[ChatMessage]) -> u32 {
         .fold(0, u32::saturating_add)
 }
 
-/// A model as `/models` lists it.
+/// The context window of a configured model whose providers file entry
+/// names none, in tokens.
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 8192;
+/// The largest context window a providers file may declare, in tokens.
+pub const MAX_CONTEXT_TOKENS: u32 = 10_000_000;
+
+/// A model a provider serves, with its context window: how many tokens of
+/// system prompt, history, new message and answer it takes. The playground
+/// sends a model only the newest history that fits (see
+/// [`PlaygroundService`](crate::PlaygroundService)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub id: String,
+    pub context_tokens: u32,
+}
+
+impl ModelSpec {
+    /// Model `id` with a context window of `context_tokens`.
+    pub fn new(id: impl Into<String>, context_tokens: u32) -> Self {
+        Self {
+            id: id.into(),
+            context_tokens,
+        }
+    }
+}
+
+/// A model as `/models` lists it, with its context window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelInfo {
     pub id: String,
     pub provider: String,
     pub description: String,
+    /// See [`ModelSpec`].
+    pub context_tokens: u32,
+}
+
+/// A known model: who serves it, and its context window.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub provider: Arc<dyn ChatProvider>,
+    pub context_tokens: u32,
 }
 
 /// Model ids → providers. Always holds `echo-1`.
 #[derive(Debug, Clone)]
 pub struct ProviderRegistry {
     models: Vec<ModelInfo>,
-    providers: HashMap<String, Arc<dyn ChatProvider>>,
+    routes: HashMap<String, Route>,
 }
 
 impl Default for ProviderRegistry {
@@ -187,36 +222,47 @@ impl ProviderRegistry {
     pub fn with_echo() -> Self {
         let mut registry = Self {
             models: Vec::new(),
-            providers: HashMap::new(),
+            routes: HashMap::new(),
         };
         let echo: Arc<dyn ChatProvider> = Arc::new(EchoProvider);
         // The registry is empty: the echo model cannot clash.
         let _ = registry.add(
             echo,
-            &[ECHO_MODEL.to_owned()],
+            &[ModelSpec::new(ECHO_MODEL, ECHO_CONTEXT_TOKENS)],
             "Built in: answers with your last message. No network, no key.",
         );
         registry
     }
 
     /// Adds `models`, served by `provider`. Fails with the first model id
-    /// the registry already has.
+    /// the registry already has (or that `models` names twice).
     pub fn add(
         &mut self,
         provider: Arc<dyn ChatProvider>,
-        models: &[String],
+        models: &[ModelSpec],
         description: &str,
     ) -> Result<(), String> {
-        if let Some(clash) = models.iter().find(|m| self.providers.contains_key(*m)) {
-            return Err(clash.clone());
+        let mut seen = std::collections::HashSet::new();
+        if let Some(clash) = models
+            .iter()
+            .find(|m| self.routes.contains_key(&m.id) || !seen.insert(&m.id))
+        {
+            return Err(clash.id.clone());
         }
         for model in models {
             self.models.push(ModelInfo {
-                id: model.clone(),
+                id: model.id.clone(),
                 provider: provider.name().to_owned(),
                 description: description.to_owned(),
+                context_tokens: model.context_tokens,
             });
-            self.providers.insert(model.clone(), Arc::clone(&provider));
+            self.routes.insert(
+                model.id.clone(),
+                Route {
+                    provider: Arc::clone(&provider),
+                    context_tokens: model.context_tokens,
+                },
+            );
         }
         Ok(())
     }
@@ -226,9 +272,16 @@ impl ProviderRegistry {
         &self.models
     }
 
+    /// Who serves `model`, and its context window, if the model is known.
+    pub fn route(&self, model: &str) -> Option<Route> {
+        self.routes.get(model).cloned()
+    }
+
     /// The provider of `model`, if the model is known.
     pub fn provider(&self, model: &str) -> Option<Arc<dyn ChatProvider>> {
-        self.providers.get(model).cloned()
+        self.routes
+            .get(model)
+            .map(|route| Arc::clone(&route.provider))
     }
 }
 
@@ -258,11 +311,40 @@ mod tests {
 
         let clash = registry.add(
             Arc::new(EchoProvider),
-            &["x".into(), "echo-1".into()],
+            &[ModelSpec::new("x", 10), ModelSpec::new("echo-1", 10)],
             "again",
         );
         assert_eq!(clash, Err("echo-1".to_owned()));
         assert!(registry.provider("x").is_none(), "nothing added on a clash");
+        let twice = registry.add(
+            Arc::new(EchoProvider),
+            &[ModelSpec::new("y", 10), ModelSpec::new("y", 20)],
+            "twice",
+        );
+        assert_eq!(twice, Err("y".to_owned()));
+        assert!(registry.route("y").is_none(), "nothing added on a clash");
+    }
+
+    #[test]
+    fn each_model_keeps_its_own_context_window() {
+        let mut registry = ProviderRegistry::with_echo();
+        registry
+            .add(
+                Arc::new(EchoProvider),
+                &[
+                    ModelSpec::new("small", 512),
+                    ModelSpec::new("large", 128_000),
+                ],
+                "two windows",
+            )
+            .expect("add");
+
+        let window = |model: &str| registry.route(model).map(|r| r.context_tokens);
+        assert_eq!(window("echo-1"), Some(ECHO_CONTEXT_TOKENS));
+        assert_eq!(window("small"), Some(512));
+        assert_eq!(window("large"), Some(128_000));
+        assert_eq!(window("none"), None);
+        assert_eq!(registry.models()[2].context_tokens, 128_000);
     }
 
     #[test]
