@@ -161,8 +161,12 @@ fn conversations_written_before_usage_records_survive_with_their_messages() {
 fn messages_written_before_their_token_counts_get_them_filled_in() {
     let test_db = TestDb::empty();
     let mut conn = test_db.conn();
-    migrate_to(&mut conn, &MIGRATIONS, "2026-11-25-000007_create_usage_records")
-        .unwrap_or_else(|f| panic!("\n{f}"));
+    migrate_to(
+        &mut conn,
+        &MIGRATIONS,
+        "2026-11-25-000007_create_usage_records",
+    )
+    .unwrap_or_else(|f| panic!("\n{f}"));
     conn.batch_execute(
         "INSERT INTO users (id, email, password_hash, is_active, created_at, updated_at) \
          VALUES ('u1', 'ada@example.com', '$argon2id$x', 1, '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \

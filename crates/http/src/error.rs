@@ -56,6 +56,10 @@ pub enum ApiError {
     /// 503 `unavailable`: storage trouble; retry later.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable(#[source] BoxError),
+    /// 503 `unavailable`, with `Retry-After`: too many passwords are being
+    /// checked at once (a storm of logins); nothing was checked or counted.
+    #[error("too many sign-ins at once; retry in {} s", .retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
     /// 500 `internal_error`: a bug. Logged, never explained to the caller.
     #[error("internal error")]
     Unexpected(#[source] BoxError),
@@ -84,7 +88,7 @@ impl ApiError {
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Provider(_) => "provider_error",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::Busy { .. } => "unavailable",
             Self::Unexpected(_) => "internal_error",
         }
     }
@@ -117,7 +121,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Provider(_) => StatusCode::BAD_GATEWAY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -134,7 +138,7 @@ impl ResponseError for ApiError {
         }
         let problem = self.problem();
         let mut response = problem.builder();
-        if let Self::RateLimited { retry_after } = self {
+        if let Self::RateLimited { retry_after } | Self::Busy { retry_after } = self {
             response.insert_header((RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
         }
         response.json(&problem)
@@ -161,6 +165,7 @@ impl From<AuthError> for ApiError {
             AuthError::Unauthenticated => Self::Unauthenticated,
             AuthError::AccountDisabled => Self::AccountDisabled,
             AuthError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            AuthError::Busy { retry_after } => Self::Busy { retry_after },
             AuthError::NotFound => Self::NotFound,
             AuthError::Unavailable(source) => Self::Unavailable(Box::new(source)),
             AuthError::Unexpected(source) => Self::Unexpected(source),

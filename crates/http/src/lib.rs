@@ -118,7 +118,8 @@ pub struct AppState {
 
 impl AppState {
     /// The state over `db` with the services built from `auth_config`, a
-    /// system clock, UUIDv7 ids and a password hasher per core.
+    /// system clock, UUIDv7 ids and a password hasher with the default
+    /// configuration ([`with_hasher`](Self::with_hasher) replaces it).
     pub fn new(db: Db, auth_config: AuthConfig, settings: HttpSettings) -> Result<Self, HashError> {
         Self::with_clock(db, auth_config, settings, Arc::new(SystemClock))
     }
@@ -155,6 +156,20 @@ impl AppState {
             settings,
             clock,
         })
+    }
+
+    /// The same state with this password hasher (its workers, queue and
+    /// longest wait).
+    #[must_use]
+    pub fn with_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.auth = AuthService::new(
+            self.db.clone(),
+            hasher,
+            Arc::clone(&self.clock),
+            Arc::new(UuidV7Ids),
+            *self.auth.config(),
+        );
+        self
     }
 
     /// The same state with these LLM providers (the echo provider is in

@@ -114,7 +114,7 @@ pub(crate) async fn user(database: &str, action: UserAction) -> Result<(), Comma
     }
     let auth = AuthService::new(
         db,
-        PasswordHasher::with_concurrency(1).map_err(|e| CommandError::Failed(e.to_string()))?,
+        PasswordHasher::with_workers(1).map_err(|e| CommandError::Failed(e.to_string()))?,
         std::sync::Arc::new(SystemClock),
         std::sync::Arc::new(UuidV7Ids),
         AuthConfig::default(),

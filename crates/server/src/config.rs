@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use promptyard_services::AuthConfig;
+use promptyard_services::password::HasherConfig;
 use promptyard_services::providers::{ProviderRegistry, ProvidersFileError, load_providers_file};
 
 /// The raw settings, as clap reads them from flags and the environment.
@@ -87,6 +88,28 @@ pub(crate) struct ConfigArgs {
         global = true
     )]
     pub(crate) purge_interval_secs: String,
+    /// Password hashing workers, each owning 19 MiB (default: one per two
+    /// cores, at least one).
+    #[arg(long, env = "PROMPTYARD_HASH_WORKERS", global = true)]
+    pub(crate) hash_workers: Option<String>,
+    /// Logins, registrations and password changes that may wait for a
+    /// hashing worker; one more gets 503 at once.
+    #[arg(
+        long,
+        env = "PROMPTYARD_HASH_QUEUE",
+        default_value = "256",
+        global = true
+    )]
+    pub(crate) hash_queue: String,
+    /// How long, in milliseconds, one may wait for a hashing worker before
+    /// it gets 503 with `Retry-After`.
+    #[arg(
+        long,
+        env = "PROMPTYARD_HASH_MAX_WAIT_MS",
+        default_value = "2000",
+        global = true
+    )]
+    pub(crate) hash_max_wait_ms: String,
     /// TOML file of LLM providers (OpenAI-compatible endpoints).
     #[arg(long, env = "PROMPTYARD_PROVIDERS_FILE", global = true)]
     pub(crate) providers_file: Option<String>,
@@ -119,6 +142,7 @@ pub(crate) struct ServeConfig {
     pub(crate) cors_origins: Vec<String>,
     pub(crate) auth: AuthConfig,
     pub(crate) purge_interval: Duration,
+    pub(crate) hasher: HasherConfig,
     pub(crate) providers: ProviderRegistry,
 }
 
@@ -134,6 +158,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("cookie_secure", &self.cookie_secure)
             .field("cors_origins", &self.cors_origins)
             .field("auth", &self.auth)
+            .field("hasher", &self.hasher)
             .finish_non_exhaustive()
     }
 }
@@ -214,6 +239,7 @@ impl ServeConfig {
                 failed_login_window: window,
             },
             purge_interval: seconds("PROMPTYARD_PURGE_INTERVAL_SECS", &args.purge_interval_secs)?,
+            hasher: hasher(args)?,
             providers: match &args.providers_file {
                 Some(path) if !path.trim().is_empty() => {
                     load_providers_file(std::path::Path::new(path))?
@@ -223,6 +249,42 @@ impl ServeConfig {
         })
     }
 }
+
+fn hasher(args: &ConfigArgs) -> Result<HasherConfig, ConfigError> {
+    let bounded = |variable: &'static str, value: &str, max: u64| {
+        positive(variable, value).and_then(|n| {
+            if n > max {
+                Err(invalid(variable, value, format!("at most {max}")))
+            } else {
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+        })
+    };
+    let workers = match &args.hash_workers {
+        Some(value) if !value.trim().is_empty() => {
+            bounded("PROMPTYARD_HASH_WORKERS", value, MAX_HASH_WORKERS)?
+        }
+        _ => HasherConfig::default_workers(),
+    };
+    let queue = bounded("PROMPTYARD_HASH_QUEUE", &args.hash_queue, MAX_HASH_QUEUE)?;
+    let wait = bounded(
+        "PROMPTYARD_HASH_MAX_WAIT_MS",
+        &args.hash_max_wait_ms,
+        MAX_HASH_WAIT_MS,
+    )?;
+    Ok(HasherConfig {
+        workers,
+        queue,
+        max_wait: Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX)),
+    })
+}
+
+/// At most this many hashing workers (19 MiB each: 1.2 GiB).
+const MAX_HASH_WORKERS: u64 = 64;
+/// At most this many jobs waiting for one.
+const MAX_HASH_QUEUE: u64 = 100_000;
+/// At most this long a wait for one, in milliseconds (a minute).
+const MAX_HASH_WAIT_MS: u64 = 60_000;
 
 fn parse_bind(value: &str) -> Result<Vec<SocketAddr>, ConfigError> {
     const EXPECTED: &str = "expected HOST:PORT, e.g. 127.0.0.1:8080";

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use actix_web::HttpServer;
 use promptyard_http::{AppState, HttpSettings};
-use promptyard_services::{AuthService, Db, DbConfig, OpenDbError, RepoError};
+use promptyard_services::password::MEMORY_PER_WORKER;
+use promptyard_services::{AuthService, Db, DbConfig, OpenDbError, PasswordHasher, RepoError};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{ConfigError, ServeConfig};
@@ -60,6 +61,34 @@ pub(crate) fn init_tracing(filter: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Raises this process's soft limit of open files to its hard limit (one
+/// file per client connection: a default shell's 1024 would refuse the
+/// 1025th client), and logs both. Best effort: a failure is logged, and
+/// the server runs with the limit it has.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let before = getrlimit(Resource::Nofile);
+    let show = |n: Option<u64>| n.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    match (before.current, before.maximum) {
+        (Some(soft), Some(hard)) if soft < hard => {
+            let raised = rustix::process::Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => tracing::info!(from = soft, to = hard, "raised the open files limit"),
+                Err(err) => tracing::warn!(
+                    limit = soft,
+                    hard,
+                    %err,
+                    "cannot raise the open files limit"
+                ),
+            }
+        }
+        (soft, hard) => tracing::info!(limit = show(soft), hard = show(hard), "open files limit"),
+    }
+}
+
 pub(crate) async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let db = Db::open(DbConfig::new(config.database_path.clone()))?;
     let applied = db.migrate().await.map_err(|source| ServeError::Migrate {
@@ -72,14 +101,25 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         "database ready"
     );
     let cookie_key = secret::cookie_key(config.secret_key.as_deref(), &config.database_path)?;
+    raise_open_files_limit();
     let mut settings = HttpSettings::new(cookie_key);
     settings.cookie_secure = config.cookie_secure;
     settings.cors_origins.clone_from(&config.cors_origins);
     for model in config.providers.models() {
         tracing::info!(model = %model.id, provider = %model.provider, "model available");
     }
+    let hasher = PasswordHasher::with_config(config.hasher)
+        .map_err(|e| ServeError::Startup(e.to_string()))?;
+    tracing::info!(
+        workers = config.hasher.workers,
+        memory_mib = config.hasher.workers * MEMORY_PER_WORKER / (1024 * 1024),
+        queue = config.hasher.queue,
+        max_wait_ms = config.hasher.max_wait.as_millis(),
+        "password hashing"
+    );
     let state = AppState::new(db.clone(), config.auth, settings)
         .map_err(|e| ServeError::Startup(e.to_string()))?
+        .with_hasher(hasher)
         .with_providers(config.providers);
     let purge = actix_web::rt::spawn(purge_expired(state.auth.clone(), config.purge_interval));
 

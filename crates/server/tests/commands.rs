@@ -336,3 +336,47 @@ fn the_server_purges_expired_sessions_at_startup_and_then_periodically() {
 
     assert_eq!(count(&live.id), 1, "live sessions stay");
 }
+
+/// The soft and hard `Max open files` of process `pid`.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open files line");
+    let mut numbers = line["Max open files".len()..].split_whitespace();
+    (
+        numbers.next().expect("soft").to_owned(),
+        numbers.next().expect("hard").to_owned(),
+    )
+}
+
+#[test]
+fn serve_raises_its_open_files_limit_to_the_hard_limit_and_logs_it() {
+    let test_db = TestDb::new();
+    // Started from a shell whose soft limit is low, as a default shell's
+    // 1024 is for a thousand clients.
+    let server = ServerProcess::start(
+        Path::new("/bin/sh"),
+        test_db.dir(),
+        &["-c", "ulimit -Sn 256 && exec \"$0\"", BIN],
+        &[
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_DATABASE_URL", test_db.url()),
+        ],
+    );
+
+    let (soft, hard) = open_files_limits(server.pid());
+
+    assert!(
+        hard == "unlimited" || hard.parse::<u64>().expect("a number") > 256,
+        "the test needs a hard limit above 256, not {hard}"
+    );
+    assert_eq!(soft, hard, "soft raised to hard");
+    let logged = format!("raised the open files limit from=256 to={hard}");
+    assert!(
+        server.startup_log().iter().any(|l| l.contains(&logged)),
+        "{:?}",
+        server.startup_log()
+    );
+}

@@ -2,224 +2,425 @@
 //! recommendation), stored as a PHC string that carries its own parameters
 //! and salt.
 //!
-//! [`PasswordHasher`] runs every hash and verification on the blocking pool
-//! behind a semaphore sized to the machine's cores: a storm of logins queues
-//! for the hasher instead of taking every thread and starving other
-//! requests. It also verifies against a dummy hash when an account does not
-//! exist, so both failures of a login take the same time.
+//! # Fixed memory under any load
+//!
+//! Argon2 works in a 19 MiB block of memory. Allocated afresh for every
+//! call, those blocks make glibc raise its mmap threshold and keep them in
+//! per-thread arenas: a storm of logins once took the server to gigabytes
+//! that it never returned. So [`PasswordHasher`] is a fixed set of hashing
+//! **workers** (OS threads named `argon2-N`), each owning one memory block
+//! that it takes on its first job and reuses for every hash and
+//! verification after: hashing memory is exactly workers × 19 MiB, whatever
+//! the load.
+//!
+//! # Bounded waiting
+//!
+//! In front of the workers is a bounded queue. A job that finds the queue
+//! full, or that has waited in it longer than `max_wait` by the time a
+//! worker is free, is refused with [`HashError::Busy`] (HTTP 503 with
+//! `Retry-After`) instead of pushing every login back by minutes. A job
+//! whose caller has gone (a client that disconnected) is dropped unrun.
+//!
+//! # Other requests first
+//!
+//! The workers run at a lower CPU priority (nice [`WORKER_NICE`]), so while
+//! a storm of logins keeps them busy, the scheduler still gives the request
+//! threads the CPU first.
+//!
+//! A login for an unknown email is verified against a dummy hash with the
+//! same parameters, so both failures of a login take the same time.
 
+use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{Output, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::sync::oneshot;
 
 use crate::credentials::Password;
 
-/// Argon2id memory cost, KiB.
+/// Argon2id memory cost, KiB (one [`Block`] per KiB).
 pub const MEMORY_KIB: u32 = 19_456;
 /// Argon2id passes.
 pub const ITERATIONS: u32 = 2;
 /// Argon2id lanes.
 pub const PARALLELISM: u32 = 1;
+/// Bytes of salt in a new hash.
+const SALT_BYTES: usize = 16;
+/// Bytes of hash output.
+const OUTPUT_BYTES: usize = 32;
+/// The nice value of the hashing workers (0 is normal, 19 the lowest).
+pub const WORKER_NICE: i32 = 10;
 
-/// Hashing failed. With fixed, valid parameters and the OS's random source
-/// this does not happen in practice; it is an error, not a panic, all the
-/// same.
-#[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+/// The hashing memory one worker owns, in bytes.
+pub const MEMORY_PER_WORKER: usize = MEMORY_KIB as usize * Block::SIZE;
 
-fn argon2() -> Result<Argon2<'static>, HashError> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
-        .map_err(|e| HashError(e.to_string()))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+/// Why a password could not be hashed or checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// Every worker is busy and the queue is full, or the job waited in it
+    /// longer than allowed. Retry after `retry_after`.
+    #[error("the password hasher is busy; retry in {} s", .retry_after.as_secs())]
+    Busy { retry_after: Duration },
+    /// Hashing itself failed (no randomness, a worker that stopped). With
+    /// fixed, valid parameters this does not happen in practice.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
 }
 
-/// Hashes `password` with a fresh random salt; returns the PHC string.
-/// CPU-bound for tens of milliseconds: prefer [`PasswordHasher::hash`].
-pub fn hash_password(password: &str) -> Result<String, HashError> {
-    argon2()?
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError(e.to_string()))
+/// How many workers hash, how many jobs may wait, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HasherConfig {
+    /// Hashing threads, each owning [`MEMORY_PER_WORKER`] bytes (at least 1).
+    pub workers: usize,
+    /// Jobs that may wait for a worker (at least 1); one more is refused
+    /// with [`HashError::Busy`] at once.
+    pub queue: usize,
+    /// How long a job may wait for a worker before it is refused.
+    pub max_wait: Duration,
 }
 
-/// Whether `password` matches the PHC string `hash`. A malformed hash never
-/// matches. CPU-bound: prefer [`PasswordHasher::verify`].
-pub fn verify_password(password: &str, hash: &str) -> bool {
+impl HasherConfig {
+    /// The default number of workers: one per two cores, at least one.
+    /// Measured on a 2-core machine (`docs/benchmarks.md`, "Login storm"):
+    /// one worker keeps `/api/v1/auth/me` within 2× its idle p99 during a
+    /// login storm; two doubled it.
+    pub fn default_workers() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
+}
+
+impl Default for HasherConfig {
+    /// [`default_workers`](Self::default_workers), 256 queued jobs, 2 s
+    /// of waiting at most.
+    fn default() -> Self {
+        Self {
+            workers: Self::default_workers(),
+            queue: 256,
+            max_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+fn argon2(params: Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn our_params() -> Result<Params, HashError> {
+    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(OUTPUT_BYTES))
+        .map_err(|e| HashError::Failed(e.to_string()))
+}
+
+fn random<const N: usize>() -> Result<[u8; N], HashError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| HashError::Failed(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Fresh memory for one worker.
+fn new_memory() -> Vec<Block> {
+    vec![Block::new(); MEMORY_KIB as usize]
+}
+
+/// A PHC string of our parameters from its salt and output.
+fn phc(salt: &[u8], output: &[u8]) -> Result<String, HashError> {
+    fn failed(e: impl fmt::Display) -> HashError {
+        HashError::Failed(e.to_string())
+    }
+    let params = our_params()?;
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(failed)?,
+        salt: Some(Salt::new(salt).map_err(failed)?),
+        hash: Some(Output::new(output).map_err(failed)?),
+    }
+    .to_string())
+}
+
+/// Hashes `password` with a fresh random salt in `memory` (at least
+/// [`MEMORY_KIB`] blocks); returns the PHC string.
+fn hash_in(memory: &mut [Block], password: &[u8]) -> Result<String, HashError> {
+    let salt = random::<SALT_BYTES>()?;
+    let mut output = [0u8; OUTPUT_BYTES];
+    argon2(our_params()?)
+        .hash_password_into_with_memory(password, &salt, &mut output, memory)
+        .map_err(|e| HashError::Failed(e.to_string()))?;
+    phc(&salt, &output)
+}
+
+/// Whether `password` matches the PHC string `hash`, computed in `memory`.
+/// A malformed hash, or one that needs more memory than `memory` holds,
+/// never matches. The comparison takes constant time.
+fn verify_in(memory: &mut [Block], password: &[u8], hash: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };
-    argon2().is_ok_and(|argon2| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str());
+    let version = Version::try_from(parsed.version.unwrap_or(0x13));
+    let params = Params::try_from(&parsed);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, params) else {
+        return false;
+    };
+    if params.block_count() > memory.len() {
+        tracing::warn!(
+            m_cost = params.m_cost(),
+            "a stored password hash needs more memory than a hashing worker owns"
+        );
+        return false;
+    }
+    let mut computed = vec![0u8; expected.len()];
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut computed, memory)
+        .is_ok();
+    // `Output`'s equality is constant-time.
+    ok && Output::new(&computed).is_ok_and(|computed| computed == *expected)
 }
 
-/// Hashes and verifies on the blocking pool, at most one per core at a time.
+/// Hashes `password` with a fresh random salt; returns the PHC string.
+/// Allocates its own 19 MiB for this one call: for one-off use (the CLI,
+/// tests). A server hashes through a [`PasswordHasher`].
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    hash_in(&mut new_memory(), password.as_bytes())
+}
+
+/// Whether `password` matches the PHC string `hash`. A malformed hash never
+/// matches. Allocates like [`hash_password`].
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    verify_in(&mut new_memory(), password.as_bytes(), hash)
+}
+
+/// A PHC string of our parameters with a random salt and a random output:
+/// no password matches it, and checking one against it costs exactly a
+/// verification.
+fn dummy_hash() -> Result<String, HashError> {
+    phc(&random::<SALT_BYTES>()?, &random::<OUTPUT_BYTES>()?)
+}
+
+/// A job for a worker, whatever it returns.
+trait Job: Send {
+    /// When it joined the queue.
+    fn queued_at(&self) -> Instant;
+    /// Whether its caller stopped waiting.
+    fn abandoned(&self) -> bool;
+    /// Runs it in `memory` and hands the result to the caller.
+    fn run(self: Box<Self>, memory: &mut [Block]);
+    /// Tells the caller it was refused.
+    fn refuse(self: Box<Self>, err: HashError);
+}
+
+struct Pending<T, F> {
+    queued_at: Instant,
+    work: F,
+    reply: oneshot::Sender<Result<T, HashError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut [Block]) -> T + Send + 'static,
+{
+    fn queued_at(&self) -> Instant {
+        self.queued_at
+    }
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(self: Box<Self>, memory: &mut [Block]) {
+        let Self { work, reply, .. } = *self;
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| work(memory)))
+            .map_err(|_| HashError::Failed("a hashing job panicked".to_owned()));
+        let _ = reply.send(out);
+    }
+
+    fn refuse(self: Box<Self>, err: HashError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+/// What the workers and the callers share.
+struct Shared {
+    config: HasherConfig,
+    /// Workers that have taken their memory.
+    memories: AtomicUsize,
+}
+
+impl Shared {
+    fn retry_after(&self) -> Duration {
+        // Whole seconds, rounded up, at least one.
+        let wait = self.config.max_wait;
+        Duration::from_secs((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+    }
+}
+
+/// Hashes and verifies on a fixed set of workers; see the module docs.
+/// Cheap to clone; the workers stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: Sender<Box<dyn Job>>,
+    shared: Arc<Shared>,
     dummy_hash: Arc<str>,
 }
 
-impl std::fmt::Debug for PasswordHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
-            .field("concurrency", &self.permits.available_permits())
+            .field("config", &self.shared.config)
+            .field("queued", &self.jobs.len())
             .finish_non_exhaustive()
     }
 }
 
 impl PasswordHasher {
-    /// A hasher running at most one hash per available core. Computes the
-    /// dummy hash (once, ~20 ms).
+    /// A hasher with the [default](HasherConfig::default) configuration.
     pub fn new() -> Result<Self, HashError> {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self::with_concurrency(cores)
+        Self::with_config(HasherConfig::default())
     }
 
-    /// A hasher running at most `concurrency` hashes at once.
-    pub fn with_concurrency(concurrency: usize) -> Result<Self, HashError> {
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy_hash: hash_password("not anyone's password: equalises login timing")?.into(),
+    /// A hasher with `workers` workers and the default queue.
+    pub fn with_workers(workers: usize) -> Result<Self, HashError> {
+        Self::with_config(HasherConfig {
+            workers,
+            ..HasherConfig::default()
         })
+    }
+
+    /// A hasher configured by `config`; starts its workers (their memory
+    /// is taken on their first job).
+    pub fn with_config(config: HasherConfig) -> Result<Self, HashError> {
+        let config = HasherConfig {
+            workers: config.workers.max(1),
+            queue: config.queue.max(1),
+            ..config
+        };
+        // The queue holds waiting jobs only: one per worker may be running.
+        let (jobs, receiver) = crossbeam_channel::bounded::<Box<dyn Job>>(config.queue);
+        let shared = Arc::new(Shared {
+            config,
+            memories: AtomicUsize::new(0),
+        });
+        for n in 0..config.workers {
+            let (receiver, shared) = (receiver.clone(), Arc::clone(&shared));
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || work(&receiver, &shared))
+                .map_err(|e| HashError::Failed(format!("cannot start a hashing worker: {e}")))?;
+        }
+        Ok(Self {
+            jobs,
+            shared,
+            dummy_hash: dummy_hash()?.into(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> HasherConfig {
+        self.shared.config
+    }
+
+    /// Jobs waiting for a worker now.
+    pub fn queued(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Hashing memory taken so far, in bytes: [`MEMORY_PER_WORKER`] for each
+    /// worker that has run a job; never more than one block per worker.
+    pub fn memory_in_use(&self) -> usize {
+        self.shared.memories.load(Ordering::Relaxed) * MEMORY_PER_WORKER
     }
 
     /// Hashes a new password.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let password = password.expose().to_owned();
-        self.run(move || hash_password(&password))
-            .await
-            .unwrap_or_else(|e| Err(HashError(e)))
+        self.run(move |memory| hash_in(memory, password.as_bytes()))
+            .await?
     }
 
     /// Whether `password` matches `hash`.
-    pub async fn verify(&self, password: &str, hash: &str) -> bool {
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
         let (password, hash) = (password.to_owned(), hash.to_owned());
-        self.run(move || verify_password(&password, &hash))
+        self.run(move |memory| verify_in(memory, password.as_bytes(), &hash))
             .await
-            .unwrap_or(false)
     }
 
     /// Spends the time of a verification without an account, so a login
-    /// for an unknown email takes as long as a wrong password. Always
-    /// `false`.
-    pub async fn verify_dummy(&self, password: &str) -> bool {
-        let hash = Arc::clone(&self.dummy_hash);
-        let password = password.to_owned();
-        let _ = self.run(move || verify_password(&password, &hash)).await;
-        false
+    /// for an unknown email takes as long as a wrong password. `Ok(false)`
+    /// unless the hasher is busy.
+    pub async fn verify_dummy(&self, password: &str) -> Result<bool, HashError> {
+        let (password, hash) = (password.to_owned(), Arc::clone(&self.dummy_hash));
+        self.run(move |memory| verify_in(memory, password.as_bytes(), &hash))
+            .await
+            .map(|_| false)
     }
 
+    /// Queues `work` for a worker and waits for its result.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, String> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let out = work();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| e.to_string())
+        work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (reply, result) = oneshot::channel();
+        let job = Box::new(Pending {
+            queued_at: Instant::now(),
+            work,
+            reply,
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => result
+                .await
+                .unwrap_or_else(|_| Err(HashError::Failed("a hashing worker stopped".to_owned()))),
+            Err(TrySendError::Full(_)) => Err(HashError::Busy {
+                retry_after: self.shared.retry_after(),
+            }),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(HashError::Failed("no hashing worker is running".to_owned()))
+            }
+        }
+    }
+}
+
+/// A worker: lowers its priority, then runs jobs until every sender is
+/// gone, in one block of memory taken on the first job.
+fn work(jobs: &Receiver<Box<dyn Job>>, shared: &Shared) {
+    lower_priority();
+    let mut memory: Option<Vec<Block>> = None;
+    while let Ok(job) = jobs.recv() {
+        if job.abandoned() {
+            continue;
+        }
+        if job.queued_at().elapsed() > shared.config.max_wait {
+            job.refuse(HashError::Busy {
+                retry_after: shared.retry_after(),
+            });
+            continue;
+        }
+        let memory = memory.get_or_insert_with(|| {
+            shared.memories.fetch_add(1, Ordering::Relaxed);
+            new_memory()
+        });
+        job.run(memory);
+    }
+}
+
+/// Lowers the calling thread's CPU priority to [`WORKER_NICE`] (Linux: the
+/// nice value is per thread). Best effort: hashing still works without it.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(err) = rustix::process::setpriority_process(Some(tid), WORKER_NICE) {
+            tracing::warn!(%err, "cannot lower the priority of a hashing worker");
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hash_is_an_argon2id_phc_string_with_our_parameters() {
-        let hash = hash_password("correct horse battery staple").expect("hash");
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
-        assert!(!hash.contains("correct horse"));
-    }
-
-    #[test]
-    fn the_right_password_verifies_and_a_wrong_one_does_not() {
-        let hash = hash_password("correct horse battery staple").expect("hash");
-        assert!(verify_password("correct horse battery staple", &hash));
-        assert!(!verify_password("correct horse battery stapler", &hash));
-        assert!(!verify_password("", &hash));
-    }
-
-    #[test]
-    fn the_same_password_hashes_differently_each_time() {
-        let a = hash_password("same password").expect("hash");
-        let b = hash_password("same password").expect("hash");
-        assert_ne!(a, b, "fresh salt");
-    }
-
-    #[test]
-    fn a_malformed_hash_never_verifies() {
-        for hash in [
-            "",
-            "not a hash",
-            "$argon2id$v=19$m=19456,t=2,p=1$",
-            "$md5$x",
-        ] {
-            assert!(!verify_password("anything", hash), "{hash:?}");
-        }
-    }
-
-    #[test]
-    fn unicode_passwords_round_trip() {
-        let hash = hash_password("pässwörd-🔑-密码").expect("hash");
-        assert!(verify_password("pässwörd-🔑-密码", &hash));
-        assert!(!verify_password("passwort-🔑-密码", &hash));
-    }
-
-    #[tokio::test]
-    async fn the_hasher_hashes_and_verifies_on_the_blocking_pool() {
-        let hasher = PasswordHasher::with_concurrency(1).expect("hasher");
-        let password = Password::parse("correct horse").expect("valid");
-
-        let hash = hasher.hash(&password).await.expect("hash");
-
-        assert!(hasher.verify("correct horse", &hash).await);
-        assert!(!hasher.verify("wrong horse", &hash).await);
-        assert!(!hasher.verify_dummy("correct horse").await);
-        assert!(!format!("{hasher:?}").contains("argon2"));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn no_more_than_the_permitted_number_of_hashes_run_at_once() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let hasher = PasswordHasher::with_concurrency(2).expect("hasher");
-        let running = Arc::new(AtomicUsize::new(0));
-        let peak = Arc::new(AtomicUsize::new(0));
-
-        let tasks: Vec<_> = (0..8)
-            .map(|_| {
-                let (hasher, running, peak) =
-                    (hasher.clone(), Arc::clone(&running), Arc::clone(&peak));
-                tokio::spawn(async move {
-                    hasher
-                        .run(move || {
-                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                            peak.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(std::time::Duration::from_millis(5));
-                            running.fetch_sub(1, Ordering::SeqCst);
-                        })
-                        .await
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("join").expect("ran");
-        }
-
-        assert_eq!(peak.load(Ordering::SeqCst), 2);
-    }
-}
+mod tests;

@@ -679,3 +679,92 @@ async fn without_configured_origins_no_cors_headers_are_sent() {
             .is_none()
     );
 }
+
+#[actix_web::test]
+async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_nothing() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+    // A zero wait refuses every job: the answers of a hasher whose queue a
+    // storm of logins keeps full, deterministically.
+    let refusing = promptyard_services::PasswordHasher::with_config(
+        promptyard_services::password::HasherConfig {
+            workers: 1,
+            queue: 1,
+            max_wait: std::time::Duration::ZERO,
+        },
+    )
+    .expect("hasher");
+    let busy_state = t.state.clone().with_hasher(refusing);
+    let busy = init(&busy_state).await;
+
+    let answers = [
+        post_json(
+            &busy,
+            "/api/v1/auth/register",
+            creds("grace@example.com", PASSWORD),
+            None,
+        )
+        .await,
+        post_json(
+            &busy,
+            "/api/v1/auth/login",
+            creds("ada@example.com", PASSWORD),
+            None,
+        )
+        .await,
+        post_json(
+            &busy,
+            "/api/v1/auth/password",
+            json!({"current_password": PASSWORD, "new_password": "a new password"}),
+            Some(&cookie),
+        )
+        .await,
+    ];
+    for response in answers {
+        assert_eq!(
+            response.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let (status, body) = parts(response).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "unavailable");
+        assert_eq!(body["detail"], "too many sign-ins at once; retry in 1 s");
+    }
+    // Wrong passwords that were never checked are not counted as failures.
+    for _ in 0..12 {
+        let response = post_json(
+            &busy,
+            "/api/v1/auth/login",
+            creds("ada@example.com", "wrong password"),
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    assert_eq!(
+        post_json(
+            &app,
+            "/api/v1/auth/login",
+            creds("ada@example.com", PASSWORD),
+            None
+        )
+        .await
+        .status(),
+        StatusCode::OK,
+        "not rate limited, password unchanged"
+    );
+    assert_eq!(
+        post_json(
+            &app,
+            "/api/v1/auth/register",
+            creds("grace@example.com", PASSWORD),
+            None
+        )
+        .await
+        .status(),
+        StatusCode::CREATED,
+        "the refused registration wrote nothing"
+    );
+}

@@ -11,6 +11,9 @@ fn args() -> ConfigArgs {
         login_max_failures: "10".into(),
         login_window_secs: "900".into(),
         purge_interval_secs: "600".into(),
+        hash_workers: None,
+        hash_queue: "256".into(),
+        hash_max_wait_ms: "2000".into(),
         providers_file: None,
         log: "info".into(),
     }
@@ -29,6 +32,64 @@ fn the_contract_defaults_are_valid() {
     assert!(config.cors_origins.is_empty());
     assert!(config.secret_key.is_none());
     assert_eq!(config.purge_interval, Duration::from_secs(600));
+    assert_eq!(config.hasher, HasherConfig::default());
+}
+
+#[test]
+fn the_password_hasher_is_configurable_within_bounds() {
+    let mut a = args();
+    a.hash_workers = Some("3".into());
+    a.hash_queue = "10".into();
+    a.hash_max_wait_ms = "250".into();
+    assert_eq!(
+        serve(&a).expect("valid").hasher,
+        HasherConfig {
+            workers: 3,
+            queue: 10,
+            max_wait: Duration::from_millis(250)
+        }
+    );
+    a.hash_workers = Some(" ".into());
+    assert_eq!(
+        serve(&a).expect("valid").hasher.workers,
+        HasherConfig::default_workers(),
+        "empty means the default"
+    );
+
+    for (field, bad, expected) in [
+        (
+            "workers",
+            "0",
+            "invalid PROMPTYARD_HASH_WORKERS \"0\": expected a whole number greater than 0",
+        ),
+        (
+            "workers",
+            "65",
+            "invalid PROMPTYARD_HASH_WORKERS \"65\": at most 64",
+        ),
+        ("workers", "two", "invalid PROMPTYARD_HASH_WORKERS \"two\""),
+        ("queue", "0", "invalid PROMPTYARD_HASH_QUEUE \"0\""),
+        (
+            "queue",
+            "100001",
+            "invalid PROMPTYARD_HASH_QUEUE \"100001\": at most 100000",
+        ),
+        ("wait", "-5", "invalid PROMPTYARD_HASH_MAX_WAIT_MS \"-5\""),
+        (
+            "wait",
+            "60001",
+            "invalid PROMPTYARD_HASH_MAX_WAIT_MS \"60001\": at most 60000",
+        ),
+    ] {
+        let mut a = args();
+        match field {
+            "workers" => a.hash_workers = Some(bad.into()),
+            "queue" => a.hash_queue = bad.into(),
+            _ => a.hash_max_wait_ms = bad.into(),
+        }
+        let message = serve(&a).expect_err(bad).to_string();
+        assert!(message.starts_with(expected), "{message}");
+    }
 }
 
 #[test]

@@ -105,6 +105,10 @@ pub enum AuthError {
     /// Too many failed logins for this email; try again after `retry_after`.
     #[error("too many failed logins")]
     RateLimited { retry_after: Duration },
+    /// The password hasher is saturated (a storm of logins); nothing was
+    /// checked or counted. Try again after `retry_after`.
+    #[error("the password hasher is busy")]
+    Busy { retry_after: Duration },
     /// No such resource for this user.
     #[error("not found")]
     NotFound,
@@ -129,7 +133,10 @@ impl From<RepoError> for AuthError {
 
 impl From<HashError> for AuthError {
     fn from(err: HashError) -> Self {
-        Self::Unexpected(Box::new(err))
+        match err {
+            HashError::Busy { retry_after } => Self::Busy { retry_after },
+            failed @ HashError::Failed(_) => Self::Unexpected(Box::new(failed)),
+        }
     }
 }
 
@@ -233,9 +240,9 @@ impl AuthService {
         }
         let verified = match &user {
             Some(user) if password.chars().count() <= PASSWORD_MAX_CHARS => {
-                self.hasher.verify(password, &user.password_hash).await
+                self.hasher.verify(password, &user.password_hash).await?
             }
-            _ => self.hasher.verify_dummy(password).await,
+            _ => self.hasher.verify_dummy(password).await?,
         };
 
         match user {
@@ -309,7 +316,7 @@ impl AuthService {
             && self
                 .hasher
                 .verify(current_password, &user.password_hash)
-                .await;
+                .await?;
         if !verified {
             return Err(AuthError::InvalidCredentials);
         }

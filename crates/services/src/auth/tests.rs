@@ -39,7 +39,7 @@ fn fixture() -> Fixture {
     let clock = ManualClock::new(start());
     let auth = AuthService::new(
         db.clone(),
-        PasswordHasher::with_concurrency(2).expect("hasher"),
+        PasswordHasher::with_workers(2).expect("hasher"),
         Arc::new(clock.clone()),
         Arc::new(SequentialIds::default()),
         AuthConfig::default(),
@@ -329,7 +329,7 @@ async fn the_limit_is_configurable() {
     let f = fixture();
     let auth = AuthService::new(
         f.db.clone(),
-        PasswordHasher::with_concurrency(1).expect("hasher"),
+        PasswordHasher::with_workers(1).expect("hasher"),
         Arc::new(f.clock.clone()),
         Arc::new(SequentialIds::default()),
         AuthConfig {
