@@ -46,14 +46,21 @@ use tokio::sync::Semaphore;
 
 use crate::error::{BoxError, RepoError, Unavailable};
 
-/// How the writer and the readers are pooled. Both give the same guarantees;
+mod lanes;
+use lanes::Lanes;
+
+/// How the writer and the readers are pooled. All give the same guarantees;
 /// they differ in speed (see `docs/benchmarks.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PoolBackend {
+    /// Each connection on a thread of its own, all taking closures from one
+    /// FIFO queue per role (the writer's, the readers'). The default: under
+    /// load a thread goes from one closure to the next without a hand-off.
+    #[default]
+    Threads,
     /// r2d2 pools of plain diesel connections, entered through a fair async
     /// semaphore (one permit per connection) and used inside
-    /// `tokio::task::spawn_blocking`. The default.
-    #[default]
+    /// `tokio::task::spawn_blocking`.
     R2d2,
     /// deadpool pools of diesel-async `SyncConnectionWrapper`s, used through
     /// `SyncConnectionWrapper::spawn_blocking`. Only with the
@@ -224,6 +231,9 @@ impl Db {
         E: From<RepoError> + Send + 'static,
     {
         let timeout = self.inner.config.acquire_timeout;
+        if let Pool::Threads(writer) = &self.inner.writer {
+            return writer.write(timeout, f).await;
+        }
         self.inner
             .writer
             .run(timeout, move |conn| {
@@ -294,6 +304,7 @@ fn in_transaction<T, E: From<RepoError>>(
 
 /// One pool of connections (the writer is a pool of one).
 enum Pool {
+    Threads(Lanes),
     R2d2 {
         pool: r2d2::Pool<ConnectionManager<SqliteConnection>>,
         permits: Arc<Semaphore>,
@@ -310,6 +321,12 @@ impl Pool {
         options: ConnectionOptions,
     ) -> Result<Self, OpenDbError> {
         match config.backend {
+            PoolBackend::Threads => Ok(Self::Threads(Lanes::spawn(
+                &config.path,
+                role,
+                size,
+                options,
+            )?)),
             PoolBackend::R2d2 => {
                 let max_size = u32::try_from(size).unwrap_or(u32::MAX);
                 let pool = r2d2::Pool::builder()
@@ -369,6 +386,7 @@ impl Pool {
         R: Send + 'static,
     {
         match self {
+            Self::Threads(lanes) => lanes.run(acquire_timeout, f).await,
             Self::R2d2 { pool, permits } => {
                 // A free connection is the common case: take it without
                 // arming a timer.

@@ -8,10 +8,16 @@ use promptyard_test_support::{TestDb, UserFactory, pragma};
 use super::*;
 use crate::UserRepository;
 
+/// The backends that let a caller stop waiting without blocking its thread.
+const CANCEL_SAFE: [PoolBackend; 2] = [PoolBackend::Threads, PoolBackend::R2d2];
 #[cfg(not(feature = "deadpool-backend"))]
-const BACKENDS: [PoolBackend; 1] = [PoolBackend::R2d2];
+const BACKENDS: [PoolBackend; 2] = CANCEL_SAFE;
 #[cfg(feature = "deadpool-backend")]
-const BACKENDS: [PoolBackend; 2] = [PoolBackend::R2d2, PoolBackend::Deadpool];
+const BACKENDS: [PoolBackend; 3] = [
+    PoolBackend::Threads,
+    PoolBackend::R2d2,
+    PoolBackend::Deadpool,
+];
 
 fn open(test_db: &TestDb, backend: PoolBackend) -> Db {
     Db::open(DbConfig::new(test_db.url()).with_backend(backend)).expect("open Db")
@@ -72,23 +78,25 @@ async fn a_failed_write_is_rolled_back_and_the_callers_error_comes_back() {
 
 #[tokio::test]
 async fn a_repository_error_inside_a_write_rolls_back_what_came_before() {
-    let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::R2d2);
-    let first = UserFactory::new().email("ada@example.com").build();
-    let clash = UserFactory::new().email("ADA@example.com").build();
+    for backend in CANCEL_SAFE {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let first = UserFactory::new().email("ada@example.com").build();
+        let clash = UserFactory::new().email("ADA@example.com").build();
 
-    let result = db
-        .write(move |conn| {
-            UserRepository::create(conn, &first)?;
-            UserRepository::create(conn, &clash)
-        })
-        .await;
+        let result = db
+            .write(move |conn| {
+                UserRepository::create(conn, &first)?;
+                UserRepository::create(conn, &clash)
+            })
+            .await;
 
-    assert!(
-        matches!(result, Err(RepoError::UniqueViolation { .. })),
-        "{result:?}"
-    );
-    assert_eq!(db.read(count_users).await.expect("count"), 0);
+        assert!(
+            matches!(result, Err(RepoError::UniqueViolation { .. })),
+            "{result:?}"
+        );
+        assert_eq!(db.read(count_users).await.expect("count"), 0);
+    }
 }
 
 #[tokio::test]
@@ -118,65 +126,69 @@ async fn readers_refuse_to_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_sees_one_snapshot_while_a_write_commits() {
-    let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::R2d2);
-    let (counted_tx, counted_rx) = mpsc::channel::<()>();
-    let (written_tx, written_rx) = mpsc::channel::<()>();
+    for backend in CANCEL_SAFE {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let (counted_tx, counted_rx) = mpsc::channel::<()>();
+        let (written_tx, written_rx) = mpsc::channel::<()>();
 
-    let reader = tokio::spawn({
-        let db = db.clone();
-        async move {
-            db.read(move |conn| {
-                let before = count_users(conn)?;
-                counted_tx.send(()).expect("signal");
-                written_rx.recv().expect("wait for the write");
-                let after = count_users(conn)?;
-                Ok::<_, RepoError>((before, after))
-            })
+        let reader = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.read(move |conn| {
+                    let before = count_users(conn)?;
+                    counted_tx.send(()).expect("signal");
+                    written_rx.recv().expect("wait for the write");
+                    let after = count_users(conn)?;
+                    Ok::<_, RepoError>((before, after))
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || counted_rx.recv())
             .await
-        }
-    });
-    tokio::task::spawn_blocking(move || counted_rx.recv())
-        .await
-        .expect("join")
-        .expect("reader counted");
-    let new = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect("write");
-    written_tx.send(()).expect("signal");
+            .expect("join")
+            .expect("reader counted");
+        let new = UserFactory::new().build();
+        db.write(move |conn| UserRepository::create(conn, &new))
+            .await
+            .expect("write");
+        written_tx.send(()).expect("signal");
 
-    let (before, after) = reader.await.expect("join").expect("read");
-    assert_eq!((before, after), (0, 0), "the read kept its snapshot");
-    assert_eq!(db.read(count_users).await.expect("count"), 1);
+        let (before, after) = reader.await.expect("join").expect("read");
+        assert_eq!((before, after), (0, 0), "the read kept its snapshot");
+        assert_eq!(db.read(count_users).await.expect("count"), 1);
+    }
 }
 
 #[tokio::test]
 async fn a_panicking_closure_is_an_unexpected_error_that_leaves_the_pool_usable() {
-    let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::R2d2);
-    let new = UserFactory::new().build();
+    for backend in CANCEL_SAFE {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let new = UserFactory::new().build();
 
-    let err = db
-        .write(move |conn| -> Result<(), RepoError> {
-            UserRepository::create(conn, &new)?;
-            panic!("bug in a closure");
-        })
-        .await
-        .expect_err("panic");
+        let err = db
+            .write(move |conn| -> Result<(), RepoError> {
+                UserRepository::create(conn, &new)?;
+                panic!("bug in a closure");
+            })
+            .await
+            .expect_err("panic");
 
-    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
-    assert!(
-        std::error::Error::source(&err)
-            .expect("cause")
-            .to_string()
-            .contains("bug in a closure")
-    );
-    assert_eq!(db.read(count_users).await.expect("count"), 0, "rolled back");
-    let new = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect("the writer still works");
+        assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+        assert!(
+            std::error::Error::source(&err)
+                .expect("cause")
+                .to_string()
+                .contains("bug in a closure")
+        );
+        assert_eq!(db.read(count_users).await.expect("count"), 0, "rolled back");
+        let new = UserFactory::new().build();
+        db.write(move |conn| UserRepository::create(conn, &new))
+            .await
+            .expect("the writer still works");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,50 +237,52 @@ async fn waiting_longer_than_the_acquire_timeout_is_unavailable() {
 
 #[tokio::test]
 async fn writes_are_served_in_the_order_they_arrive() {
-    let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::R2d2);
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let order = Arc::new(Mutex::new(Vec::new()));
+    for backend in CANCEL_SAFE {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let order = Arc::new(Mutex::new(Vec::new()));
 
-    let blocker = tokio::spawn({
-        let db = db.clone();
-        async move {
-            db.write(move |_| {
-                release_rx.recv().expect("wait");
-                Ok::<_, RepoError>(())
-            })
-            .await
-        }
-    });
-    tokio::task::yield_now().await;
-    let queued: Vec<_> = (0..20)
-        .map(|i| {
+        let blocker = tokio::spawn({
             let db = db.clone();
-            let order = Arc::clone(&order);
-            tokio::spawn(async move {
+            async move {
                 db.write(move |_| {
-                    order.lock().expect("lock").push(i);
+                    release_rx.recv().expect("wait");
                     Ok::<_, RepoError>(())
                 })
                 .await
+            }
+        });
+        tokio::task::yield_now().await;
+        let queued: Vec<_> = (0..20)
+            .map(|i| {
+                let db = db.clone();
+                let order = Arc::clone(&order);
+                tokio::spawn(async move {
+                    db.write(move |_| {
+                        order.lock().expect("lock").push(i);
+                        Ok::<_, RepoError>(())
+                    })
+                    .await
+                })
             })
-        })
-        .collect();
-    tokio::task::yield_now().await;
-    release_tx.send(()).expect("release");
+            .collect();
+        tokio::task::yield_now().await;
+        release_tx.send(()).expect("release");
 
-    blocker.await.expect("join").expect("blocker");
-    for task in queued {
-        task.await.expect("join").expect("write");
+        blocker.await.expect("join").expect("blocker");
+        for task in queued {
+            task.await.expect("join").expect("write");
+        }
+        assert_eq!(*order.lock().expect("lock"), (0..20).collect::<Vec<_>>());
     }
-    assert_eq!(*order.lock().expect("lock"), (0..20).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_caller_gave_up_still_commits_and_frees_the_writer() {
-    // Only r2d2: diesel-async's wrapper blocks the dropping thread until the
-    // closure is done, so with it `timeout` itself cannot return here.
-    for backend in [PoolBackend::R2d2] {
+    // Not deadpool: diesel-async's wrapper blocks the dropping thread until
+    // the closure is done, so with it `timeout` itself cannot return here.
+    for backend in CANCEL_SAFE {
         let test_db = TestDb::new();
         let db = open(&test_db, backend);
         let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -351,58 +365,64 @@ async fn a_migration_that_fails_is_reported_and_applies_nothing() {
 
 #[tokio::test]
 async fn a_panic_with_any_payload_is_reported() {
-    let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::R2d2);
+    for backend in CANCEL_SAFE {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
 
-    let err = db
-        .read(|_| -> Result<(), RepoError> { std::panic::panic_any(42_u8) })
-        .await
-        .expect_err("panic");
+        let err = db
+            .read(|_| -> Result<(), RepoError> { std::panic::panic_any(42_u8) })
+            .await
+            .expect_err("panic");
 
-    assert!(
-        std::error::Error::source(&err)
-            .expect("cause")
-            .to_string()
-            .contains("non-string panic payload"),
-        "{err:?}"
-    );
+        assert!(
+            std::error::Error::source(&err)
+                .expect("cause")
+                .to_string()
+                .contains("non-string panic payload"),
+            "{err:?}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn migrate_applies_pending_migrations_once() {
-    let test_db = TestDb::empty();
-    let db = open(&test_db, PoolBackend::R2d2);
+    for backend in CANCEL_SAFE {
+        let test_db = TestDb::empty();
+        let db = open(&test_db, backend);
 
-    let applied = db.migrate().await.expect("migrate");
-    let again = db.migrate().await.expect("migrate again");
+        let applied = db.migrate().await.expect("migrate");
+        let again = db.migrate().await.expect("migrate again");
 
-    assert_eq!(
-        applied.len(),
-        diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(
-            &promptyard_db_models::MIGRATIONS
-        )
-        .expect("embedded")
-        .len()
-    );
-    assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
-    assert!(again.is_empty(), "{again:?}");
-    assert_eq!(db.read(count_users).await.expect("tables exist"), 0);
+        assert_eq!(
+            applied.len(),
+            diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(
+                &promptyard_db_models::MIGRATIONS
+            )
+            .expect("embedded")
+            .len()
+        );
+        assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(db.read(count_users).await.expect("tables exist"), 0);
+    }
 }
 
 #[tokio::test]
 async fn ping_and_checkpoint_work_on_a_healthy_database() {
-    let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::R2d2);
-    let new = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect("write");
+    for backend in CANCEL_SAFE {
+        let test_db = TestDb::new();
+        let db = open(&test_db, backend);
+        let new = UserFactory::new().build();
+        db.write(move |conn| UserRepository::create(conn, &new))
+            .await
+            .expect("write");
 
-    db.ping().await.expect("ping");
-    db.checkpoint().await.expect("checkpoint");
+        db.ping().await.expect("ping");
+        db.checkpoint().await.expect("checkpoint");
 
-    let wal = std::fs::metadata(format!("{}-wal", test_db.url())).expect("wal file");
-    assert_eq!(wal.len(), 0, "TRUNCATE empties the WAL");
+        let wal = std::fs::metadata(format!("{}-wal", test_db.url())).expect("wal file");
+        assert_eq!(wal.len(), 0, "TRUNCATE empties the WAL");
+    }
 }
 
 #[tokio::test]
@@ -450,7 +470,7 @@ fn debug_shows_the_configuration() {
     let db = Db::open(DbConfig::new(test_db.url()).with_readers(2)).expect("open");
     let shown = format!("{db:?}");
     assert!(
-        shown.contains("readers: 2") && shown.contains("R2d2"),
+        shown.contains("readers: 2") && shown.contains("Threads"),
         "{shown}"
     );
 }

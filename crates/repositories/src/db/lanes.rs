@@ -1,0 +1,421 @@
+//! [`Lanes`]: connections that each live on a thread of their own, fed by
+//! one queue per role.
+//!
+//! A call puts its closure on the queue and waits for the answer; a free
+//! connection thread takes it, runs it and answers. Under load the threads
+//! go from one closure to the next without sleeping, where a pool entered
+//! through `spawn_blocking` takes a semaphore, wakes a blocking thread and
+//! checks a connection out and back in for every call
+//! (`docs/benchmarks.md`, "Db backends").
+//!
+//! **Group commit.** The writer thread takes every write waiting in its
+//! queue (up to [`MAX_BATCH`]) into one `BEGIN IMMEDIATE` transaction, runs
+//! each in a savepoint of its own (an `Err` rolls back that write alone),
+//! commits once, and only then answers each caller. A burst of writes
+//! costs one commit, not one each: one WAL append of the pages they share.
+//! If the commit fails, every write of the batch fails with its error and
+//! nothing of them is written.
+//!
+//! Same guarantees as the pool backends:
+//! - closures start in the order they were queued (one queue, FIFO);
+//! - a call that waits longer than the acquire timeout for a connection
+//!   fails with [`Unavailable::Timeout`], and its closure never runs;
+//! - a call whose caller went away before a connection took it never
+//!   runs; once it has started, it runs to completion;
+//! - a closure that panics is an unexpected error for its caller; the
+//!   connection is replaced by a fresh one, and the writes that shared its
+//!   batch and ran before it are rolled back and fail (the writes queued
+//!   after it run in a batch of their own).
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, SqliteConnection};
+use promptyard_db_models::connection::ConnectionOptions;
+use tokio::sync::oneshot;
+
+use super::{Abort, OpenDbError, panic_message};
+use crate::error::{RepoError, Unavailable};
+
+/// The most writes one transaction of the writer takes.
+pub(super) const MAX_BATCH: usize = 128;
+
+/// A job that no connection has taken yet.
+const QUEUED: u8 = 0;
+/// A job a connection has taken: it runs to completion.
+const STARTED: u8 = 1;
+/// A job its caller stopped waiting for: it never runs.
+const CANCELLED: u8 = 2;
+
+/// Takes a job for a connection: false if its caller cancelled it or left.
+fn take(state: &AtomicU8, caller_left: bool) -> bool {
+    !caller_left
+        && state
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+}
+
+/// What running a job came to.
+enum Outcome {
+    /// It did not run (cancelled, caller gone), or it ran and was answered.
+    Done,
+    /// It panicked; its caller was told.
+    Panicked,
+    /// A write in a batch: its answer waits for the commit.
+    Pending(Box<dyn Settle>),
+}
+
+/// A closure for a connection, whatever it returns.
+trait Job: Send {
+    /// Whether it is a write that may share the writer's transaction.
+    fn batched(&self) -> bool;
+    /// Runs it on `conn` (a batched write: inside the batch's transaction,
+    /// in a savepoint), unless it was cancelled or its caller left.
+    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome;
+    /// Answers its caller with `err` without running it.
+    fn refuse(self: Box<Self>, err: RepoError);
+}
+
+/// A write that ran in a batch, waiting for the commit.
+trait Settle: Send {
+    /// Answers the caller: its own result if the batch committed (`None`),
+    /// else the batch's error.
+    fn settle(self: Box<Self>, failed: Option<&RepoError>);
+}
+
+/// A closure that runs as it is (a read in its snapshot transaction, a
+/// migration, a checkpoint).
+struct Alone<R, F> {
+    state: Arc<AtomicU8>,
+    work: F,
+    reply: oneshot::Sender<Result<R, RepoError>>,
+}
+
+impl<R, F> Job for Alone<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
+{
+    fn batched(&self) -> bool {
+        false
+    }
+
+    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
+        let Self { state, work, reply } = *self;
+        if !take(&state, reply.is_closed()) {
+            return Outcome::Done;
+        }
+        match std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))) {
+            Ok(out) => {
+                let _ = reply.send(Ok(out));
+                Outcome::Done
+            }
+            Err(payload) => {
+                let _ = reply.send(Err(panicked(payload)));
+                Outcome::Panicked
+            }
+        }
+    }
+
+    fn refuse(self: Box<Self>, err: RepoError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+/// A write: runs in a savepoint of the writer's batch transaction.
+struct Write<T, E, F> {
+    state: Arc<AtomicU8>,
+    work: F,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E, F> Job for Write<T, E, F>
+where
+    T: Send + 'static,
+    E: From<RepoError> + Send + 'static,
+    F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+{
+    fn batched(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
+        let Self { state, work, reply } = *self;
+        if !take(&state, reply.is_closed()) {
+            return Outcome::Done;
+        }
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            // Nested in the batch's transaction: a savepoint, rolled back
+            // alone when `work` fails.
+            conn.transaction(|c| work(c).map_err(Abort::App))
+        }));
+        match ran {
+            Ok(result) => Outcome::Pending(Box::new(Settled {
+                result: result.map_err(|abort| match abort {
+                    Abort::App(err) => err,
+                    Abort::Db(err) => E::from(RepoError::from(err)),
+                }),
+                reply,
+            })),
+            Err(payload) => {
+                let _ = reply.send(Err(E::from(panicked(payload))));
+                Outcome::Panicked
+            }
+        }
+    }
+
+    fn refuse(self: Box<Self>, err: RepoError) {
+        let _ = self.reply.send(Err(E::from(err)));
+    }
+}
+
+struct Settled<T, E> {
+    result: Result<T, E>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E> Settle for Settled<T, E>
+where
+    T: Send + 'static,
+    E: From<RepoError> + Send + 'static,
+{
+    fn settle(self: Box<Self>, failed: Option<&RepoError>) {
+        let out = match (self.result, failed) {
+            (Ok(_), Some(err)) => Err(E::from(copy_of(err))),
+            (result, _) => result,
+        };
+        let _ = self.reply.send(out);
+    }
+}
+
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> RepoError {
+    let message = panic_message(payload);
+    tracing::error!(panic = %message, "a database closure panicked");
+    RepoError::unexpected(format!("database closure panicked: {message}"))
+}
+
+/// The same error again, for each write of a batch that failed as one.
+fn copy_of(err: &RepoError) -> RepoError {
+    match err {
+        RepoError::NotFound => RepoError::NotFound,
+        RepoError::UniqueViolation { constraint } => RepoError::UniqueViolation {
+            constraint: constraint.clone(),
+        },
+        RepoError::ForeignKeyViolation => RepoError::ForeignKeyViolation,
+        RepoError::Unavailable { reason, source } => RepoError::Unavailable {
+            reason: *reason,
+            source: source.as_ref().map(|s| s.to_string().into()),
+        },
+        RepoError::Unexpected(source) => RepoError::unexpected(source.to_string()),
+    }
+}
+
+/// `size` connections, each on its own thread, taking closures from one
+/// queue. The threads end when the last handle is dropped, after the
+/// closures already queued.
+pub(super) struct Lanes {
+    jobs: Sender<Box<dyn Job>>,
+}
+
+impl Lanes {
+    /// Opens `size` connections to `path` with `options` (here, so that a
+    /// bad path fails at once) and starts a thread for each.
+    pub(super) fn spawn(
+        path: &str,
+        role: &'static str,
+        size: usize,
+        options: ConnectionOptions,
+    ) -> Result<Self, OpenDbError> {
+        let (jobs, queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
+        for n in 0..size {
+            let conn = promptyard_db_models::open(path, &options)?;
+            let (queue, owned) = (queue.clone(), path.to_owned());
+            std::thread::Builder::new()
+                .name(format!("db-{role}-{n}"))
+                .spawn(move || serve(conn, &queue, &owned, &options))
+                .map_err(|source| OpenDbError::Pool {
+                    role,
+                    path: path.to_owned(),
+                    source: source.into(),
+                })?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` as it is on one of the connections; waits at most
+    /// `acquire_timeout` for one to take it.
+    pub(super) async fn run<R, F>(&self, acquire_timeout: Duration, f: F) -> Result<R, RepoError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (reply, answer) = oneshot::channel();
+        let job = Alone {
+            state: Arc::clone(&state),
+            work: f,
+            reply,
+        };
+        self.queue(Box::new(job), &state, answer, acquire_timeout)
+            .await
+            .and_then(|answered| answered)
+    }
+
+    /// Runs the write `f` in the writer's next batch (see the module docs);
+    /// waits at most `acquire_timeout` for the writer to take it.
+    pub(super) async fn write<T, E, F>(&self, acquire_timeout: Duration, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<RepoError> + Send + 'static,
+    {
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (reply, answer) = oneshot::channel();
+        let job = Write {
+            state: Arc::clone(&state),
+            work: f,
+            reply,
+        };
+        self.queue(Box::new(job), &state, answer, acquire_timeout)
+            .await
+            .map_err(E::from)?
+    }
+
+    /// Queues `job` and waits for its `answer`: at most `acquire_timeout`
+    /// until a connection takes it, then as long as it runs.
+    async fn queue<X>(
+        &self,
+        job: Box<dyn Job>,
+        state: &AtomicU8,
+        mut answer: oneshot::Receiver<X>,
+        acquire_timeout: Duration,
+    ) -> Result<X, RepoError> {
+        if self.jobs.send(job).is_err() {
+            return Err(RepoError::unexpected("the database threads have stopped"));
+        }
+        let stopped = |_| RepoError::unexpected("a database thread stopped");
+        match tokio::time::timeout(acquire_timeout, &mut answer).await {
+            Ok(answered) => answered.map_err(stopped),
+            Err(elapsed) => {
+                let cancelled = state
+                    .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if cancelled {
+                    Err(RepoError::unavailable(Unavailable::Timeout, elapsed))
+                } else {
+                    // A connection took it just in time: it runs to the end.
+                    answer.await.map_err(stopped)
+                }
+            }
+        }
+    }
+}
+
+/// A connection thread: runs jobs until every handle is gone, batching
+/// consecutive writes.
+fn serve(
+    mut conn: SqliteConnection,
+    queue: &Receiver<Box<dyn Job>>,
+    path: &str,
+    options: &ConnectionOptions,
+) {
+    let mut waiting: VecDeque<Box<dyn Job>> = VecDeque::new();
+    loop {
+        let job = match waiting.pop_front() {
+            Some(job) => job,
+            None => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let replace = if job.batched() {
+            let mut batch = vec![job];
+            while batch.len() < MAX_BATCH {
+                match waiting.pop_front().or_else(|| queue.try_recv().ok()) {
+                    Some(next) if next.batched() => batch.push(next),
+                    Some(other) => {
+                        waiting.push_front(other);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            // A panic leaves the batch's transaction in an unknown state.
+            run_batch(&mut conn, batch, &mut waiting)
+        } else {
+            // A panic may have left it inside a transaction, or with its
+            // transaction state in error.
+            matches!(job.run(&mut conn), Outcome::Panicked) && conn.is_broken()
+        };
+        if replace {
+            // Closing it rolls back whatever it held; go on with a fresh one.
+            match promptyard_db_models::open(path, options) {
+                Ok(fresh) => conn = fresh,
+                Err(err) => {
+                    tracing::error!(%err, "cannot replace a database connection after a panic");
+                }
+            }
+        }
+    }
+}
+
+/// Runs `batch` in one `BEGIN IMMEDIATE` transaction and answers each write
+/// once it is committed (or failed). On a panic, the writes that ran before
+/// it fail (their batch is rolled back) and those after it go back to the
+/// front of `waiting`; returns whether one panicked.
+fn run_batch(
+    conn: &mut SqliteConnection,
+    batch: Vec<Box<dyn Job>>,
+    waiting: &mut VecDeque<Box<dyn Job>>,
+) -> bool {
+    let mut jobs = batch.into_iter();
+    let mut ran: Vec<Box<dyn Settle>> = Vec::new();
+    let mut panicked = false;
+    let committed = conn.immediate_transaction(|c| {
+        for job in jobs.by_ref() {
+            match job.run(c) {
+                Outcome::Done => {}
+                Outcome::Pending(settle) => ran.push(settle),
+                Outcome::Panicked => {
+                    panicked = true;
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+            }
+        }
+        Ok(())
+    });
+    if panicked {
+        for job in jobs.rev() {
+            waiting.push_front(job);
+        }
+        let lost = RepoError::unexpected("rolled back: another write of its batch panicked");
+        for settle in ran {
+            settle.settle(Some(&lost));
+        }
+        return true;
+    }
+    match committed {
+        Ok(()) => {
+            for settle in ran {
+                settle.settle(None);
+            }
+        }
+        Err(err) => {
+            // The commit failed (or the transaction never began, and no
+            // write ran): none of them is written.
+            let err = RepoError::from(err);
+            for settle in ran {
+                settle.settle(Some(&err));
+            }
+            for job in jobs {
+                job.refuse(copy_of(&err));
+            }
+        }
+    }
+    false
+}
