@@ -571,11 +571,11 @@ impl PlaygroundService {
             .write(move |conn| {
                 // The conversation may have been deleted while the provider
                 // answered: then nothing is stored (the foreign key refuses).
-                let user = ConversationRepository::add_message(conn, &user_message)?;
-                let assistant = ConversationRepository::add_message(conn, &assistant_message)?;
+                ConversationRepository::add_message(conn, &user_message)?;
+                ConversationRepository::add_message(conn, &assistant_message)?;
                 UsageRepository::record(conn, &record)?;
                 ConversationRepository::touch(conn, &conversation_id, answered_at)?;
-                Ok::<_, RepoError>((user, assistant))
+                Ok::<_, RepoError>((user_message, assistant_message))
             })
             .await
             .map_err(|err| match err {

@@ -47,9 +47,8 @@ fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<String> {
             let role = if second % 2 == 0 { "user" } else { "assistant" };
             let mut m = message("c1", role, "x", t0() + TimeDelta::seconds(second));
             m.tokens = tokens;
-            ConversationRepository::add_message(conn, &m)
-                .expect("message")
-                .id
+            ConversationRepository::add_message(conn, &m).expect("message");
+            m.id
         })
         .collect()
 }
@@ -125,11 +124,10 @@ fn messages_come_back_oldest_first_and_need_their_conversation() {
     let ada = UserFactory::new().insert(conn);
     ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
     let later = t0() + TimeDelta::seconds(1);
-    let answer =
-        ConversationRepository::add_message(conn, &message("c1", "assistant", "hi", later))
-            .expect("answer");
-    let question = ConversationRepository::add_message(conn, &message("c1", "user", "hello", t0()))
-        .expect("question");
+    let answer = message("c1", "assistant", "hi", later);
+    ConversationRepository::add_message(conn, &answer).expect("answer");
+    let question = message("c1", "user", "hello", t0());
+    ConversationRepository::add_message(conn, &question).expect("question");
 
     let listed = ConversationRepository::messages(conn, "c1").expect("messages");
 

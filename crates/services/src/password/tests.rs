@@ -313,22 +313,32 @@ async fn a_panicking_job_fails_alone_and_its_worker_carries_on() {
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn workers_run_at_a_lower_priority() {
+async fn workers_run_under_sched_idle() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
+    };
     let hasher = hasher(1, 8, Duration::from_secs(30));
 
-    let (nice, name) = hasher
+    let (policy, name) = hasher
         .run(|_| {
-            let tid = rustix::thread::gettid();
             (
-                rustix::process::getpriority_process(Some(tid)).expect("priority"),
+                thread_schedule_policy().expect("policy"),
                 std::thread::current().name().map(str::to_owned),
             )
         })
         .await
         .expect("ran");
 
-    assert_eq!(nice, WORKER_NICE);
+    assert_eq!(
+        policy,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+    );
     assert_eq!(name.as_deref(), Some("argon2-0"));
+    assert_eq!(
+        thread_schedule_policy().expect("policy"),
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+        "the caller's own thread is left alone"
+    );
 }
 
 #[test]
