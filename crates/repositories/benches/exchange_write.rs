@@ -1,42 +1,106 @@
+//! What storing one playground exchange costs the writer (two messages, a
+//! usage record, the conversation's `updated_at`), by how it is written:
+//!
+//! - one `BEGIN IMMEDIATE` transaction per exchange, or 64 exchanges in one
+//!   transaction, each in a savepoint (the writer's group commit);
+//! - messages inserted with `RETURNING` (read back) or without.
+//!
+//! Run: `cargo bench -p promptyard-repositories --bench exchange_write`
+//! (time per exchange on one connection of a WAL file with the production
+//! PRAGMAs; compare the lines with each other).
+
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::time::Instant;
 
 use diesel::prelude::*;
 use promptyard_db_models::models::{Conversation, Message, UsageRecord};
 use promptyard_db_models::schema::messages;
-use promptyard_repositories::{ConversationRepository, UsageRepository};
+use promptyard_repositories::{ConversationRepository, RepoError, UsageRepository};
 use promptyard_test_support::factories::{new_id, now};
 use promptyard_test_support::{TestDb, UserFactory};
-use std::time::Instant;
+
+const ROUNDS: u32 = 100;
+const BATCH: u32 = 64;
 
 fn main() {
     let test_db = TestDb::new();
     let mut conn = test_db.conn();
     let user = UserFactory::new().insert(&mut conn);
-    let c = Conversation { id: new_id(), user_id: user.id.clone(), model: "echo-1".into(), title: None, system_prompt: None, created_at: now(), updated_at: now() };
-    ConversationRepository::create(&mut conn, &c).unwrap();
-    let msg = |role: &str| Message { id: new_id(), conversation_id: c.id.clone(), role: role.into(), content: "hello".into(), prompt_tokens: 0, completion_tokens: 0, created_at: now(), tokens: 1 };
-    let usage = || UsageRecord { id: new_id(), user_id: user.id.clone(), model: "echo-1".into(), source: "playground".into(), prompt_tokens: 1, completion_tokens: 1, created_at: now() };
-    for variant in ["returning", "execute", "multi-row", "returning", "execute", "multi-row"] {
-        let rounds = 200;
-        let start = Instant::now();
-        for _ in 0..rounds {
-            conn.immediate_transaction(|conn| {
-                for _ in 0..64 {
-                    conn.transaction(|conn| {
-                        let (a, b) = (msg("user"), msg("assistant"));
-                        match variant {
-                            "returning" => { ConversationRepository::add_message(conn, &a)?; ConversationRepository::add_message(conn, &b)?; }
-                            "execute" => { diesel::insert_into(messages::table).values(&a).execute(conn).map_err(promptyard_repositories::RepoError::from)?; diesel::insert_into(messages::table).values(&b).execute(conn).map_err(promptyard_repositories::RepoError::from)?; }
-                            _ => { diesel::insert_into(messages::table).values(&[a, b]).execute(conn).map_err(promptyard_repositories::RepoError::from)?; }
-                        }
-                        UsageRepository::record(conn, &usage())?;
-                        ConversationRepository::touch(conn, &c.id, now())?;
-                        Ok::<_, promptyard_repositories::RepoError>(())
-                    })?;
-                }
-                Ok::<_, promptyard_repositories::RepoError>(())
-            }).unwrap();
+    let conversation = Conversation {
+        id: new_id(),
+        user_id: user.id.clone(),
+        model: "echo-1".into(),
+        title: None,
+        system_prompt: None,
+        created_at: now(),
+        updated_at: now(),
+    };
+    ConversationRepository::create(&mut conn, &conversation).unwrap();
+    let message = |role: &str| Message {
+        id: new_id(),
+        conversation_id: conversation.id.clone(),
+        role: role.into(),
+        content: "hello".into(),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        created_at: now(),
+        tokens: 1,
+    };
+    let usage = || UsageRecord {
+        id: new_id(),
+        user_id: user.id.clone(),
+        model: "echo-1".into(),
+        source: "playground".into(),
+        prompt_tokens: 1,
+        completion_tokens: 1,
+        created_at: now(),
+    };
+    let exchange = |conn: &mut SqliteConnection, returning: bool| -> Result<(), RepoError> {
+        for m in [message("user"), message("assistant")] {
+            if returning {
+                diesel::insert_into(messages::table)
+                    .values(&m)
+                    .returning(Message::as_returning())
+                    .get_result(conn)?;
+            } else {
+                ConversationRepository::add_message(conn, &m)?;
+            }
         }
-        println!("{variant}: {:?} per exchange", start.elapsed() / (rounds * 64));
+        UsageRepository::record(conn, &usage())?;
+        ConversationRepository::touch(conn, &conversation.id, now())
+    };
+
+    for _ in 0..2 {
+        for returning in [true, false] {
+            let inserts = if returning {
+                "with RETURNING"
+            } else {
+                "without RETURNING"
+            };
+            let start = Instant::now();
+            for _ in 0..ROUNDS * BATCH {
+                conn.immediate_transaction(|c| exchange(c, returning))
+                    .unwrap();
+            }
+            println!(
+                "one transaction per exchange, {inserts}: {:?}",
+                start.elapsed() / (ROUNDS * BATCH)
+            );
+            let start = Instant::now();
+            for _ in 0..ROUNDS {
+                conn.immediate_transaction(|c| {
+                    for _ in 0..BATCH {
+                        c.transaction(|c| exchange(c, returning))?;
+                    }
+                    Ok::<_, RepoError>(())
+                })
+                .unwrap();
+            }
+            println!(
+                "{BATCH} exchanges per transaction, each in a savepoint, {inserts}: {:?}",
+                start.elapsed() / (ROUNDS * BATCH)
+            );
+        }
     }
 }
