@@ -62,9 +62,17 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|");
     for round in 0..2 {
         let backends = if round == 0 {
-            [PoolBackend::R2d2, PoolBackend::Deadpool]
+            [
+                PoolBackend::Threads,
+                PoolBackend::R2d2,
+                PoolBackend::Deadpool,
+            ]
         } else {
-            [PoolBackend::Deadpool, PoolBackend::R2d2]
+            [
+                PoolBackend::Deadpool,
+                PoolBackend::R2d2,
+                PoolBackend::Threads,
+            ]
         };
         for backend in backends {
             for shape in [Shape::MultiThread, Shape::CurrentThreadPerWorker] {

@@ -5,26 +5,30 @@
 //! once with `database is locked` under concurrency, busy timeout or not),
 //! `Db` owns:
 //!
-//! - one **writer** connection. Writes queue for it in FIFO order on an async
-//!   semaphore (no thread is parked while waiting) and run inside
-//!   `BEGIN IMMEDIATE`, so they never see `database is locked`;
+//! - one **writer** connection. Writes queue for it in FIFO order and run
+//!   inside `BEGIN IMMEDIATE`, so they never see `database is locked`;
+//!   the writes waiting in the queue when the writer comes free share one
+//!   transaction (group commit), each in a savepoint of its own, so an
+//!   `Err` still rolls back that write alone;
 //! - a **reader pool** (4 connections by default, `PRAGMA query_only`). In WAL
 //!   mode readers never block the writer nor each other. Each read runs in a
 //!   deferred transaction, so a closure that runs several queries sees one
 //!   snapshot.
 //!
 //! [`Db::read`] and [`Db::write`] run a whole closure — one query or a whole
-//! transaction composed of several repository calls — in ONE blocking hop.
-//! Once the closure has started it runs to completion on the blocking pool
+//! transaction composed of several repository calls — in ONE hop to a
+//! connection's thread. Once the closure has started it runs to completion
 //! even if the caller's future is dropped (a client disconnected, a timeout
 //! fired), so a cancelled request can never leave a transaction open or a
-//! connection half-used.
+//! connection half-used; a closure that has not started when its caller
+//! gives up never runs.
 //!
-//! Two pool implementations were measured behind this API
+//! Three ways to run the connections were measured behind this API
 //! ([`PoolBackend`], `benches/db_backends.rs`, figures in
-//! `docs/benchmarks.md`); r2d2 behind an async semaphore won on speed and
-//! on cancellation, and is the only one built unless the `deadpool-backend`
-//! feature asks for the other.
+//! `docs/benchmarks.md`): each connection on a thread of its own fed by a
+//! queue (the default, and the only one that batches writes), r2d2 behind
+//! an async semaphore and `spawn_blocking`, and diesel-async's deadpool
+//! (only built with the `deadpool-backend` feature).
 
 use std::any::Any;
 use std::fmt;
@@ -128,6 +132,15 @@ impl DbConfig {
         self.backend = backend;
         self
     }
+}
+
+/// How many calls wait for a connection ([`Db::queued`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Queued {
+    /// Reads waiting for a reader.
+    pub reads: usize,
+    /// Writes waiting for the writer.
+    pub writes: usize,
 }
 
 /// Why [`Db::open`] failed.
@@ -253,6 +266,20 @@ impl Db {
             .writer
             .run(timeout, crate::migrations::apply_pending)
             .await?
+    }
+
+    /// Calls waiting for a connection now (the reader queue, the writer
+    /// queue). Only the [`PoolBackend::Threads`] backend keeps queues it
+    /// can count; the others report zeros.
+    pub fn queued(&self) -> Queued {
+        let depth = |pool: &Pool| match pool {
+            Pool::Threads(lanes) => lanes.queued(),
+            _ => 0,
+        };
+        Queued {
+            reads: depth(&self.inner.readers),
+            writes: depth(&self.inner.writer),
+        }
     }
 
     /// Whether the database answers a read that touches the file.

@@ -247,6 +247,11 @@ impl Lanes {
         Ok(Self { jobs })
     }
 
+    /// Closures waiting for a connection now.
+    pub(super) fn queued(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// Runs `f` as it is on one of the connections; waits at most
     /// `acquire_timeout` for one to take it.
     pub(super) async fn run<R, F>(&self, acquire_timeout: Duration, f: F) -> Result<R, RepoError>

@@ -518,3 +518,233 @@ fn the_deadpool_backend_panics_when_cancelled_on_a_current_thread_runtime() {
         .unwrap_or_default();
     assert!(message.contains("multi-threaded runtime"), "{message}");
 }
+
+/// Holds the writer inside a write of its own until the returned sender
+/// sends (or is dropped).
+async fn hold_the_writer(db: &Db) -> (mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.write(move |_| {
+                let _ = held_tx.send(());
+                let _ = release_rx.recv();
+                Ok::<_, RepoError>(())
+            })
+            .await
+            .expect("the holding write");
+        }
+    });
+    held_rx.await.expect("the writer is held");
+    (release_tx, holder)
+}
+
+/// Queues `write` behind a held writer; returns its task.
+fn queue_write<T, E>(
+    db: &Db,
+    write: impl FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<T, E>>
+where
+    T: Send + 'static,
+    E: From<RepoError> + Send + 'static,
+{
+    let db = db.clone();
+    tokio::spawn(async move { db.write(write).await })
+}
+
+async fn until_queued(db: &Db, writes: usize) {
+    while db.queued().writes < writes {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn user_named(email: &str) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
+    let new = UserFactory::new().email(email).build();
+    move |conn| UserRepository::create(conn, &new).map(|_| ())
+}
+
+fn emails(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+    use promptyard_db_models::schema::users;
+    users::table
+        .select(users::email)
+        .order(users::email)
+        .load(conn)
+        .map_err(RepoError::from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_writes_commit_as_one_transaction() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::Threads);
+    let (release, holder) = hold_the_writer(&db).await;
+    // The first write breaks a foreign key that is only checked at COMMIT
+    // (PRAGMA defer_foreign_keys lasts until the transaction ends): if the
+    // two shared one transaction, its COMMIT fails for both.
+    let orphan = queue_write(&db, |conn| {
+        conn.batch_execute(
+            "PRAGMA defer_foreign_keys = ON; \
+             INSERT INTO sessions (id, user_id, state, created_at, last_seen_at, expires_at) \
+             VALUES ('s1', 'no such user', '{}', '2026-11-25 12:00:00', '2026-11-25 12:00:00', '2026-12-02 12:00:00')",
+        )
+        .map_err(RepoError::from)
+    });
+    until_queued(&db, 1).await;
+    let innocent = queue_write(&db, user_named("ada@example.com"));
+    until_queued(&db, 2).await;
+
+    release.send(()).expect("release");
+    holder.await.expect("join");
+
+    let orphan = orphan.await.expect("join");
+    let innocent = innocent.await.expect("join");
+    assert!(
+        matches!(orphan, Err(RepoError::ForeignKeyViolation)),
+        "{orphan:?}"
+    );
+    assert!(
+        matches!(innocent, Err(RepoError::ForeignKeyViolation)),
+        "it shared the failed commit: {innocent:?}"
+    );
+    assert_eq!(
+        db.read(count_users).await.expect("count"),
+        0,
+        "nothing written"
+    );
+    db.write(user_named("grace@example.com"))
+        .await
+        .expect("the writer goes on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_in_a_batch_rolls_back_alone() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::Threads);
+    let (release, holder) = hold_the_writer(&db).await;
+    let before = queue_write(&db, user_named("ada@example.com"));
+    until_queued(&db, 1).await;
+    let failing = queue_write(&db, |conn| -> Result<(), AppError> {
+        user_named("grace@example.com")(conn)?;
+        Err(AppError::Refused)
+    });
+    until_queued(&db, 2).await;
+    let after = queue_write(&db, user_named("linus@example.com"));
+    until_queued(&db, 3).await;
+
+    release.send(()).expect("release");
+    holder.await.expect("join");
+
+    before.await.expect("join").expect("before");
+    let failing = failing.await.expect("join");
+    assert!(matches!(failing, Err(AppError::Refused)), "{failing:?}");
+    after.await.expect("join").expect("after");
+    assert_eq!(
+        db.read(emails).await.expect("emails"),
+        ["ada@example.com", "linus@example.com"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_batch_fails_the_writes_before_it_and_runs_those_after() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::Threads);
+    let (release, holder) = hold_the_writer(&db).await;
+    let before = queue_write(&db, user_named("ada@example.com"));
+    until_queued(&db, 1).await;
+    let panicking = queue_write(&db, |conn| -> Result<(), RepoError> {
+        user_named("grace@example.com")(conn)?;
+        panic!("bug in a write");
+    });
+    until_queued(&db, 2).await;
+    let after = queue_write(&db, user_named("linus@example.com"));
+    until_queued(&db, 3).await;
+
+    release.send(()).expect("release");
+    holder.await.expect("join");
+
+    let before = before.await.expect("join");
+    assert!(
+        matches!(&before, Err(RepoError::Unexpected(e)) if e.to_string().contains("another write of its batch panicked")),
+        "{before:?}"
+    );
+    let panicking = panicking.await.expect("join");
+    assert!(
+        matches!(&panicking, Err(RepoError::Unexpected(e)) if e.to_string().contains("bug in a write")),
+        "{panicking:?}"
+    );
+    after.await.expect("join").expect("after");
+    assert_eq!(
+        db.read(emails).await.expect("emails"),
+        ["linus@example.com"]
+    );
+    db.write(user_named("ken@example.com"))
+        .await
+        .expect("the fresh connection writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_writes_than_a_batch_holds_all_commit() {
+    let test_db = TestDb::new();
+    let db = open(&test_db, PoolBackend::Threads);
+    let (release, holder) = hold_the_writer(&db).await;
+    let count = lanes::MAX_BATCH * 2 + 3;
+    let writes: Vec<_> = (0..count)
+        .map(|n| queue_write(&db, user_named(&format!("user{n}@example.com"))))
+        .collect();
+    until_queued(&db, count).await;
+
+    release.send(()).expect("release");
+    holder.await.expect("join");
+
+    for write in writes {
+        write.await.expect("join").expect("write");
+    }
+    assert_eq!(
+        db.read(count_users).await.expect("count"),
+        i64::try_from(count).expect("small")
+    );
+    assert_eq!(db.queued(), Queued::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_waited_longer_than_the_acquire_timeout_never_runs() {
+    let test_db = TestDb::new();
+    let db = Db::open(DbConfig::new(test_db.url()).with_acquire_timeout(Duration::from_millis(50)))
+        .expect("open");
+    let (release, holder) = hold_the_writer(&db).await;
+
+    let err = db
+        .write(user_named("ada@example.com"))
+        .await
+        .expect_err("the writer is held");
+
+    assert!(
+        matches!(
+            err,
+            RepoError::Unavailable {
+                reason: Unavailable::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    release.send(()).expect("release");
+    holder.await.expect("join");
+    db.write(user_named("grace@example.com"))
+        .await
+        .expect("the writer is free");
+    assert_eq!(
+        db.read(emails).await.expect("emails"),
+        ["grace@example.com"],
+        "the timed-out write never ran"
+    );
+}
+
+#[tokio::test]
+async fn the_queues_are_counted_only_by_the_threads_backend() {
+    let test_db = TestDb::new();
+    for backend in BACKENDS {
+        let db = open(&test_db, backend);
+        assert_eq!(db.queued(), Queued::default(), "{backend:?}");
+    }
+}
