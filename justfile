@@ -55,3 +55,10 @@ bench:
 # Exactly what CI runs.
 ci:
     .ci/run
+
+# What load and growth do to the release binary: login storms (peak RSS,
+# /me p99), posts/s by conversation length, 1024 clients. Needs oha
+# (cargo install oha --locked).
+bench-load:
+    cargo build --release
+    scripts/bench-load

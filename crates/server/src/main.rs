@@ -12,6 +12,12 @@
 //! problem: exit code 2; anything that fails at run time: exit code 1.
 //! Command output goes to stdout, logs to stderr.
 
+/// jemalloc rather than glibc's malloc: more posts per second for a few
+/// MiB of memory (`docs/benchmarks.md`, "Allocator").
+#[cfg(all(target_os = "linux", not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod commands;
 mod config;
 mod secret;

@@ -10,8 +10,8 @@
 //! - [`PlaygroundService`] and [`providers`]: conversations with LLMs and
 //!   the OpenAI-compatible gateway's calls.
 //! - Collaborators every service takes, so tests control them: a [`Clock`]
-//!   and an [`IdGenerator`]; and the [`PasswordHasher`], which keeps Argon2
-//!   off the async workers.
+//!   and an [`IdGenerator`]; and the [`PasswordHasher`], which runs Argon2
+//!   on a fixed set of workers with fixed memory, behind a bounded queue.
 //! - Parse-don't-validate newtypes: [`Email`], [`Password`].
 
 pub mod api_keys;
@@ -30,7 +30,7 @@ pub use auth::{AuthConfig, AuthError, AuthService, AuthUser, SessionInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Email, Password};
 pub use ids::{IdGenerator, UuidV7Ids};
-pub use password::PasswordHasher;
+pub use password::{HashError, HasherConfig, PasswordHasher};
 pub use playground::{
     ConversationInfo, Exchange, ExchangeEvent, ExchangeStream, MessageInfo, MessageOptions, Page,
     PlaygroundError, PlaygroundService, Tokens, UsageSummary,
@@ -40,4 +40,6 @@ pub use sessions::{LoadedSession, SessionKey, SessionService, session_id};
 pub use validation::FieldError;
 // The data layer, re-exported so the layers above reach it through services.
 pub use promptyard_repositories::migrations;
-pub use promptyard_repositories::{BoxError, Db, DbConfig, OpenDbError, RepoError, Unavailable};
+pub use promptyard_repositories::{
+    BoxError, Db, DbConfig, OpenDbError, Queued, RepoError, Unavailable,
+};

@@ -88,9 +88,10 @@ pub struct HasherConfig {
 
 impl HasherConfig {
     /// The default number of workers: one per two cores, at least one.
-    /// Measured on a 2-core machine (`docs/benchmarks.md`, "Login storm"):
-    /// one worker keeps `/api/v1/auth/me` within 2× its idle p99 during a
-    /// login storm; two doubled it.
+    /// Measured on a 2-core machine (`docs/benchmarks.md`, "Password
+    /// hashing workers"): during login storms, one worker kept
+    /// `/api/v1/auth/me` at 1.08–1.24× its idle p99, two at 1.11–1.52×
+    /// for a third more successful logins and 19 MiB more memory.
     pub fn default_workers() -> usize {
         std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
     }
