@@ -259,16 +259,15 @@ impl Lanes {
         F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let state = Arc::new(AtomicU8::new(QUEUED));
-        let (reply, answer) = oneshot::channel();
-        let job = Alone {
-            state: Arc::clone(&state),
-            work: f,
-            reply,
-        };
-        self.queue(Box::new(job), &state, answer, acquire_timeout)
-            .await
-            .and_then(|answered| answered)
+        self.queue(acquire_timeout, |state, reply| {
+            Box::new(Alone {
+                state,
+                work: f,
+                reply,
+            })
+        })
+        .await
+        .and_then(|answered| answered)
     }
 
     /// Runs the write `f` in the writer's next batch (see the module docs);
@@ -279,28 +278,28 @@ impl Lanes {
         T: Send + 'static,
         E: From<RepoError> + Send + 'static,
     {
-        let state = Arc::new(AtomicU8::new(QUEUED));
-        let (reply, answer) = oneshot::channel();
-        let job = Write {
-            state: Arc::clone(&state),
-            work: f,
-            reply,
-        };
-        self.queue(Box::new(job), &state, answer, acquire_timeout)
-            .await
-            .map_err(E::from)?
+        self.queue(acquire_timeout, |state, reply| {
+            Box::new(Write {
+                state,
+                work: f,
+                reply,
+            })
+        })
+        .await
+        .map_err(E::from)?
     }
 
-    /// Queues `job` and waits for its `answer`: at most `acquire_timeout`
-    /// until a connection takes it, then as long as it runs.
+    /// Queues the job `make` builds around a fresh state and reply, and
+    /// waits for its answer: at most `acquire_timeout` until a connection
+    /// takes it, then as long as it runs.
     async fn queue<X>(
         &self,
-        job: Box<dyn Job>,
-        state: &AtomicU8,
-        mut answer: oneshot::Receiver<X>,
         acquire_timeout: Duration,
+        make: impl FnOnce(Arc<AtomicU8>, oneshot::Sender<X>) -> Box<dyn Job>,
     ) -> Result<X, RepoError> {
-        if self.jobs.send(job).is_err() {
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (reply, mut answer) = oneshot::channel();
+        if self.jobs.send(make(Arc::clone(&state), reply)).is_err() {
             return Err(RepoError::unexpected("the database threads have stopped"));
         }
         let stopped = |_| RepoError::unexpected("a database thread stopped");

@@ -297,23 +297,24 @@ async fn a_model_is_sent_the_newest_history_that_fits_its_window() {
 async fn max_tokens_is_kept_free_in_the_window() {
     let f = fixture();
     let id = two_exchanges(&f).await;
-
-    f.playground
-        .send_message(
-            &f.ada,
-            &id,
-            "six",
-            MessageOptions {
-                max_tokens: Some(12),
+    let send = |content: &'static str, max_tokens| {
+        let (f, id) = (&f, id.clone());
+        async move {
+            let options = MessageOptions {
+                max_tokens: Some(max_tokens),
                 ..MessageOptions::default()
-            },
-        )
-        .await
-        .expect("send");
+            };
+            f.playground
+                .send_message(&f.ada, &id, content, options)
+                .await
+                .expect("send");
+            sent_messages(f)
+        }
+    };
 
     // 29 - 12 = 17 for the history: the last exchange (7 + 6) only.
     assert_eq!(
-        sent_messages(&f),
+        send("six", 12).await,
         [
             pair("system", "Be brief."),
             pair("user", "four five"),
@@ -321,23 +322,9 @@ async fn max_tokens_is_kept_free_in_the_window() {
             pair("user", "six"),
         ]
     );
-
-    f.playground
-        .send_message(
-            &f.ada,
-            &id,
-            "seven",
-            MessageOptions {
-                max_tokens: Some(20),
-                ..MessageOptions::default()
-            },
-        )
-        .await
-        .expect("send");
-
     // 29 - 20 = 9: only the last answer fits, and it is not sent alone.
     assert_eq!(
-        sent_messages(&f),
+        send("seven", 20).await,
         [pair("system", "Be brief."), pair("user", "seven")]
     );
 }
