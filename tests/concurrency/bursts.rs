@@ -1,7 +1,8 @@
 //! Bursts over a real socket: a login storm against a small password
-//! hasher is answered 200 or 503 (never anything else, never a wait
-//! beyond the hasher's bound), and a burst of message posts to one
-//! conversation stores every exchange whole.
+//! hasher is answered 401 or 503 (never anything else, never a wait
+//! beyond the hasher's bound), simultaneous wrong logins for one email
+//! are checked no more often than the limit allows, and a burst of
+//! message posts to one conversation stores every exchange whole.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_storm_on_a_small_hasher_gets_200_or_503_with_retry_after() {
+async fn a_login_storm_on_a_small_hasher_gets_401_or_503_with_retry_after() {
     let hasher = PasswordHasher::with_config(HasherConfig {
         workers: 1,
         queue: 4,
@@ -26,13 +27,15 @@ async fn a_login_storm_on_a_small_hasher_gets_200_or_503_with_retry_after() {
     let client = reqwest::Client::new();
     sign_up(&client, &server, "ada@example.com").await;
 
+    // Forty addresses, one attempt each: no email reaches the login limit,
+    // every attempt needs the hasher.
     let mut storm = JoinSet::new();
-    for _ in 0..40 {
+    for n in 0..40 {
         let (client, url) = (client.clone(), server.url("/api/v1/auth/login"));
         storm.spawn(async move {
             let response = client
                 .post(url)
-                .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+                .json(&json!({"email": format!("nobody{n}@example.com"), "password": PASSWORD}))
                 .send()
                 .await
                 .expect("an answer");
@@ -48,16 +51,16 @@ async fn a_login_storm_on_a_small_hasher_gets_200_or_503_with_retry_after() {
     }
     let answers = storm.join_all().await;
 
-    let ok = answers
+    let checked = answers
         .iter()
-        .filter(|(s, ..)| *s == StatusCode::OK)
+        .filter(|(s, ..)| *s == StatusCode::UNAUTHORIZED)
         .count();
     let busy: Vec<_> = answers
         .iter()
         .filter(|(s, ..)| *s == StatusCode::SERVICE_UNAVAILABLE)
         .collect();
-    assert_eq!(ok + busy.len(), 40, "only 200 and 503: {answers:?}");
-    assert!(ok >= 1, "some logins went through");
+    assert_eq!(checked + busy.len(), 40, "only 401 and 503: {answers:?}");
+    assert!(checked >= 1, "some were checked");
     assert!(!busy.is_empty(), "a queue of 4 cannot hold 40");
     for (_, retry_after, body) in busy {
         assert_eq!(retry_after.as_deref(), Some("1"));
@@ -149,4 +152,50 @@ async fn a_burst_of_posts_to_one_conversation_stores_every_exchange_whole() {
     let mut distinct = asked.clone();
     distinct.dedup();
     assert_eq!(distinct.len(), 64, "every message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_thirty_simultaneous_wrong_logins_ten_are_checked_and_twenty_limited() {
+    let server = TestServer::start();
+    let client = reqwest::Client::new();
+    sign_up(&client, &server, "ada@example.com").await;
+
+    let mut attempts = JoinSet::new();
+    for _ in 0..30 {
+        let (client, url) = (client.clone(), server.url("/api/v1/auth/login"));
+        attempts.spawn(async move {
+            let response = client
+                .post(url)
+                .json(&json!({"email": "ada@example.com", "password": "wrong password"}))
+                .send()
+                .await
+                .expect("an answer");
+            let retry_after = response.headers().contains_key("retry-after");
+            let status = response.status();
+            let body: Value = response.json().await.expect("a JSON body");
+            (
+                status,
+                retry_after,
+                body["code"].as_str().map(str::to_owned),
+            )
+        });
+    }
+    let answers = attempts.join_all().await;
+
+    let count = |status: StatusCode, code: &str, retry_after: bool| {
+        answers
+            .iter()
+            .filter(|(s, r, c)| *s == status && *r == retry_after && c.as_deref() == Some(code))
+            .count()
+    };
+    assert_eq!(
+        count(StatusCode::UNAUTHORIZED, "invalid_credentials", false),
+        10,
+        "{answers:?}"
+    );
+    assert_eq!(
+        count(StatusCode::TOO_MANY_REQUESTS, "rate_limited", true),
+        20,
+        "{answers:?}"
+    );
 }

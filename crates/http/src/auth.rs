@@ -137,6 +137,8 @@ pub async fn logout(
         (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`: the current password is wrong; or `unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: e.g. the new password is too short.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many failed logins for this account's email (a wrong `current_password` counts as one); see `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the limit lifts."))),
         (status = 503, description = "`unavailable`: too many passwords are being checked at once (a storm of logins); nothing was checked or counted. See `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))),
     ),

@@ -1,11 +1,16 @@
 //! The `login_failures` table: the brute-force counter, one row per email.
 //!
-//! A window opens at an email's first failed login and lasts `window`; every
-//! failure inside it adds one. The row lives in the database, so every
-//! server process on the same file shares the count.
+//! A window opens at an email's first counted login attempt and lasts
+//! `window`; every attempt inside it adds one, before its password is
+//! checked, and an attempt that was not a failure gives its one back. The
+//! row lives in the database, so every server process on the same file
+//! shares the count.
 
 use chrono::TimeDelta;
+use diesel::dsl::case_when;
 use diesel::prelude::*;
+use diesel::sql_types::Integer;
+use diesel::upsert::excluded;
 use promptyard_db_models::models::{LoginFailure, Timestamp};
 use promptyard_db_models::schema::login_failures;
 
@@ -25,38 +30,72 @@ impl LoginFailureRepository {
             .map_err(RepoError::from)
     }
 
-    /// Records one failed login for `email` at `now`: adds one to the count
-    /// if its window (of length `window`) is still open, else opens a new
-    /// window with a count of one. Returns the row as it now stands.
+    /// Counts one login attempt for `email` at `now`, before its password
+    /// is checked: adds one to the count if its window (of length
+    /// `window`) is still open, else opens a new window with a count of
+    /// one. The count stops at `cap` (the limit plus one: enough to say
+    /// "over", and it cannot grow without bound). Returns the row as it
+    /// now stands.
     ///
-    /// Two statements: run it inside `Db::write`, which makes them one
-    /// transaction.
-    pub fn record(
+    /// One statement (an upsert that returns the new count), so of any
+    /// number of simultaneous attempts, in this process or another, each
+    /// sees a count of its own: the caller checks the password only if
+    /// that count is within the limit. An attempt that turns out not to be
+    /// a failure gives its count back ([`release`](Self::release)) or
+    /// clears the row ([`clear`](Self::clear)).
+    pub fn reserve(
         conn: &mut SqliteConnection,
         email: &str,
         now: Timestamp,
         window: TimeDelta,
+        cap: i32,
     ) -> Result<LoginFailure, RepoError> {
-        let current = login_failures::table
-            .find(email)
-            .select(LoginFailure::as_select())
-            .get_result(conn)
-            .optional()?;
-        let next = match current {
-            Some(row) if row.window_started_at + window > now => LoginFailure {
-                failures: row.failures.saturating_add(1),
-                ..row
-            },
-            _ => LoginFailure {
+        let open = login_failures::window_started_at.gt(now - window);
+        let counted = case_when(
+            login_failures::failures.lt(cap),
+            login_failures::failures + 1,
+        )
+        .otherwise(login_failures::failures);
+        diesel::insert_into(login_failures::table)
+            .values(&LoginFailure {
                 email: email.to_owned(),
                 failures: 1,
                 window_started_at: now,
-            },
-        };
-        diesel::replace_into(login_failures::table)
-            .values(&next)
-            .execute(conn)?;
-        Ok(next)
+            })
+            .on_conflict(login_failures::email)
+            .do_update()
+            .set((
+                login_failures::failures
+                    .eq(case_when(open, counted).otherwise(1.into_sql::<Integer>())),
+                login_failures::window_started_at.eq(case_when(
+                    open,
+                    login_failures::window_started_at,
+                )
+                .otherwise(excluded(login_failures::window_started_at))),
+            ))
+            .returning(LoginFailure::as_returning())
+            .get_result(conn)
+            .map_err(RepoError::from)
+    }
+
+    /// Gives back one attempt counted by [`reserve`](Self::reserve) that
+    /// was not a failure (its password was not checked, or was right); the
+    /// row goes when its count would reach zero.
+    ///
+    /// Two statements: run it inside `Db::write`, which makes them one
+    /// transaction.
+    pub fn release(conn: &mut SqliteConnection, email: &str) -> Result<(), RepoError> {
+        let lowered = diesel::update(
+            login_failures::table
+                .find(email)
+                .filter(login_failures::failures.gt(1)),
+        )
+        .set(login_failures::failures.eq(login_failures::failures - 1))
+        .execute(conn)?;
+        if lowered == 0 {
+            diesel::delete(login_failures::table.find(email)).execute(conn)?;
+        }
+        Ok(())
     }
 
     /// Forgets the failures of `email` (after a successful login).
@@ -100,6 +139,7 @@ mod tests {
     }
 
     const WINDOW: TimeDelta = TimeDelta::minutes(15);
+    const CAP: i32 = 1000;
 
     #[test]
     fn failures_inside_the_window_add_up() {
@@ -107,11 +147,12 @@ mod tests {
         let conn = &mut test_db.conn();
 
         for i in 0..3 {
-            let row = LoginFailureRepository::record(
+            let row = LoginFailureRepository::reserve(
                 conn,
                 "ada@example.com",
                 t0() + TimeDelta::minutes(i),
                 WINDOW,
+                CAP,
             )
             .expect("record");
             assert_eq!(row.failures, i32::try_from(i).expect("small") + 1);
@@ -129,11 +170,11 @@ mod tests {
     fn a_failure_after_the_window_opens_a_new_one() {
         let test_db = TestDb::new();
         let conn = &mut test_db.conn();
-        LoginFailureRepository::record(conn, "ada@example.com", t0(), WINDOW).expect("1");
-        LoginFailureRepository::record(conn, "ada@example.com", t0(), WINDOW).expect("2");
+        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("1");
+        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("2");
 
         let later = t0() + WINDOW;
-        let row = LoginFailureRepository::record(conn, "ada@example.com", later, WINDOW)
+        let row = LoginFailureRepository::reserve(conn, "ada@example.com", later, WINDOW, CAP)
             .expect("new window");
 
         assert_eq!(row.failures, 1);
@@ -144,8 +185,9 @@ mod tests {
     fn emails_are_counted_apart_and_case_insensitively() {
         let test_db = TestDb::new();
         let conn = &mut test_db.conn();
-        LoginFailureRepository::record(conn, "ada@example.com", t0(), WINDOW).expect("ada");
-        LoginFailureRepository::record(conn, "grace@example.com", t0(), WINDOW).expect("grace");
+        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("ada");
+        LoginFailureRepository::reserve(conn, "grace@example.com", t0(), WINDOW, CAP)
+            .expect("grace");
 
         let row = LoginFailureRepository::get(conn, "ADA@example.com").expect("case-insensitive");
 
@@ -154,11 +196,82 @@ mod tests {
     }
 
     #[test]
+    fn release_gives_one_attempt_back_and_the_row_goes_at_zero() {
+        let test_db = TestDb::new();
+        let conn = &mut test_db.conn();
+        for _ in 0..2 {
+            LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("2");
+        }
+
+        LoginFailureRepository::release(conn, "ada@example.com").expect("release");
+        assert_eq!(
+            LoginFailureRepository::get(conn, "ada@example.com")
+                .expect("row")
+                .failures,
+            1
+        );
+        LoginFailureRepository::release(conn, "ada@example.com").expect("the last one");
+        LoginFailureRepository::release(conn, "ada@example.com").expect("no row is fine");
+
+        assert!(
+            LoginFailureRepository::get(conn, "ada@example.com")
+                .expect_err("gone at zero")
+                .is_not_found()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simultaneous_reservations_from_two_processes_each_get_a_count_of_their_own() {
+        let test_db = TestDb::new();
+        // Two handles on one file, as two server processes would have.
+        let open = || crate::Db::open(crate::DbConfig::new(test_db.url())).expect("open");
+        let (first, second) = (open(), open());
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..30 {
+            let db = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tasks.spawn(async move {
+                db.write(|conn| {
+                    LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP)
+                })
+                .await
+                .expect("reserve")
+                .failures
+            });
+        }
+
+        let mut counts = tasks.join_all().await;
+        counts.sort_unstable();
+
+        assert_eq!(counts, (1..=30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_count_stops_at_its_cap() {
+        let test_db = TestDb::new();
+        let conn = &mut test_db.conn();
+
+        let counts: Vec<i32> = (0..5)
+            .map(|_| {
+                LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, 3)
+                    .expect("reserve")
+                    .failures
+            })
+            .collect();
+
+        assert_eq!(counts, [1, 2, 3, 3, 3]);
+    }
+
+    #[test]
     fn clear_forgets_one_email() {
         let test_db = TestDb::new();
         let conn = &mut test_db.conn();
-        LoginFailureRepository::record(conn, "ada@example.com", t0(), WINDOW).expect("ada");
-        LoginFailureRepository::record(conn, "grace@example.com", t0(), WINDOW).expect("grace");
+        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("ada");
+        LoginFailureRepository::reserve(conn, "grace@example.com", t0(), WINDOW, CAP)
+            .expect("grace");
 
         LoginFailureRepository::clear(conn, "ada@example.com").expect("clear");
         LoginFailureRepository::clear(conn, "nobody@example.com")
@@ -178,9 +291,9 @@ mod tests {
         let conn = &mut test_db.conn();
         for (i, email) in ["a@x.io", "b@x.io", "c@x.io"].iter().enumerate() {
             let at = t0() - WINDOW - TimeDelta::minutes(i64::try_from(i).expect("small"));
-            LoginFailureRepository::record(conn, email, at, WINDOW).expect("old");
+            LoginFailureRepository::reserve(conn, email, at, WINDOW, CAP).expect("old");
         }
-        LoginFailureRepository::record(conn, "d@x.io", t0(), WINDOW).expect("open");
+        LoginFailureRepository::reserve(conn, "d@x.io", t0(), WINDOW, CAP).expect("open");
 
         let cutoff = t0() - WINDOW;
         assert_eq!(

@@ -768,3 +768,46 @@ async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_no
         "the refused registration wrote nothing"
     );
 }
+
+#[actix_web::test]
+async fn wrong_current_passwords_count_as_failed_logins_and_get_429_once_limited() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+    let change = |current: &'static str| json!({"current_password": current, "new_password": "a new password"});
+
+    for _ in 0..10 {
+        let response = post_json(
+            &app,
+            "/api/v1/auth/password",
+            change("nope nope nope"),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = post_json(
+        &app,
+        "/api/v1/auth/password",
+        change(PASSWORD),
+        Some(&cookie),
+    )
+    .await;
+
+    assert!(limited.headers().contains_key(RETRY_AFTER));
+    let (status, body) = parts(limited).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["code"], "rate_limited");
+    let login = post_json(
+        &app,
+        "/api/v1/auth/login",
+        creds("ada@example.com", PASSWORD),
+        None,
+    )
+    .await;
+    assert_eq!(
+        login.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the email itself is limited"
+    );
+}

@@ -11,8 +11,17 @@
 //!   for that email gets [`AuthError::RateLimited`] until the window ends,
 //!   even with the right password; a successful login clears the count. The
 //!   count is a row of `login_failures`, so it holds across every server
-//!   process on the same database;
-//! - a password change revokes every other session of the user.
+//!   process on the same database. Each attempt is counted *before* its
+//!   password is checked, by one upsert that returns the new count, so of
+//!   any number of simultaneous attempts no more than the remaining
+//!   allowance are checked; an attempt that was not a failure (a disabled
+//!   account's right password, a busy hasher) gives its count back;
+//! - a wrong `current_password` on a password change counts as a failed
+//!   login of the account's email, and is refused with
+//!   [`AuthError::RateLimited`] while that email is limited;
+//! - a password change revokes every other session of the user;
+//! - security events (failed logins, lockouts, password changes) are logged
+//!   with an `event` field and the user id where known, never a password.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,67 +226,109 @@ impl AuthService {
 
     /// Checks an email and password. See the module docs for the rules.
     pub async fn login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
-        let now = self.clock.now();
         let key = Email::login_key(email);
-        // The failure count and the account, in one trip to a reader.
-        let (lookup_key, parsed) = (key.clone(), Email::parse(email).ok());
-        let (failures, user) = self
-            .db
-            .read(move |conn| {
-                let failures = match &lookup_key {
-                    Some(key) => LoginFailureRepository::get(conn, key).optional()?,
-                    None => None,
-                };
-                let user = match &parsed {
-                    Some(email) => UserRepository::get_by_email(conn, email.as_str()).optional()?,
-                    None => None,
-                };
-                Ok::<_, RepoError>((failures, user))
-            })
-            .await?;
-        if let Some(retry_after) = failures.as_ref().and_then(|f| self.limited(f, now)) {
-            return Err(AuthError::RateLimited { retry_after });
+        if let Some(key) = &key {
+            self.reserve_attempt(key).await?;
         }
+        let checked = self.check_login(email, password).await;
+        let Some(key) = key else {
+            return checked;
+        };
+        match &checked {
+            // Counted: a failure.
+            Err(AuthError::InvalidCredentials) => {
+                tracing::info!(event = "login_failed", "failed login");
+            }
+            Ok(user) => {
+                self.db
+                    .write(move |conn| LoginFailureRepository::clear(conn, &key))
+                    .await?;
+                tracing::info!(event = "login", user_id = %user.id, "logged in");
+            }
+            // Not a failure (a disabled account's right password, a busy
+            // hasher, storage trouble): the attempt is given back.
+            Err(_) => {
+                self.release_attempt(key).await;
+            }
+        }
+        checked
+    }
+
+    /// The password check of a login whose attempt is counted.
+    async fn check_login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
+        let user = match Email::parse(email) {
+            Ok(email) => {
+                self.db
+                    .read(move |conn| UserRepository::get_by_email(conn, email.as_str()).optional())
+                    .await?
+            }
+            Err(_) => None,
+        };
         let verified = match &user {
             Some(user) if password.chars().count() <= PASSWORD_MAX_CHARS => {
                 self.hasher.verify(password, &user.password_hash).await?
             }
             _ => self.hasher.verify_dummy(password).await?,
         };
-
         match user {
             Some(user) if verified => {
-                if !user.is_active {
-                    return Err(AuthError::AccountDisabled);
+                if user.is_active {
+                    Ok(user.into())
+                } else {
+                    tracing::info!(event = "login_refused", user_id = %user.id, "login of a disabled account");
+                    Err(AuthError::AccountDisabled)
                 }
-                if let (Some(key), Some(_)) = (key, failures) {
-                    self.db
-                        .write(move |conn| LoginFailureRepository::clear(conn, &key))
-                        .await?;
-                }
-                Ok(user.into())
             }
-            _ => {
-                if let Some(key) = key {
-                    let window = delta(self.config.failed_login_window);
-                    self.db
-                        .write(move |conn| {
-                            LoginFailureRepository::record(conn, &key, now.naive_utc(), window)
-                        })
-                        .await?;
-                }
-                Err(AuthError::InvalidCredentials)
-            }
+            _ => Err(AuthError::InvalidCredentials),
         }
     }
 
-    /// How long `failures` still blocks logins at `now`, if it does.
-    fn limited(&self, failures: &LoginFailure, now: DateTime<Utc>) -> Option<Duration> {
-        let ends = failures.window_started_at.and_utc() + delta(self.config.failed_login_window);
-        let blocked = u32::try_from(failures.failures).unwrap_or(0)
-            >= self.config.max_failed_logins
-            && ends > now;
-        blocked.then(|| {
+    /// Counts one attempt for the email `key` before its password is
+    /// checked; [`AuthError::RateLimited`] if that goes over the limit.
+    async fn reserve_attempt(&self, key: &str) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let window = delta(self.config.failed_login_window);
+        let owned = key.to_owned();
+        let cap = i32::try_from(self.config.max_failed_logins)
+            .unwrap_or(i32::MAX - 1)
+            .saturating_add(1);
+        let counted = self
+            .db
+            .write(move |conn| {
+                LoginFailureRepository::reserve(conn, &owned, now.naive_utc(), window, cap)
+            })
+            .await?;
+        match self.limited(&counted, now) {
+            Some(retry_after) => {
+                tracing::warn!(
+                    event = "rate_limited",
+                    failures = counted.failures,
+                    "too many failed logins for one email"
+                );
+                Err(AuthError::RateLimited { retry_after })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Gives back an attempt that was not a failure. Best effort: if the
+    /// database fails now, the attempt stays counted (the safe side).
+    async fn release_attempt(&self, key: String) {
+        if let Err(err) = self
+            .db
+            .write(move |conn| LoginFailureRepository::release(conn, &key))
+            .await
+        {
+            tracing::warn!(error = %err, "cannot give back a login attempt");
+        }
+    }
+
+    /// How long the count `counted` blocks attempts at `now`, if it does:
+    /// when it is over the limit and its window is open.
+    fn limited(&self, counted: &LoginFailure, now: DateTime<Utc>) -> Option<Duration> {
+        let ends = counted.window_started_at.and_utc() + delta(self.config.failed_login_window);
+        let over = u32::try_from(counted.failures).unwrap_or(0) > self.config.max_failed_logins;
+        (over && ends > now).then(|| {
             let left = (ends - now).to_std().unwrap_or_default();
             // Whole seconds, rounded up: Retry-After must not invite a retry
             // that is still refused.
@@ -312,14 +363,30 @@ impl AuthService {
             .db
             .read(move |conn| UserRepository::get_by_id(conn, &id))
             .await?;
-        let verified = current_password.chars().count() <= PASSWORD_MAX_CHARS
-            && self
+        // A wrong current password counts as a failed login of the
+        // account's email: a session is no password-guessing oracle.
+        let key = user.email.clone();
+        self.reserve_attempt(&key).await?;
+        let verified = if current_password.chars().count() <= PASSWORD_MAX_CHARS {
+            match self
                 .hasher
                 .verify(current_password, &user.password_hash)
-                .await?;
+                .await
+            {
+                Ok(verified) => verified,
+                Err(err) => {
+                    self.release_attempt(key).await;
+                    return Err(err.into());
+                }
+            }
+        } else {
+            false
+        };
         if !verified {
+            tracing::info!(event = "password_change_failed", user_id = %user.id, "wrong current password");
             return Err(AuthError::InvalidCredentials);
         }
+        self.release_attempt(key).await;
         let hash = self.hasher.hash(&new_password).await?;
         let now = self.clock.now().naive_utc();
         let keep = keep_session_id.to_owned();
@@ -330,7 +397,12 @@ impl AuthService {
                 SessionRepository::delete_all_for_user_except(conn, &user.id, &keep)
             })
             .await?;
-        tracing::info!(user_id, revoked, "password changed");
+        tracing::info!(
+            event = "password_changed",
+            user_id,
+            revoked,
+            "password changed"
+        );
         Ok(revoked)
     }
 

@@ -249,10 +249,14 @@ async fn the_eleventh_attempt_is_rate_limited_even_with_the_right_password() {
         Duration::from_secs(10 * 60),
         "until the window ends"
     );
+    f.auth
+        .login("ada@example.com", PASSWORD)
+        .await
+        .expect_err("still limited");
     assert_eq!(
         failures(&f, "ada@example.com").await,
-        Some(10),
-        "not counted while limited"
+        Some(11),
+        "over the limit once, then no further while limited"
     );
 }
 
@@ -439,6 +443,127 @@ async fn change_password_refuses_a_wrong_current_password_or_a_bad_new_one() {
         .login("ada@example.com", PASSWORD)
         .await
         .expect("unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_thirty_simultaneous_wrong_logins_only_the_allowance_is_checked() {
+    let f = fixture();
+    f.auth
+        .register("ada@example.com", PASSWORD)
+        .await
+        .expect("register");
+    fail_logins(&f, "ada@example.com", 3).await;
+
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let auth = f.auth.clone();
+        attempts.spawn(async move { auth.login("ada@example.com", "wrong password").await });
+    }
+    let results = attempts.join_all().await;
+
+    let checked = results
+        .iter()
+        .filter(|r| matches!(r, Err(AuthError::InvalidCredentials)))
+        .count();
+    let limited = results
+        .iter()
+        .filter(|r| matches!(r, Err(AuthError::RateLimited { .. })))
+        .count();
+    assert_eq!((checked, limited), (7, 23), "10 in all, 3 already spent");
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_as_failed_logins_of_the_email() {
+    let f = fixture();
+    let user = f
+        .auth
+        .register("ada@example.com", PASSWORD)
+        .await
+        .expect("register");
+
+    for _ in 0..10 {
+        let err = f
+            .auth
+            .change_password(&user.id, "s", "not my password", "a brand new password")
+            .await
+            .expect_err("wrong");
+        assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
+    }
+    let right_but_limited = f
+        .auth
+        .change_password(&user.id, "s", PASSWORD, "a brand new password")
+        .await
+        .expect_err("limited");
+    let login = f
+        .auth
+        .login("ada@example.com", PASSWORD)
+        .await
+        .expect_err("the email is limited");
+
+    assert!(
+        matches!(right_but_limited, AuthError::RateLimited { .. }),
+        "{right_but_limited:?}"
+    );
+    assert!(matches!(login, AuthError::RateLimited { .. }), "{login:?}");
+    f.clock.advance(TimeDelta::minutes(15));
+    f.auth
+        .change_password(&user.id, "s", PASSWORD, "a brand new password")
+        .await
+        .expect("the window has passed");
+    assert_eq!(
+        failures(&f, "ada@example.com").await,
+        None,
+        "a right current password gives its attempt back"
+    );
+}
+
+#[tokio::test]
+async fn attempts_the_hasher_refused_or_a_disabled_account_are_given_back() {
+    let f = fixture();
+    f.auth
+        .register("ada@example.com", PASSWORD)
+        .await
+        .expect("register");
+    fail_logins(&f, "ada@example.com", 2).await;
+    let refusing = AuthService::new(
+        f.db.clone(),
+        PasswordHasher::with_config(crate::password::HasherConfig {
+            workers: 1,
+            queue: 1,
+            max_wait: Duration::ZERO,
+        })
+        .expect("hasher"),
+        Arc::new(f.clock.clone()),
+        Arc::new(SequentialIds::default()),
+        AuthConfig::default(),
+    );
+
+    for _ in 0..12 {
+        let err = refusing
+            .login("ada@example.com", "wrong password")
+            .await
+            .expect_err("busy");
+        assert!(matches!(err, AuthError::Busy { .. }), "{err:?}");
+    }
+    f.auth
+        .set_active("ada@example.com", false)
+        .await
+        .expect("disable");
+    let disabled = f
+        .auth
+        .login("ada@example.com", PASSWORD)
+        .await
+        .expect_err("disabled");
+
+    assert!(
+        matches!(disabled, AuthError::AccountDisabled),
+        "{disabled:?}"
+    );
+    assert_eq!(
+        failures(&f, "ada@example.com").await,
+        Some(2),
+        "only the two real failures"
+    );
 }
 
 #[tokio::test]
