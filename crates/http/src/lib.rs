@@ -44,7 +44,8 @@ use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensi
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::error::InternalError;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpMessage, web};
@@ -206,8 +207,67 @@ pub fn app(
 > {
     App::new()
         .configure(configure(state))
+        .wrap(from_fn(api_headers))
         .wrap(from_fn(request_id_header))
         .wrap(TracingLogger::default())
+}
+
+/// Whether `path` is under `/api/v1` or `/v1`.
+fn is_api_path(path: &str) -> bool {
+    ["/api/v1", "/v1"].iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// The rules the contract sets on every answer, errors included:
+/// `Cache-Control: no-store` under `/api/v1` and `/v1` (answers are
+/// personal, and some show a secret once), and no CORS header at all for
+/// an origin that is not listed (actix-cors would still send
+/// `Access-Control-Allow-Credentials` and `-Expose-Headers` to it).
+async fn api_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let api = is_api_path(req.path());
+    let stranger = match req.headers().get(header::ORIGIN) {
+        Some(origin) => !req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+            state
+                .settings
+                .cors_origins
+                .iter()
+                .any(|listed| listed.as_bytes() == origin.as_bytes())
+        }),
+        None => false,
+    };
+    let apply = |headers: &mut HeaderMap| {
+        if api {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        if stranger {
+            let cors: Vec<HeaderName> = headers
+                .keys()
+                .filter(|name| name.as_str().starts_with("access-control-"))
+                .cloned()
+                .collect();
+            for name in cors {
+                headers.remove(name);
+            }
+        }
+    };
+    match next.call(req).await {
+        Ok(mut response) => {
+            apply(response.headers_mut());
+            Ok(response)
+        }
+        // An error a middleware answered with: the same answer, with the
+        // same rules.
+        Err(err) => {
+            let mut response = err.error_response();
+            apply(response.headers_mut());
+            Err(InternalError::from_response(err.to_string(), response).into())
+        }
+    }
 }
 
 async fn request_id_header(

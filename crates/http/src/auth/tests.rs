@@ -642,24 +642,100 @@ async fn cors_answers_listed_origins_with_credentials_and_others_with_nothing() 
         Some("true")
     );
 
+    let cors_headers = |headers: &actix_web::http::header::HeaderMap| -> Vec<String> {
+        headers
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .filter(|name| name.starts_with("access-control-"))
+            .collect()
+    };
     let other = test::call_service(&app, preflight("https://evil.example.net")).await;
-    assert!(other.headers().get("access-control-allow-origin").is_none());
-
-    let simple = test::TestRequest::get()
-        .uri("/api/v1/auth/me")
-        .insert_header(("origin", "https://evil.example.net"))
-        .to_request();
-    let response = test::call_service(&app, simple).await;
-    assert!(
-        response
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
     assert_eq!(
-        response.status(),
-        StatusCode::UNAUTHORIZED,
-        "served, just without CORS"
+        cors_headers(other.headers()),
+        Vec::<String>::new(),
+        "no CORS header at all"
+    );
+
+    for uri in ["/api/v1/auth/me", "/v1/models"] {
+        let simple = test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("origin", "https://evil.example.net"))
+            .to_request();
+        let response = test::call_service(&app, simple).await;
+        assert_eq!(
+            cors_headers(response.headers()),
+            Vec::<String>::new(),
+            "{uri}"
+        );
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "served, just without CORS"
+        );
+        let listed = test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("origin", "https://app.example.com"))
+            .to_request();
+        let response = test::call_service(&app, listed).await;
+        assert!(
+            cors_headers(response.headers())
+                .contains(&"access-control-allow-credentials".to_owned()),
+            "{uri}: {:?}",
+            cors_headers(response.headers())
+        );
+    }
+}
+
+#[actix_web::test]
+async fn every_api_answer_says_no_store_errors_and_shown_once_keys_included() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+
+    let created = post_json(
+        &app,
+        "/api/v1/api-keys",
+        json!({"name": "ci"}),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let mut answers = vec![("POST /api/v1/api-keys", created)];
+    for (what, uri, cookie) in [
+        ("me", "/api/v1/auth/me", Some(&cookie)),
+        ("me without a cookie", "/api/v1/auth/me", None),
+        ("unknown route", "/api/v1/nope", None),
+        ("openapi", "/api/v1/openapi.json", None),
+        ("gateway without a key", "/v1/models", None),
+        ("unknown gateway route", "/v1/nope", None),
+    ] {
+        answers.push((what, get(&app, uri, cookie).await));
+    }
+    let malformed = test::TestRequest::post()
+        .uri("/api/v1/auth/login")
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .set_payload("{not json")
+        .to_request();
+    answers.push(("malformed body", test::call_service(&app, malformed).await));
+
+    for (what, response) in &answers {
+        assert_eq!(
+            response
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-store"),
+            "{what}: {}",
+            response.status()
+        );
+    }
+    assert!(
+        get(&app, "/healthz", None)
+            .await
+            .headers()
+            .get("cache-control")
+            .is_none(),
+        "outside the API prefixes"
     );
 }
 
