@@ -3,16 +3,20 @@
 //! marked **session** (the cookie only; a key gets 403 `session_required`,
 //! so a leaked key cannot mint more keys). The one place that decides.
 //!
-//! When a request carries both, an `Authorization` header wins on **auth**
-//! endpoints: a bad key is 401 even next to a good cookie.
+//! Authentication comes before authorization: an `Authorization` header is
+//! always checked first, so a bad key is 401 even next to a good cookie,
+//! on **auth** and **session** endpoints alike; only a valid key is told
+//! 403 `session_required`.
 
-use std::future::{Future, Ready, ready};
-use std::pin::Pin;
+use std::future::{Ready, ready};
 
 use actix_session::{Session, SessionExt};
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use promptyard_services::{AuthError, KeyCaller};
 
 use crate::AppState;
 use crate::dto::UserBody;
@@ -103,44 +107,96 @@ pub(crate) fn bearer(req: &HttpRequest) -> Bearer {
     }
 }
 
+/// What [`authenticate_key`] found in the `Authorization` header, kept in
+/// the request's extensions for the extractors.
+#[derive(Clone)]
+enum KeyAuth {
+    Valid(KeyCaller),
+    /// Malformed, unknown, revoked, expired, or a disabled user's key.
+    Invalid,
+    /// The database could not say.
+    Unavailable,
+}
+
+/// Middleware of `/api/v1`: checks an `Authorization` header, if there is
+/// one, before anything else of the request runs (body parsing included),
+/// so that a bad credential is 401 before any 4xx about the body, and the
+/// extractors below decide at once.
+pub(crate) async fn authenticate_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let found = match bearer(req.request()) {
+        Bearer::Absent => None,
+        Bearer::Malformed => Some(KeyAuth::Invalid),
+        Bearer::Key(key) => Some(match req.app_data::<web::Data<AppState>>() {
+            Some(state) => match state.api_keys.authenticate(&key).await {
+                Ok(caller) => KeyAuth::Valid(caller),
+                Err(AuthError::Unavailable(_)) => KeyAuth::Unavailable,
+                Err(_) => KeyAuth::Invalid,
+            },
+            None => KeyAuth::Unavailable,
+        }),
+    };
+    if let Some(found) = found {
+        req.extensions_mut().insert(found);
+    }
+    next.call(req).await
+}
+
+/// The key [`authenticate_key`] checked: `None` without an `Authorization`
+/// header; 401 for a bad one; 503 if the database could not say.
+fn key_caller(req: &HttpRequest) -> Result<Option<KeyCaller>, ApiError> {
+    if matches!(bearer(req), Bearer::Absent) {
+        return Ok(None);
+    }
+    match req.extensions().get::<KeyAuth>() {
+        Some(KeyAuth::Valid(caller)) => Ok(Some(caller.clone())),
+        Some(KeyAuth::Invalid) => Err(ApiError::Unauthenticated),
+        Some(KeyAuth::Unavailable) => Err(ApiError::Unavailable(
+            "the API key could not be checked".into(),
+        )),
+        None => Err(ApiError::unexpected(
+            "an Authorization header the key middleware did not see",
+        )),
+    }
+}
+
 impl FromRequest for SessionUser {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
+    /// Authentication before authorization: an `Authorization` header is
+    /// checked first (malformed, unknown, revoked, expired or a disabled
+    /// user's key: 401 `unauthenticated`); a valid key without a session
+    /// is then 403 `session_required`.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match from_session(req) {
-            Err(ApiError::Unauthenticated) if !matches!(bearer(req), Bearer::Absent) => {
-                Err(ApiError::SessionRequired)
-            }
-            other => other,
-        })
+        ready(
+            key_caller(req).and_then(|key| match (from_session(req), key) {
+                (Err(ApiError::Unauthenticated), Some(_)) => Err(ApiError::SessionRequired),
+                (session, _) => session,
+            }),
+        )
     }
 }
 
 impl FromRequest for CurrentUser {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        match bearer(req) {
-            Bearer::Absent => Box::pin(ready(from_session(req).map(|s| CurrentUser {
+        ready(match key_caller(req) {
+            Ok(Some(caller)) => Ok(CurrentUser {
+                user: caller.user.into(),
+                session_id: None,
+                key_id: Some(caller.key_id),
+            }),
+            Ok(None) => from_session(req).map(|s| CurrentUser {
                 user: s.user,
                 session_id: Some(s.session_id),
                 key_id: None,
-            }))),
-            Bearer::Malformed => Box::pin(ready(Err(ApiError::Unauthenticated))),
-            Bearer::Key(key) => {
-                let state = req.app_data::<web::Data<AppState>>().cloned();
-                Box::pin(async move {
-                    let state = state.ok_or_else(|| ApiError::unexpected("no AppState"))?;
-                    let caller = state.api_keys.authenticate(&key).await?;
-                    Ok(CurrentUser {
-                        user: caller.user.into(),
-                        session_id: None,
-                        key_id: Some(caller.key_id),
-                    })
-                })
-            }
-        }
+            }),
+            Err(err) => Err(err),
+        })
     }
 }

@@ -320,6 +320,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .configure(playground::routes)
                     .configure(openapi::routes)
                     .default_service(web::to(problem::not_found))
+                    .wrap(from_fn(extract::authenticate_key))
                     .wrap(sessions)
                     .wrap(cors),
             )

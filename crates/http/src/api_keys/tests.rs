@@ -298,3 +298,64 @@ async fn without_a_session_key_management_is_401() {
         assert_eq!(body["code"], "unauthenticated");
     }
 }
+
+#[actix_web::test]
+async fn session_endpoints_authenticate_a_key_before_saying_it_is_not_enough() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let cookie = signed_in(&app, "ada@example.com").await;
+    let revoked = create_key(&app, &cookie, json!({"name": "revoked"})).await;
+    delete(
+        &app,
+        &format!("/api/v1/api-keys/{}", revoked["id"].as_str().expect("id")),
+        Some(&cookie),
+    )
+    .await;
+    let revoked = revoked["key"].as_str().expect("key").to_owned();
+    let disabled = create_key(&app, &cookie, json!({"name": "disabled"})).await["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let _grace = signed_in(&app, "grace@example.com").await;
+    let valid = {
+        let cookie = crate::test_app::login(&app, "grace@example.com").await;
+        create_key(&app, &cookie, json!({"name": "valid"})).await["key"]
+            .as_str()
+            .expect("key")
+            .to_owned()
+    };
+    t.state
+        .auth
+        .set_active("ada@example.com", false)
+        .await
+        .expect("disable ada");
+    let session_endpoints = [
+        (Method::GET, "/api/v1/api-keys"),
+        (Method::POST, "/api/v1/api-keys"),
+        (Method::POST, "/api/v1/auth/logout"),
+        (Method::POST, "/api/v1/auth/password"),
+        (Method::GET, "/api/v1/auth/sessions"),
+    ];
+
+    for (method, path) in session_endpoints {
+        for (key, status, code) in [
+            (&revoked, StatusCode::UNAUTHORIZED, "unauthenticated"),
+            (&disabled, StatusCode::UNAUTHORIZED, "unauthenticated"),
+            (
+                &"pyk_nonsense".to_owned(),
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+            ),
+            (&valid, StatusCode::FORBIDDEN, "session_required"),
+        ] {
+            let body = (method == Method::POST).then(|| json!({"name": "x"}));
+            let (got, answer) =
+                parts(with_bearer(&app, method.clone(), path, key, body).await).await;
+            assert_eq!(
+                (got, answer["code"].as_str()),
+                (status, Some(code)),
+                "{method} {path}"
+            );
+        }
+    }
+}
