@@ -215,3 +215,66 @@ fn messages_written_before_their_token_counts_get_them_filled_in() {
     let refused = conn.batch_execute("UPDATE messages SET tokens = -1 WHERE id = 'm1'");
     assert!(refused.is_err(), "tokens >= 0 is checked");
 }
+
+#[test]
+fn sessions_written_before_public_ids_get_a_uuidv7_of_their_creation_time() {
+    let test_db = TestDb::empty();
+    let mut conn = test_db.conn();
+    migrate_to(
+        &mut conn,
+        &MIGRATIONS,
+        "2026-12-02-000008_add_message_tokens",
+    )
+    .unwrap_or_else(|f| panic!("\n{f}"));
+    conn.batch_execute(
+        "INSERT INTO users (id, email, password_hash, is_active, created_at, updated_at) \
+         VALUES ('u1', 'ada@example.com', '$argon2id$x', 1, '2026-11-25 12:00:00', '2026-11-25 12:00:00'); \
+         INSERT INTO sessions (id, user_id, state, created_at, last_seen_at, expires_at) VALUES \
+           ('hash-1', 'u1', '{}', '2026-11-25 12:00:00.123', '2026-11-25 12:00:00', '2026-12-02 12:00:00'), \
+           ('hash-2', 'u1', '{}', '2026-11-25 12:00:00.123', '2026-11-25 12:00:00', '2026-12-02 12:00:00'), \
+           ('hash-3', 'u1', '{}', '2026-11-26 08:30:00', '2026-11-26 08:30:00', '2026-12-03 08:30:00');",
+    )
+    .expect("rows at that version");
+
+    migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
+
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        created_at: String,
+        #[diesel(sql_type = Text)]
+        public_id: String,
+    }
+    let rows = diesel::sql_query("SELECT created_at, public_id FROM sessions ORDER BY id")
+        .load::<Row>(&mut conn)
+        .expect("sessions");
+    let mut seen = std::collections::HashSet::new();
+    for row in &rows {
+        let uuid = uuid::Uuid::parse_str(&row.public_id)
+            .unwrap_or_else(|e| panic!("{}: {e}", row.public_id));
+        assert_eq!(uuid.get_version_num(), 7, "{}", row.public_id);
+        assert_eq!(
+            uuid.get_variant(),
+            uuid::Variant::RFC4122,
+            "{}",
+            row.public_id
+        );
+        assert_eq!(
+            row.public_id,
+            uuid.hyphenated().to_string(),
+            "lower-case, canonical"
+        );
+        let created =
+            chrono::NaiveDateTime::parse_from_str(&row.created_at, "%Y-%m-%d %H:%M:%S%.f")
+                .expect("timestamp")
+                .and_utc();
+        let (secs, nanos) = uuid.get_timestamp().expect("a v7 timestamp").to_unix();
+        assert_eq!(
+            i64::try_from(secs).expect("secs") * 1000 + i64::from(nanos / 1_000_000),
+            created.timestamp_millis(),
+            "its time is the session's creation"
+        );
+        assert!(seen.insert(row.public_id.clone()), "unique");
+    }
+    assert_eq!(seen.len(), 3);
+}

@@ -59,6 +59,9 @@ pub struct Session {
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub user_agent: Option<String>,
+    /// The UUIDv7 its owner sees and revokes it by; never derived from the
+    /// key.
+    pub public_id: String,
 }
 
 /// A row to insert into `sessions`.
@@ -72,6 +75,7 @@ pub struct NewSession {
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub user_agent: Option<String>,
+    pub public_id: String,
 }
 
 /// A row of `api_keys`.
@@ -206,11 +210,25 @@ debug_redacting!(NewApiKey {
     redacted: [secret_hash]
 });
 debug_redacting!(Session {
-    shown: [user_id, created_at, last_seen_at, expires_at, user_agent],
+    shown: [
+        public_id,
+        user_id,
+        created_at,
+        last_seen_at,
+        expires_at,
+        user_agent
+    ],
     redacted: [id, state]
 });
 debug_redacting!(NewSession {
-    shown: [user_id, created_at, last_seen_at, expires_at, user_agent],
+    shown: [
+        public_id,
+        user_id,
+        created_at,
+        last_seen_at,
+        expires_at,
+        user_agent
+    ],
     redacted: [id, state]
 });
 
@@ -280,8 +298,13 @@ mod tests {
             last_seen_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
             expires_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
             user_agent: Some("curl/8".into()),
+            public_id: "0193a1b2-0000-7000-8000-00000000000a".into(),
         };
         let shown = format!("{session:?}");
+        assert!(
+            shown.contains("0193a1b2-0000-7000-8000-00000000000a"),
+            "{shown}"
+        );
         assert!(!shown.contains("ffff"), "{shown}");
         assert!(!shown.contains("secret-token"), "{shown}");
         let new_session = NewSession {
@@ -292,6 +315,7 @@ mod tests {
             last_seen_at: session.last_seen_at,
             expires_at: session.expires_at,
             user_agent: None,
+            public_id: session.public_id.clone(),
         };
         let shown = format!("{new_session:?}");
         assert!(

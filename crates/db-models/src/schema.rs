@@ -56,6 +56,7 @@ diesel::table! {
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,
         user_agent -> Nullable<Text>,
+        public_id -> Text,
     }
 }
 

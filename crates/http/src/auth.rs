@@ -206,8 +206,11 @@ pub async fn revoke_session(
     caller: SessionUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.revoke_session(&caller.user.id, &id).await?;
-    if *id == caller.session_id {
+    let own = state
+        .auth
+        .revoke_session(&caller.user.id, &id, &caller.session_id)
+        .await?;
+    if own {
         caller.session.purge();
     }
     Ok(HttpResponse::NoContent().finish())

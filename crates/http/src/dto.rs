@@ -77,7 +77,9 @@ impl MessageBody {
 /// One of the caller's sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SessionBody {
-    /// The session's id (a hash of its key; the key itself is never shown).
+    /// The session's id, a UUIDv7 (never derived from its key, which is
+    /// never shown); `DELETE /api/v1/auth/sessions/{id}` takes it.
+    #[schema(format = Uuid)]
     pub id: String,
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]

@@ -140,7 +140,7 @@ impl AppState {
             Arc::clone(&ids),
             auth_config,
         );
-        let sessions = SessionService::new(db.clone(), Arc::clone(&clock));
+        let sessions = SessionService::new(db.clone(), Arc::clone(&clock), Arc::clone(&ids));
         let api_keys = ApiKeyService::new(db.clone(), Arc::clone(&clock), Arc::clone(&ids));
         let playground = PlaygroundService::new(
             db.clone(),

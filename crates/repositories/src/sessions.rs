@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use promptyard_db_models::models::{NewSession, Session, Timestamp, User};
 use promptyard_db_models::schema::{sessions, users};
 
-use crate::error::{RepoError, found};
+use crate::error::RepoError;
 
 /// Queries on `sessions`. Ids are the SHA-256 of the session key, computed by
 /// the caller.
@@ -125,21 +125,22 @@ impl SessionRepository {
         Ok(deleted > 0)
     }
 
-    /// Deletes one session of this user; [`RepoError::NotFound`] if there is
-    /// no such session or it belongs to someone else.
+    /// Deletes the session of this user whose public id is `public_id`, and
+    /// returns its (stored) id; [`RepoError::NotFound`] if there is no such
+    /// session or it belongs to someone else.
     pub fn delete_for_user(
         conn: &mut SqliteConnection,
         user_id: &str,
-        id: &str,
-    ) -> Result<(), RepoError> {
-        found(
-            diesel::delete(
-                sessions::table
-                    .filter(sessions::id.eq(id))
-                    .filter(sessions::user_id.eq(user_id)),
-            )
-            .execute(conn)?,
+        public_id: &str,
+    ) -> Result<String, RepoError> {
+        diesel::delete(
+            sessions::table
+                .filter(sessions::public_id.eq(public_id))
+                .filter(sessions::user_id.eq(user_id)),
         )
+        .returning(sessions::id)
+        .get_result(conn)
+        .map_err(RepoError::from)
     }
 
     /// Deletes every session of a user (a disabled account, say); returns

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AuthUser;
 use crate::clock::Clock;
+use crate::ids::IdGenerator;
 
 /// How often `last_seen_at` is written at most, per session.
 pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -80,6 +81,7 @@ impl fmt::Debug for LoadedSession {
 pub struct SessionService {
     db: Db,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
 }
 
 fn expiry(now: chrono::DateTime<chrono::Utc>, ttl: Duration) -> promptyard_repositories::Timestamp {
@@ -90,9 +92,9 @@ fn expiry(now: chrono::DateTime<chrono::Utc>, ttl: Duration) -> promptyard_repos
 }
 
 impl SessionService {
-    /// Sessions on `db`, timed by `clock`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// Sessions on `db`, timed by `clock`, with public ids from `ids`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        Self { db, clock, ids }
     }
 
     /// Stores a new session of `user_id` expiring `ttl` from now, deleting
@@ -116,6 +118,7 @@ impl SessionService {
             last_seen_at: now.naive_utc(),
             expires_at: expiry(now, ttl),
             user_agent,
+            public_id: self.ids.new_id(),
         };
         self.db
             .write(move |conn| {

@@ -206,6 +206,7 @@ impl SessionFactory {
             last_seen_at: created_at,
             expires_at: self.expires_at.unwrap_or(created_at + self.ttl),
             user_agent: self.user_agent,
+            public_id: new_id(),
         }
     }
 

@@ -485,6 +485,26 @@ async fn sessions_are_listed_with_the_current_one_marked_and_can_be_revoked() {
     assert_eq!(sessions[1]["created_at"], "2026-11-25T12:00:00.000Z");
     assert_eq!(sessions[1]["expires_at"], "2026-12-02T12:00:00.000Z");
     let phone_id = sessions[0]["id"].as_str().expect("id").to_owned();
+    for session in sessions {
+        let id = session["id"].as_str().expect("id");
+        let uuid = uuid::Uuid::parse_str(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(uuid.get_version_num(), 7, "{id}");
+        assert_eq!(id, uuid.hyphenated().to_string(), "canonical form");
+    }
+    let stored: Vec<String> = {
+        let mut conn = t.test_db.conn();
+        use diesel::prelude::*;
+        promptyard_db_models::schema::sessions::table
+            .select(promptyard_db_models::schema::sessions::id)
+            .load(&mut conn)
+            .expect("stored ids")
+    };
+    for hash in &stored {
+        assert!(
+            !body.to_string().contains(hash.as_str()),
+            "the key's hash never leaves the server"
+        );
+    }
 
     let revoked = delete(
         &app,

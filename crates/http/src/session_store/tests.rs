@@ -51,6 +51,7 @@ async fn a_load_that_cannot_reach_the_database_marks_the_state_instead_of_failin
     let store = DbSessionStore::new(SessionService::new(
         db.clone(),
         std::sync::Arc::new(t.clock.clone()),
+        std::sync::Arc::new(promptyard_services::UuidV7Ids),
     ));
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();

@@ -318,12 +318,34 @@ fn delete_for_user_only_deletes_the_users_own_session() {
         .insert(conn);
     let adas = SessionFactory::for_user(&ada).created_at(t0()).insert(conn);
 
-    let err = SessionRepository::delete_for_user(conn, &ada.id, &graces.id).expect_err("not hers");
+    let err =
+        SessionRepository::delete_for_user(conn, &ada.id, &graces.public_id).expect_err("not hers");
     assert!(err.is_not_found(), "{err:?}");
     assert!(SessionRepository::get_valid(conn, &graces.id, t0()).is_ok());
-
-    SessionRepository::delete_for_user(conn, &ada.id, &adas.id).expect("hers");
-    assert!(SessionRepository::get_valid(conn, &adas.id, t0()).is_err());
-    let err = SessionRepository::delete_for_user(conn, &ada.id, &adas.id).expect_err("gone");
+    let err = SessionRepository::delete_for_user(conn, &ada.id, &adas.id)
+        .expect_err("the key's hash is not a public id");
     assert!(err.is_not_found(), "{err:?}");
+
+    let deleted = SessionRepository::delete_for_user(conn, &ada.id, &adas.public_id).expect("hers");
+    assert_eq!(deleted, adas.id, "the stored id of the deleted session");
+    assert!(SessionRepository::get_valid(conn, &adas.id, t0()).is_err());
+    let err = SessionRepository::delete_for_user(conn, &ada.id, &adas.public_id).expect_err("gone");
+    assert!(err.is_not_found(), "{err:?}");
+}
+
+#[test]
+fn public_ids_are_unique() {
+    let test_db = TestDb::new();
+    let conn = &mut test_db.conn();
+    let ada = UserFactory::new().insert(conn);
+    let first = SessionFactory::for_user(&ada).insert(conn);
+    let mut twin = SessionFactory::for_user(&ada).build();
+    twin.public_id = first.public_id.clone();
+
+    let err = SessionRepository::create(conn, &twin).expect_err("same public id");
+
+    assert!(
+        matches!(&err, RepoError::UniqueViolation { constraint } if constraint == "sessions.public_id"),
+        "{err:?}"
+    );
 }

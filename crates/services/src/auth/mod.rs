@@ -83,6 +83,7 @@ impl From<User> for AuthUser {
 /// A session as its owner sees it in the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
+    /// Its public id (a UUIDv7), never derived from its key.
     pub id: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -423,7 +424,7 @@ impl AuthService {
             .into_iter()
             .map(|s| SessionInfo {
                 current: s.id == current_session_id,
-                id: s.id,
+                id: s.public_id,
                 created_at: s.created_at.and_utc(),
                 expires_at: s.expires_at.and_utc(),
                 last_seen_at: s.last_seen_at.and_utc(),
@@ -432,14 +433,24 @@ impl AuthService {
             .collect())
     }
 
-    /// Revokes one of the user's sessions; [`AuthError::NotFound`] if it is
-    /// not theirs or does not exist.
-    pub async fn revoke_session(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
-        let (user_id, session_id) = (user_id.to_owned(), session_id.to_owned());
-        self.db
-            .write(move |conn| SessionRepository::delete_for_user(conn, &user_id, &session_id))
+    /// Revokes one of the user's sessions, named by its public id (the
+    /// `id` of [`SessionInfo`]); returns whether it was `current_session_id`
+    /// (the caller's own). [`AuthError::NotFound`] if it is not theirs or
+    /// does not exist.
+    pub async fn revoke_session(
+        &self,
+        user_id: &str,
+        public_id: &str,
+        current_session_id: &str,
+    ) -> Result<bool, AuthError> {
+        let (user, public_id) = (user_id.to_owned(), public_id.to_owned());
+        let revoked = self
+            .db
+            .write(move |conn| SessionRepository::delete_for_user(conn, &user, &public_id))
             .await
-            .map_err(AuthError::from)
+            .map_err(AuthError::from)?;
+        tracing::info!(event = "session_revoked", user_id, "session revoked");
+        Ok(revoked == current_session_id)
     }
 
     /// Enables or disables the account with this email (the CLI's

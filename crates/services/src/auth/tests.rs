@@ -596,19 +596,31 @@ async fn list_sessions_marks_the_current_one_and_revoke_only_touches_ones_own() 
             .iter()
             .map(|s| (s.id.as_str(), s.current))
             .collect::<Vec<_>>(),
-        [(newer.id.as_str(), false), (older.id.as_str(), true)]
+        [
+            (newer.public_id.as_str(), false),
+            (older.public_id.as_str(), true)
+        ],
+        "listed by public id, never by the key's hash"
     );
     assert_eq!(listed[1].created_at, start());
     let err = f
         .auth
-        .revoke_session(&ada.id, &graces.id)
+        .revoke_session(&ada.id, &graces.public_id, &older.id)
         .await
         .expect_err("not hers");
     assert!(matches!(err, AuthError::NotFound), "{err:?}");
-    f.auth
-        .revoke_session(&ada.id, &newer.id)
+    let err = f
+        .auth
+        .revoke_session(&ada.id, &newer.id, &older.id)
+        .await
+        .expect_err("the key's hash names nothing");
+    assert!(matches!(err, AuthError::NotFound), "{err:?}");
+    let own = f
+        .auth
+        .revoke_session(&ada.id, &newer.public_id, &older.id)
         .await
         .expect("hers");
+    assert!(!own, "not the caller's own");
     assert_eq!(
         f.auth
             .list_sessions(&ada.id, &older.id)
@@ -617,6 +629,12 @@ async fn list_sessions_marks_the_current_one_and_revoke_only_touches_ones_own() 
             .len(),
         1
     );
+    let own = f
+        .auth
+        .revoke_session(&ada.id, &older.public_id, &older.id)
+        .await
+        .expect("her own");
+    assert!(own);
 }
 
 #[tokio::test]

@@ -27,7 +27,11 @@ fn fixture() -> Fixture {
     let db = Db::open(DbConfig::new(test_db.url())).expect("db");
     let clock = ManualClock::new(start());
     Fixture {
-        service: SessionService::new(db.clone(), Arc::new(clock.clone())),
+        service: SessionService::new(
+            db.clone(),
+            Arc::new(clock.clone()),
+            Arc::new(crate::ids::UuidV7Ids),
+        ),
         clock,
         user_id,
         db,
