@@ -79,7 +79,7 @@ impl MessageBody {
 pub struct SessionBody {
     /// The session's id, a UUIDv7 (never derived from its key, which is
     /// never shown); `DELETE /api/v1/auth/sessions/{id}` takes it.
-    #[schema(format = Uuid)]
+    #[schema(example = "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b")]
     pub id: String,
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
