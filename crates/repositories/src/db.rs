@@ -49,6 +49,7 @@ use promptyard_db_models::connection::{ConnectionOptions, DEFAULT_BUSY_TIMEOUT, 
 use tokio::sync::Semaphore;
 
 use crate::error::{BoxError, RepoError, Unavailable};
+use crate::migrations::MigrateError;
 
 mod lanes;
 use lanes::Lanes;
@@ -259,8 +260,9 @@ impl Db {
     }
 
     /// Applies every pending embedded migration on the writer; returns the
-    /// names of those applied.
-    pub async fn migrate(&self) -> Result<Vec<String>, RepoError> {
+    /// names of those applied. Refuses a database that holds migrations
+    /// this binary does not know ([`MigrateError::Unknown`]).
+    pub async fn migrate(&self) -> Result<Vec<String>, MigrateError> {
         let timeout = self.inner.config.acquire_timeout;
         self.inner
             .writer

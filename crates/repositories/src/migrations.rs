@@ -20,6 +20,21 @@ pub struct MigrationState {
     pub applied: bool,
 }
 
+/// Why migrating (up or down) did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The database holds migrations this binary does not know: a newer
+    /// release migrated it. Nothing was changed.
+    #[error(
+        "the database holds migrations this binary does not know ({}): it was migrated by a newer release; nothing was changed",
+        .0.join(", ")
+    )]
+    Unknown(Vec<String>),
+    /// The database failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
 /// Opens the database file at `path` (creating it if missing) with the
 /// production PRAGMAs.
 pub fn connect(path: &str) -> Result<SqliteConnection, OpenError> {
@@ -51,14 +66,40 @@ fn name_of(version: &str) -> Result<String, RepoError> {
         .map_or_else(|| version.to_owned(), |(name, _)| name))
 }
 
-/// Every embedded migration, oldest first, with whether it is applied.
-pub fn status(conn: &mut SqliteConnection) -> Result<Vec<MigrationState>, RepoError> {
-    let applied: Vec<String> = conn
+fn applied(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+    Ok(conn
         .applied_migrations()
         .map_err(migration_error)?
         .iter()
         .map(ToString::to_string)
+        .collect())
+}
+
+/// The versions applied to the database that no embedded migration has
+/// (a newer release applied them), oldest first.
+pub fn unknown_versions(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+    let known = embedded()?;
+    let mut unknown: Vec<String> = applied(conn)?
+        .into_iter()
+        .filter(|version| !known.iter().any(|(_, v)| v == version))
         .collect();
+    unknown.sort();
+    Ok(unknown)
+}
+
+/// [`MigrateError::Unknown`] if the database holds versions this binary
+/// does not know.
+fn refuse_unknown(conn: &mut SqliteConnection) -> Result<(), MigrateError> {
+    match unknown_versions(conn)? {
+        unknown if unknown.is_empty() => Ok(()),
+        unknown => Err(MigrateError::Unknown(unknown)),
+    }
+}
+
+/// Every embedded migration, oldest first, with whether it is applied
+/// (versions it does not know: [`unknown_versions`]).
+pub fn status(conn: &mut SqliteConnection) -> Result<Vec<MigrationState>, RepoError> {
+    let applied = applied(conn)?;
     Ok(embedded()?
         .into_iter()
         .map(|(name, version)| MigrationState {
@@ -70,20 +111,27 @@ pub fn status(conn: &mut SqliteConnection) -> Result<Vec<MigrationState>, RepoEr
 }
 
 /// Applies every pending migration, each in its own transaction; returns
-/// their names.
-pub fn apply_pending(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+/// their names. Refuses, changing nothing, a database that holds versions
+/// this binary does not know.
+pub fn apply_pending(conn: &mut SqliteConnection) -> Result<Vec<String>, MigrateError> {
+    refuse_unknown(conn)?;
     let versions: Vec<String> = conn
         .run_pending_migrations(MIGRATIONS)
         .map_err(migration_error)?
         .iter()
         .map(ToString::to_string)
         .collect();
-    versions.iter().map(|v| name_of(v)).collect()
+    Ok(versions
+        .iter()
+        .map(|v| name_of(v))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Reverts the latest applied migration; returns its name, or `None` if
-/// none is applied.
-pub fn revert_last(conn: &mut SqliteConnection) -> Result<Option<String>, RepoError> {
+/// none is applied. Refuses, like [`apply_pending`], a database that holds
+/// versions this binary does not know (their `down.sql` is not here).
+pub fn revert_last(conn: &mut SqliteConnection) -> Result<Option<String>, MigrateError> {
+    refuse_unknown(conn)?;
     if conn
         .applied_migrations()
         .map_err(migration_error)?
@@ -95,11 +143,11 @@ pub fn revert_last(conn: &mut SqliteConnection) -> Result<Option<String>, RepoEr
         .revert_last_migration(MIGRATIONS)
         .map_err(migration_error)?
         .to_string();
-    name_of(&version).map(Some)
+    Ok(name_of(&version).map(Some)?)
 }
 
 /// Reverts every applied migration, newest first; returns their names.
-pub fn revert_all(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+pub fn revert_all(conn: &mut SqliteConnection) -> Result<Vec<String>, MigrateError> {
     let mut reverted = Vec::new();
     while let Some(name) = revert_last(conn)? {
         reverted.push(name);

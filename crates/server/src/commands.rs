@@ -5,10 +5,9 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use promptyard_services::migrations::{self, MigrationState};
+use promptyard_services::migrations::{self, MigrateError, MigrationState};
 use promptyard_services::{
-    AuthConfig, AuthError, AuthService, Db, DbConfig, PasswordHasher, RepoError, SystemClock,
-    UuidV7Ids,
+    AuthConfig, AuthError, AuthService, Db, DbConfig, PasswordHasher, SystemClock, UuidV7Ids,
 };
 
 #[derive(Debug, Subcommand)]
@@ -41,7 +40,7 @@ pub(crate) enum CommandError {
     #[error("cannot open database: {0}")]
     Connect(String),
     #[error("migration failed: {0}")]
-    Migrate(#[source] RepoError),
+    Migrate(#[from] MigrateError),
     #[error("no user with email {0}")]
     NoSuchUser(String),
     #[error("invalid email {email:?}: {reason}")]
@@ -59,7 +58,7 @@ pub(crate) fn migrate(database: &str, action: MigrateAction) -> Result<(), Comma
     match action {
         MigrateAction::Status => {
             for MigrationState { name, applied, .. } in
-                migrations::status(&mut conn).map_err(CommandError::Migrate)?
+                migrations::status(&mut conn).map_err(MigrateError::from)?
             {
                 writeln!(
                     out,
@@ -67,9 +66,13 @@ pub(crate) fn migrate(database: &str, action: MigrateAction) -> Result<(), Comma
                     if applied { "applied" } else { "pending" }
                 )?;
             }
+            // Applied by a newer release: this binary has no name for them.
+            for version in migrations::unknown_versions(&mut conn).map_err(MigrateError::from)? {
+                writeln!(out, "unknown {version}")?;
+            }
         }
         MigrateAction::Up => {
-            let applied = migrations::apply_pending(&mut conn).map_err(CommandError::Migrate)?;
+            let applied = migrations::apply_pending(&mut conn)?;
             if applied.is_empty() {
                 writeln!(out, "nothing to apply")?;
             }
@@ -82,8 +85,7 @@ pub(crate) fn migrate(database: &str, action: MigrateAction) -> Result<(), Comma
                 migrations::revert_all(&mut conn)
             } else {
                 migrations::revert_last(&mut conn).map(|r| r.into_iter().collect())
-            }
-            .map_err(CommandError::Migrate)?;
+            }?;
             if reverted.is_empty() {
                 writeln!(out, "nothing to revert")?;
             }
@@ -101,12 +103,16 @@ pub(crate) async fn user(database: &str, action: UserAction) -> Result<(), Comma
         UserAction::Enable { email } => (email, true),
     };
     let db = Db::open(DbConfig::new(database).with_readers(1))?;
-    let pending = migrations::status(
-        &mut migrations::connect(database).map_err(|e| CommandError::Connect(e.to_string()))?,
-    )
-    .map_err(CommandError::Migrate)?
-    .iter()
-    .any(|m| !m.applied);
+    let mut conn =
+        migrations::connect(database).map_err(|e| CommandError::Connect(e.to_string()))?;
+    let unknown = migrations::unknown_versions(&mut conn).map_err(MigrateError::from)?;
+    if !unknown.is_empty() {
+        return Err(MigrateError::Unknown(unknown).into());
+    }
+    let pending = migrations::status(&mut conn)
+        .map_err(MigrateError::from)?
+        .iter()
+        .any(|m| !m.applied);
     if pending {
         return Err(CommandError::Failed(
             "the database has pending migrations; run `promptyard migrate up` first".to_owned(),

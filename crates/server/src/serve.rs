@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use actix_web::HttpServer;
 use promptyard_http::{AppState, HttpSettings};
+use promptyard_services::migrations::MigrateError;
 use promptyard_services::password::MEMORY_PER_WORKER;
-use promptyard_services::{AuthService, Db, DbConfig, OpenDbError, PasswordHasher, RepoError};
+use promptyard_services::{AuthService, Db, DbConfig, OpenDbError, PasswordHasher};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{ConfigError, ServeConfig};
@@ -25,7 +26,7 @@ pub(crate) enum ServeError {
     Migrate {
         path: String,
         #[source]
-        source: RepoError,
+        source: MigrateError,
     },
     #[error(transparent)]
     Secret(#[from] SecretError),

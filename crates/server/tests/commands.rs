@@ -380,3 +380,72 @@ fn serve_raises_its_open_files_limit_to_the_hard_limit_and_logs_it() {
         server.startup_log()
     );
 }
+
+/// Every table's and index's SQL, and the applied versions.
+fn schema_and_versions(test_db: &TestDb) -> (Vec<String>, Vec<String>) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Text {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let mut conn = test_db.conn();
+    let mut load = |sql: &str| -> Vec<String> {
+        diesel::sql_query(sql)
+            .load::<Text>(&mut conn)
+            .expect(sql)
+            .into_iter()
+            .map(|t| t.value)
+            .collect()
+    };
+    (
+        load("SELECT coalesce(sql, name) AS value FROM sqlite_schema ORDER BY name"),
+        load("SELECT version AS value FROM __diesel_schema_migrations ORDER BY version"),
+    )
+}
+
+#[test]
+fn a_database_from_a_newer_release_is_refused_by_serve_and_migrate_and_left_unchanged() {
+    use diesel::connection::SimpleConnection;
+    let test_db = TestDb::new();
+    let last = migration_names().last().expect("a migration").clone();
+    assert_eq!(promptyard(&test_db, &["migrate", "down"]).0, Some(0));
+    test_db
+        .conn()
+        .batch_execute(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('20991231000000'), ('20991231000001')",
+        )
+        .expect("versions a newer release applied");
+    let before = schema_and_versions(&test_db);
+
+    let (code, status, _) = promptyard(&test_db, &["migrate", "status"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        status[status.len() - 3..],
+        [
+            format!("pending {last}"),
+            "unknown 20991231000000".to_owned(),
+            "unknown 20991231000001".to_owned()
+        ]
+    );
+    for args in [
+        &["migrate", "up"][..],
+        &["migrate", "down"],
+        &["serve"],
+        &[],
+    ] {
+        let (code, out, err) = promptyard(&test_db, args);
+        assert_eq!(code, Some(1), "{args:?}: {out:?} {err}");
+        let line = err.lines().last().unwrap_or_default();
+        assert!(
+            line.contains("does not know (20991231000000, 20991231000001)")
+                && line.contains("newer release"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            schema_and_versions(&test_db),
+            before,
+            "{args:?} changed nothing (the pending {last} was not applied)"
+        );
+    }
+}

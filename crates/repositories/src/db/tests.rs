@@ -358,7 +358,10 @@ async fn a_migration_that_fails_is_reported_and_applies_nothing() {
 
     let err = db.migrate().await.expect_err("users already exists");
 
-    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    assert!(
+        matches!(err, MigrateError::Repo(RepoError::Unexpected(_))),
+        "{err:?}"
+    );
     let applied = test_db.conn().applied_migrations().expect("applied");
     assert!(applied.is_empty(), "{applied:?}");
 }
