@@ -91,7 +91,6 @@ pub async fn login(
         .insert(NEW_KEY, key.into_string())
         .map_err(|e| ApiError::unexpected(e.to_string()))?;
     session.renew();
-    tracing::info!(user_id = %user.id, "logged in");
     Ok(HttpResponse::Ok().json(UserBody::from(user)))
 }
 
@@ -124,6 +123,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     state.sessions.end(&caller.session_id).await?;
     caller.session.purge();
+    tracing::info!(event = "logout", user_id = %caller.user.id, "logged out");
     Ok(HttpResponse::Ok().json(MessageBody::new("logged out")))
 }
 

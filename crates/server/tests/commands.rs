@@ -14,13 +14,22 @@ const BIN: &str = env!("CARGO_BIN_EXE_promptyard");
 const PASSWORD: &str = "correct horse battery";
 
 fn promptyard(test_db: &TestDb, args: &[&str]) -> (Option<i32>, Vec<String>, String) {
+    promptyard_logging(test_db, args, "warn")
+}
+
+/// [`promptyard`] with this log filter.
+fn promptyard_logging(
+    test_db: &TestDb,
+    args: &[&str],
+    log: &str,
+) -> (Option<i32>, Vec<String>, String) {
     let output = run(
         Path::new(BIN),
         test_db.dir(),
         args,
         &[
             ("PROMPTYARD_DATABASE_URL", test_db.url()),
-            ("RUST_LOG", "warn"),
+            ("RUST_LOG", log),
         ],
     );
     let stdout = String::from_utf8_lossy(&output.stdout)
@@ -447,5 +456,156 @@ fn a_database_from_a_newer_release_is_refused_by_serve_and_migrate_and_left_unch
             before,
             "{args:?} changed nothing (the pending {last} was not applied)"
         );
+    }
+}
+
+#[test]
+fn security_events_are_logged_once_each_with_the_request_id_and_the_user_id() {
+    use promptyard_test_support::process::http_request;
+    let test_db = TestDb::new();
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        test_db.dir(),
+        &[],
+        &[
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_DATABASE_URL", test_db.url()),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let ada = signed_in(&server, "ada@example.com");
+    let ada_id = server.get_with_session("/api/v1/auth/me", &ada).json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let cookie = format!("session_id={ada}");
+    let with_cookie = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let wrong = json!({"email": "ada@example.com", "password": "a-wrong-password-123"});
+    for _ in 0..10 {
+        assert_eq!(
+            server.post_json("/api/v1/auth/login", &wrong, None).status,
+            401
+        );
+    }
+    assert_eq!(
+        server.post_json("/api/v1/auth/login", &wrong, None).status,
+        429
+    );
+    let unknown = json!({"email": "nobody@example.com", "password": "a-wrong-password-123"});
+    assert_eq!(
+        server
+            .post_json("/api/v1/auth/login", &unknown, None)
+            .status,
+        401
+    );
+    let created = http_request(
+        server.addr(),
+        "POST",
+        "/api/v1/api-keys",
+        &with_cookie,
+        Some(br#"{"name": "ci"}"#),
+    );
+    assert_eq!(created.status, 201);
+    let (key, key_id) = {
+        let body = created.json();
+        (
+            body["key"].as_str().expect("key").to_owned(),
+            body["id"].as_str().expect("id").to_owned(),
+        )
+    };
+    let revoke = format!("/api/v1/api-keys/{key_id}");
+    assert_eq!(
+        http_request(server.addr(), "DELETE", &revoke, &with_cookie, None).status,
+        204
+    );
+    let sessions = server
+        .get_with_session("/api/v1/auth/sessions", &ada)
+        .json();
+    let session_id = sessions[0]["id"].as_str().expect("id").to_owned();
+    let changed = server.post_json(
+        "/api/v1/auth/password",
+        &json!({"current_password": "not-it-at-all-789", "new_password": "the-next-password-456"}),
+        Some(&ada),
+    );
+    assert_eq!(changed.status, 429, "the email is limited");
+    let grace = signed_in(&server, "grace@example.com");
+    let changed = server.post_json(
+        "/api/v1/auth/password",
+        &json!({"current_password": PASSWORD, "new_password": "the-next-password-456"}),
+        Some(&grace),
+    );
+    assert_eq!(changed.status, 200);
+    assert_eq!(
+        server
+            .post_json("/api/v1/auth/logout", &json!({}), Some(&grace))
+            .status,
+        200
+    );
+    let revoke = format!("/api/v1/auth/sessions/{session_id}");
+    assert_eq!(
+        http_request(server.addr(), "DELETE", &revoke, &with_cookie, None).status,
+        204
+    );
+    let (_, logs) = server.terminate();
+    let (code, _, cli) =
+        promptyard_logging(&test_db, &["user", "disable", "grace@example.com"], "info");
+    assert_eq!(code, Some(0), "{cli}");
+    let (code, _, cli_enable) =
+        promptyard_logging(&test_db, &["user", "enable", "grace@example.com"], "info");
+    assert_eq!(code, Some(0), "{cli_enable}");
+
+    let lines = |event: &str| -> Vec<String> {
+        logs.iter()
+            .filter(|l| l.contains(&format!("event=\"{event}\"")))
+            .cloned()
+            .collect()
+    };
+    for (event, count, with_user) in [
+        ("login_failed", 11, false),
+        ("rate_limited", 2, true),
+        ("api_key_created", 1, true),
+        ("api_key_revoked", 1, true),
+        ("password_changed", 1, false),
+        ("logout", 1, false),
+        ("session_revoked", 1, true),
+    ] {
+        let found = lines(event);
+        assert_eq!(found.len(), count, "{event}: {found:#?}");
+        for line in &found {
+            assert!(line.contains("request_id="), "{event}: {line}");
+            if with_user {
+                assert!(line.contains(&ada_id), "{event} names the user: {line}");
+            } else if event != "login_failed" {
+                assert!(line.contains("user_id="), "{event}: {line}");
+            }
+        }
+    }
+    let failed = lines("login_failed");
+    let naming_ada = failed.iter().filter(|l| l.contains(&ada_id)).count();
+    let naming_nobody = failed.iter().filter(|l| !l.contains("user_id=")).count();
+    assert_eq!(
+        (naming_ada, naming_nobody),
+        (10, 1),
+        "an unknown email has no user id to name"
+    );
+    for (cli, event) in [(&cli, "user_disabled"), (&cli_enable, "user_enabled")] {
+        assert!(cli.contains(&format!("event=\"{event}\"")), "{cli}");
+        assert!(cli.contains("user_id="), "{cli}");
+    }
+    let everything = format!("{}\n{cli}\n{cli_enable}", logs.join("\n"));
+    for secret in [
+        PASSWORD,
+        "a-wrong-password-123",
+        "the-next-password-456",
+        "not-it-at-all-789",
+        ada.as_str(),
+        grace.as_str(),
+        key.as_str(),
+        "$argon2id$",
+    ] {
+        assert!(!everything.contains(secret), "the logs show {secret:?}");
     }
 }

@@ -132,7 +132,7 @@ impl ApiKeyService {
                 .await
             {
                 Ok(row) => {
-                    tracing::info!(user_id, key_id = %row.id, "API key created");
+                    tracing::info!(event = "api_key_created", user_id, key_id = %row.id, "API key created");
                     return Ok(CreatedApiKey {
                         key,
                         info: row.into(),
@@ -163,10 +163,16 @@ impl ApiKeyService {
     /// theirs, does not exist, or is revoked already.
     pub async fn revoke(&self, user_id: &str, key_id: &str) -> Result<(), AuthError> {
         let now = self.clock.now().naive_utc();
-        let (user_id, key_id) = (user_id.to_owned(), key_id.to_owned());
+        let (user, key) = (user_id.to_owned(), key_id.to_owned());
         self.db
-            .write(move |conn| ApiKeyRepository::revoke(conn, &user_id, &key_id, now))
+            .write(move |conn| ApiKeyRepository::revoke(conn, &user, &key, now))
             .await?;
+        tracing::info!(
+            event = "api_key_revoked",
+            user_id,
+            key_id,
+            "API key revoked"
+        );
         Ok(())
     }
 

@@ -229,17 +229,15 @@ impl AuthService {
     pub async fn login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
         let key = Email::login_key(email);
         if let Some(key) = &key {
-            self.reserve_attempt(key).await?;
+            self.reserve_attempt(key, None).await?;
         }
         let checked = self.check_login(email, password).await;
         let Some(key) = key else {
             return checked;
         };
         match &checked {
-            // Counted: a failure.
-            Err(AuthError::InvalidCredentials) => {
-                tracing::info!(event = "login_failed", "failed login");
-            }
+            // Counted: a failure (logged where it was found).
+            Err(AuthError::InvalidCredentials) => {}
             Ok(user) => {
                 self.db
                     .write(move |conn| LoginFailureRepository::clear(conn, &key))
@@ -280,13 +278,23 @@ impl AuthService {
                     Err(AuthError::AccountDisabled)
                 }
             }
-            _ => Err(AuthError::InvalidCredentials),
+            Some(user) => {
+                tracing::info!(event = "login_failed", user_id = %user.id, "failed login: wrong password");
+                Err(AuthError::InvalidCredentials)
+            }
+            None => {
+                tracing::info!(event = "login_failed", "failed login: no such account");
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
     /// Counts one attempt for the email `key` before its password is
     /// checked; [`AuthError::RateLimited`] if that goes over the limit.
-    async fn reserve_attempt(&self, key: &str) -> Result<(), AuthError> {
+    ///
+    /// A refusal is logged with the account's id when the email has one
+    /// (`user_id`, if the caller knows it; else one read to find it).
+    async fn reserve_attempt(&self, key: &str, user_id: Option<&str>) -> Result<(), AuthError> {
         let now = self.clock.now();
         let window = delta(self.config.failed_login_window);
         let owned = key.to_owned();
@@ -299,17 +307,35 @@ impl AuthService {
                 LoginFailureRepository::reserve(conn, &owned, now.naive_utc(), window, cap)
             })
             .await?;
-        match self.limited(&counted, now) {
-            Some(retry_after) => {
-                tracing::warn!(
-                    event = "rate_limited",
-                    failures = counted.failures,
-                    "too many failed logins for one email"
-                );
-                Err(AuthError::RateLimited { retry_after })
+        let Some(retry_after) = self.limited(&counted, now) else {
+            return Ok(());
+        };
+        let user_id = match user_id {
+            Some(id) => Some(id.to_owned()),
+            None => {
+                let email = key.to_owned();
+                self.db
+                    .read(move |conn| UserRepository::get_by_email(conn, &email).optional())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|user| user.id)
             }
-            None => Ok(()),
+        };
+        match user_id {
+            Some(user_id) => tracing::warn!(
+                event = "rate_limited",
+                user_id,
+                failures = counted.failures,
+                "too many failed logins for one email"
+            ),
+            None => tracing::warn!(
+                event = "rate_limited",
+                failures = counted.failures,
+                "too many failed logins for one email (no such account)"
+            ),
         }
+        Err(AuthError::RateLimited { retry_after })
     }
 
     /// Gives back an attempt that was not a failure. Best effort: if the
@@ -367,7 +393,7 @@ impl AuthService {
         // A wrong current password counts as a failed login of the
         // account's email: a session is no password-guessing oracle.
         let key = user.email.clone();
-        self.reserve_attempt(&key).await?;
+        self.reserve_attempt(&key, Some(&user.id)).await?;
         let verified = if current_password.chars().count() <= PASSWORD_MAX_CHARS {
             match self
                 .hasher
@@ -460,17 +486,25 @@ impl AuthService {
         let email = Email::parse(email)
             .map_err(|m| AuthError::Validation(vec![FieldError::new("email", m)]))?;
         let now = self.clock.now().naive_utc();
-        self.db
+        let user = self
+            .db
             .write(move |conn| {
                 let user = UserRepository::get_by_email(conn, email.as_str())?;
                 let user = UserRepository::set_active(conn, &user.id, active, now)?;
                 if !active {
                     SessionRepository::delete_all_for_user(conn, &user.id)?;
                 }
-                Ok(user)
+                Ok::<_, AuthError>(user)
             })
             .await
-            .map(AuthUser::from)
+            .map(AuthUser::from)?;
+        let event = if active {
+            "user_enabled"
+        } else {
+            "user_disabled"
+        };
+        tracing::info!(event, user_id = %user.id, "account {}", if active { "enabled" } else { "disabled" });
+        Ok(user)
     }
 
     /// Deletes expired sessions and closed login-failure windows, in batches
