@@ -11,6 +11,11 @@
 //! | `synchronous` | `NORMAL` | durable across application crashes; safe with WAL |
 //! | `foreign_keys` | `ON` | SQLite enforces `REFERENCES` only when asked to |
 //! | `query_only` | `ON` for readers | a write sent to a reader fails at once instead of racing the writer |
+//! | `journal_size_limit` | 64 MiB | a WAL that a burst of writes grew is cut back to this whenever it restarts |
+//!
+//! [`open`] creates a missing database file readable and writable by its
+//! owner only (0600, on Unix); SQLite gives its `-wal` and `-shm` files the
+//! same permissions.
 
 use std::time::Duration;
 
@@ -20,6 +25,10 @@ use diesel::sql_types::Text;
 
 /// How long a connection waits for a lock before giving up with `SQLITE_BUSY`.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `PRAGMA journal_size_limit`, bytes: the size a WAL is truncated back to
+/// when it restarts after a checkpoint.
+pub const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// What kind of connection to configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,8 +140,10 @@ fn configure(
             mode,
         });
     }
-    conn.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-        .map_err(pragma_error)?;
+    conn.batch_execute(&format!(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT};"
+    ))
+    .map_err(pragma_error)?;
     if options.read_only {
         conn.batch_execute("PRAGMA query_only = ON;")
             .map_err(pragma_error)?;
@@ -140,15 +151,39 @@ fn configure(
     Ok(())
 }
 
-/// Opens (creating it if missing) the SQLite file at `path` and configures
-/// the connection with [`configure_connection`].
+/// Opens (creating it if missing, readable by its owner only) the SQLite
+/// file at `path` and configures the connection with
+/// [`configure_connection`].
 pub fn open(path: &str, options: &ConnectionOptions) -> Result<SqliteConnection, OpenError> {
+    create_private(path);
     let mut conn = SqliteConnection::establish(path).map_err(|source| OpenError::Open {
         path: path.to_owned(),
         source,
     })?;
     configure(&mut conn, options, path)?;
     Ok(conn)
+}
+
+/// Creates `path` as an empty file with mode 0600 if it does not exist, so
+/// that SQLite (and its `-wal` and `-shm` files, which take the database
+/// file's mode) never makes it readable by others. Anything else — the
+/// file exists, the directory is missing, a URI — is left to SQLite and
+/// its own errors.
+fn create_private(path: &str) {
+    if path.is_empty() || path.starts_with(':') || path.starts_with("file:") {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 #[cfg(test)]
@@ -198,6 +233,42 @@ mod tests {
         assert_eq!(pragma(&mut conn, "foreign_keys"), 1);
         assert_eq!(pragma(&mut conn, "synchronous"), 1);
         assert_eq!(pragma(&mut conn, "busy_timeout"), 5000);
+        assert_eq!(
+            pragma(&mut conn, "journal_size_limit"),
+            i64::try_from(JOURNAL_SIZE_LIMIT).expect("fits")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_its_wal_and_shm_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, path) = temp_path();
+        let mut conn = open(&path, &ConnectionOptions::read_write()).expect("open");
+        conn.batch_execute("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .expect("a write, so -wal and -shm exist");
+
+        for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+            let mode = std::fs::metadata(&file)
+                .unwrap_or_else(|e| panic!("{file}: {e}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_database_keeps_the_mode_its_owner_gave_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, path) = temp_path();
+        drop(open(&path, &ConnectionOptions::read_write()).expect("create"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+
+        drop(open(&path, &ConnectionOptions::read_write()).expect("reopen"));
+
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
     }
 
     #[test]

@@ -91,11 +91,17 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
     /// The pool implementation.
     pub backend: PoolBackend,
+    /// How long the writer waits, after writing, with nothing to do before
+    /// it checkpoints the WAL and truncates it (`None`: never; the threads
+    /// backend only). SQLite's own checkpoints keep the WAL from growing
+    /// without bound, but not its file from keeping its peak size.
+    pub idle_checkpoint: Option<Duration>,
 }
 
 impl DbConfig {
     /// The defaults for the database file at `path`: 4 readers, a 5 s busy
-    /// timeout, a 10 s acquire timeout, the r2d2 backend.
+    /// timeout, a 10 s acquire timeout, the threads backend, a WAL
+    /// checkpoint after 1 s of idleness.
     pub fn new(path: impl Into<String>) -> Self {
         Self {
             path: path.into(),
@@ -103,7 +109,15 @@ impl DbConfig {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             acquire_timeout: Duration::from_secs(10),
             backend: PoolBackend::default(),
+            idle_checkpoint: Some(Duration::from_secs(1)),
         }
+    }
+
+    /// The same configuration with another idle checkpoint delay.
+    #[must_use]
+    pub fn with_idle_checkpoint(mut self, idle: Option<Duration>) -> Self {
+        self.idle_checkpoint = idle;
+        self
     }
 
     /// The same configuration with `readers` reader connections.
@@ -355,6 +369,7 @@ impl Pool {
                 role,
                 size,
                 options,
+                config.idle_checkpoint.filter(|_| !options.read_only),
             )?)),
             PoolBackend::R2d2 => {
                 let max_size = u32::try_from(size).unwrap_or(u32::MAX);

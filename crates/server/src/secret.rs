@@ -2,6 +2,14 @@
 //! otherwise generated once (64 bytes from the OS) and kept next to the
 //! database in `<database>.secret`, readable by its owner only (0600), so a
 //! restart does not log everyone out.
+//!
+//! The file is written whole to a temporary file beside it and then linked
+//! into place only if no key file exists yet: two first starts at once
+//! never read half a key, and both end up with the one that landed first.
+//! An existing key file that its group or others may read is refused (as
+//! ssh refuses a private key others can read): whoever can read it can
+//! sign session cookies. `chmod 600` it, or delete it to generate a new
+//! one (which logs everyone out).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +39,8 @@ pub(crate) enum SecretError {
     Malformed { path: PathBuf },
     #[error("the OS random source failed: {0}")]
     Random(String),
+    #[error("the secret key file {} can be read by others (mode {mode:o}); run `chmod 600 {}`", .path.display(), .path.display())]
+    Exposed { path: PathBuf, mode: u32 },
 }
 
 /// Where the key of the database at `database_path` is kept.
@@ -55,6 +65,17 @@ pub(crate) fn cookie_key(
 }
 
 fn read_key(path: &Path) -> Result<Option<Vec<u8>>, SecretError> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(SecretError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -77,35 +98,34 @@ fn read_key(path: &Path) -> Result<Option<Vec<u8>>, SecretError> {
 fn create_key(path: &Path) -> Result<Key, SecretError> {
     let mut bytes = [0u8; KEY_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
-    let hex = hex::encode(bytes);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(format!("{hex}\n").as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|source| SecretError::Write {
-                    path: path.to_owned(),
-                    source,
-                })?;
+    let write_error = |source: std::io::Error| SecretError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    // A temporary file is created readable by its owner only (0600).
+    let mut file = tempfile::Builder::new()
+        .prefix(".promptyard-secret-")
+        .tempfile_in(dir)
+        .map_err(write_error)?;
+    file.write_all(format!("{}\n", hex::encode(bytes)).as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(write_error)?;
+    match file.persist_noclobber(path) {
+        Ok(_) => {
             tracing::info!(path = %path.display(), "generated the cookie signing key");
             Ok(Key::from(&bytes))
         }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path)?
+        // Another process put its key there first: use theirs.
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => read_key(path)?
             .map(|bytes| Key::from(&bytes))
             .ok_or_else(|| SecretError::Malformed {
                 path: path.to_owned(),
             }),
-        Err(source) => Err(SecretError::Write {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(e) => Err(write_error(e.error)),
     }
 }
 
@@ -137,6 +157,51 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn simultaneous_first_starts_all_get_the_one_key_that_landed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database_in(&dir);
+
+        let keys: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| cookie_key(None, &db).map(|k| k.master().to_vec())))
+                .collect();
+            starts
+                .into_iter()
+                .map(|s| s.join().expect("thread").expect("a whole key"))
+                .collect()
+        });
+
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "one key for all");
+        let files: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["p.db.secret"], "no temporary file left behind");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused_naming_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database_in(&dir);
+        cookie_key(None, &db).expect("generated");
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(key_file(&db), std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+
+            let err = cookie_key(None, &db).err().expect("refused");
+
+            assert!(matches!(err, SecretError::Exposed { .. }), "{err:?}");
+            assert!(err.to_string().contains("chmod 600"), "{err}");
+            assert!(err.to_string().contains("p.db.secret"), "{err}");
+        }
+        std::fs::set_permissions(key_file(&db), std::fs::Permissions::from_mode(0o400))
+            .expect("chmod");
+        assert!(cookie_key(None, &db).is_ok(), "owner-only is fine");
     }
 
     #[test]

@@ -36,6 +36,20 @@ fn serve_with_no_configuration_creates_the_database_migrates_and_answers_health_
         db_file.is_file(),
         "promptyard.db created in the working directory"
     );
+    #[cfg(unix)]
+    for name in [
+        "promptyard.db",
+        "promptyard.db-wal",
+        "promptyard.db-shm",
+        "promptyard.db.secret",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cwd.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is its owner's only");
+    }
 
     let (exit, logs) = server.terminate();
     assert!(

@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, SqliteConnection};
 use promptyard_db_models::connection::ConnectionOptions;
@@ -225,11 +226,16 @@ pub(super) struct Lanes {
 impl Lanes {
     /// Opens `size` connections to `path` with `options` (here, so that a
     /// bad path fails at once) and starts a thread for each.
+    ///
+    /// With `idle_checkpoint`, a thread that has written checkpoints the
+    /// WAL and truncates it once no job has come for that long (the
+    /// writer's), so the `-wal` file a burst of writes grew shrinks back.
     pub(super) fn spawn(
         path: &str,
         role: &'static str,
         size: usize,
         options: ConnectionOptions,
+        idle_checkpoint: Option<Duration>,
     ) -> Result<Self, OpenDbError> {
         let (jobs, queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         for n in 0..size {
@@ -237,7 +243,7 @@ impl Lanes {
             let (queue, owned) = (queue.clone(), path.to_owned());
             std::thread::Builder::new()
                 .name(format!("db-{role}-{n}"))
-                .spawn(move || serve(conn, &queue, &owned, &options))
+                .spawn(move || serve(conn, &queue, &owned, &options, idle_checkpoint))
                 .map_err(|source| OpenDbError::Pool {
                     role,
                     path: path.to_owned(),
@@ -327,16 +333,29 @@ fn serve(
     queue: &Receiver<Box<dyn Job>>,
     path: &str,
     options: &ConnectionOptions,
+    idle_checkpoint: Option<Duration>,
 ) {
     let mut waiting: VecDeque<Box<dyn Job>> = VecDeque::new();
+    // Whether a job ran since the last idle checkpoint.
+    let mut dirty = false;
     loop {
-        let job = match waiting.pop_front() {
-            Some(job) => job,
-            None => match queue.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+        let next = match waiting.pop_front() {
+            Some(job) => Ok(job),
+            None => match idle_checkpoint.filter(|_| dirty) {
+                Some(idle) => queue.recv_timeout(idle),
+                None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
             },
         };
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                checkpoint(&mut conn, options);
+                dirty = false;
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        dirty = true;
         let replace = if job.batched() {
             let mut batch = vec![job];
             while batch.len() < MAX_BATCH {
@@ -365,6 +384,20 @@ fn serve(
                 }
             }
         }
+    }
+}
+
+/// Moves the WAL into the database file and truncates it to zero bytes
+/// (`PRAGMA wal_checkpoint(TRUNCATE)`), waiting at most 100 ms for readers
+/// of older snapshots; if they hold on, the next idle moment tries again.
+fn checkpoint(conn: &mut SqliteConnection, options: &ConnectionOptions) {
+    let restore = options.busy_timeout.as_millis();
+    let done = conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = 100; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA busy_timeout = {restore};"
+    ));
+    if let Err(err) = done {
+        tracing::debug!(%err, "idle WAL checkpoint did not complete");
+        let _ = conn.batch_execute(&format!("PRAGMA busy_timeout = {restore};"));
     }
 }
 

@@ -751,3 +751,64 @@ async fn the_queues_are_counted_only_by_the_threads_backend() {
         assert_eq!(db.queued(), Queued::default(), "{backend:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_a_burst_of_writes_grew_shrinks_once_the_writer_is_idle() {
+    for idle in [Some(Duration::from_millis(50)), None] {
+        let test_db = TestDb::new();
+        let db = Db::open(DbConfig::new(test_db.url()).with_idle_checkpoint(idle)).expect("open");
+        let wal = std::path::PathBuf::from(format!("{}-wal", test_db.url()));
+        let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        db.write(|conn| {
+            conn.batch_execute("CREATE TABLE scratch (b BLOB)")
+                .map_err(RepoError::from)
+        })
+        .await
+        .expect("table");
+
+        let burst: Vec<_> = (0..200)
+            .map(|_| {
+                queue_write(&db, |conn| {
+                    conn.batch_execute("INSERT INTO scratch VALUES (randomblob(16384))")
+                        .map_err(RepoError::from)
+                })
+            })
+            .collect();
+        for write in burst {
+            write.await.expect("join").expect("write");
+        }
+        let grown = wal_size();
+        assert!(
+            grown > 1_000_000,
+            "{idle:?}: the burst grew the WAL to {grown}"
+        );
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while wal_size() > 0 && std::time::Instant::now() < deadline && idle.is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if idle.is_some() {
+            assert_eq!(wal_size(), 0, "truncated after 50 ms of idleness");
+            assert_eq!(
+                db.read(|conn| {
+                    #[derive(QueryableByName)]
+                    struct N {
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        n: i64,
+                    }
+                    diesel::sql_query("SELECT count(*) AS n FROM scratch")
+                        .get_result::<N>(conn)
+                        .map(|r| r.n)
+                        .map_err(RepoError::from)
+                })
+                .await
+                .expect("count"),
+                200,
+                "nothing lost"
+            );
+        } else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(wal_size(), grown, "without it the file keeps its size");
+        }
+    }
+}
