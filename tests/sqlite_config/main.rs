@@ -23,6 +23,7 @@ struct Pragmas {
     synchronous: String,
     busy_timeout: i64,
     query_only: String,
+    journal_size_limit: String,
 }
 
 fn pragmas(conn: &mut SqliteConnection) -> Pragmas {
@@ -32,6 +33,7 @@ fn pragmas(conn: &mut SqliteConnection) -> Pragmas {
         synchronous: pragma(conn, "synchronous"),
         busy_timeout: pragma(conn, "busy_timeout").parse().expect("a number"),
         query_only: pragma(conn, "query_only"),
+        journal_size_limit: pragma(conn, "journal_size_limit"),
     }
 }
 
@@ -43,6 +45,11 @@ fn assert_production(p: &Pragmas, role: &str) {
         p.busy_timeout > 0,
         "{role}: busy_timeout {}",
         p.busy_timeout
+    );
+    assert_eq!(
+        p.journal_size_limit,
+        promptyard_db_models::connection::JOURNAL_SIZE_LIMIT.to_string(),
+        "{role}: journal_size_limit"
     );
 }
 
