@@ -21,6 +21,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::stream::{self, StreamExt};
+use promptyard_services::playground::{CONTENT_MAX_CHARS, MAX_TOKENS_MAX, TEMPERATURE_MAX};
 use promptyard_services::providers::{ChatMessage, ChatRequest, Role, StreamEvent, Usage};
 use promptyard_services::{AuthError, PlaygroundError};
 use serde_json::{Map, Value, json};
@@ -352,19 +353,23 @@ fn parse_request(body: &Map<String, Value>) -> Result<CompletionRequest, Gateway
                 ));
             }
         };
-        messages.push(ChatMessage::new(
-            role,
-            text_of(message.get("content").unwrap_or(&Value::Null))?,
-        ));
+        let content = text_of(message.get("content").unwrap_or(&Value::Null))?;
+        if content.chars().count() > CONTENT_MAX_CHARS {
+            return Err(GatewayError::invalid(
+                Some("messages"),
+                format!("A message's content must be at most {CONTENT_MAX_CHARS} characters."),
+            ));
+        }
+        messages.push(ChatMessage::new(role, content));
     }
     let temperature = match body.get("temperature") {
         None | Some(Value::Null) => None,
         Some(value) => match value.as_f64() {
-            Some(t) if (0.0..=2.0).contains(&t) => Some(t),
+            Some(t) if (0.0..=TEMPERATURE_MAX).contains(&t) => Some(t),
             _ => {
                 return Err(GatewayError::invalid(
                     Some("temperature"),
-                    "temperature must be a number from 0 to 2.",
+                    format!("temperature must be a number from 0 to {TEMPERATURE_MAX}."),
                 ));
             }
         },
@@ -375,11 +380,11 @@ fn parse_request(body: &Map<String, Value>) -> Result<CompletionRequest, Gateway
     {
         None | Some(Value::Null) => None,
         Some(value) => match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n >= 1 => Some(n),
+            Some(n) if (1..=MAX_TOKENS_MAX).contains(&n) => Some(n),
             _ => {
                 return Err(GatewayError::invalid(
                     Some("max_tokens"),
-                    "max_tokens must be a whole number of at least 1.",
+                    format!("max_tokens must be a whole number from 1 to {MAX_TOKENS_MAX}."),
                 ));
             }
         },
@@ -425,7 +430,7 @@ fn usage_json(usage: Usage) -> Value {
 #[utoipa::path(
     post, path = "/v1/chat/completions", tag = "openai",
     security(("api_key" = [])),
-    request_body(content = Object, description = "OpenAI's chat completion request: `model`, `messages` (`role` system/developer/user/assistant, `content` text or text parts), optional `temperature`, `max_tokens`/`max_completion_tokens`, `stream`, `stream_options.include_usage`.", content_type = "application/json"),
+    request_body(content = Object, description = "OpenAI's chat completion request: `model`, `messages` (`role` system/developer/user/assistant, `content` text or text parts, at most 100000 characters each), optional `temperature` (0 to 2), `max_tokens`/`max_completion_tokens` (1 to 32768), `stream`, `stream_options.include_usage`. The playground's limits; the body itself at most 1 MiB.", content_type = "application/json"),
     responses(
         (status = 200, description = "A `chat.completion`, or with `stream: true` `chat.completion.chunk` server-sent events ending with `data: [DONE]`.", content_type = "application/json"),
         (status = 400, description = "OpenAI error shape, type `invalid_request_error`: a bad body.", content_type = "application/json"),

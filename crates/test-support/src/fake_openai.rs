@@ -56,6 +56,16 @@ pub enum Reply {
     /// Read the request, then never answer, until the client closes the
     /// connection (counted in [`FakeOpenAi::disconnects`]).
     Hang,
+    /// A slow, steady stream: `count` deltas of `delta`, one every
+    /// `every`, then `[DONE]` (it stops early if the client goes away).
+    Trickle {
+        delta: String,
+        every: Duration,
+        count: usize,
+    },
+    /// A stream whose first `data:` line is `bytes` long and never ends (no
+    /// newline), then the connection closes.
+    LongLine { bytes: usize },
 }
 
 /// A request the server received.
@@ -303,6 +313,44 @@ fn respond(
     let model = &request["model"];
     match reply {
         Reply::Hang => hang(&mut stream, state, stop),
+        Reply::Trickle {
+            delta,
+            every,
+            count,
+        } => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            )?;
+            for _ in 0..*count {
+                let data = format!(
+                    "data: {}\n\n",
+                    chunk(model, json!({"content": delta}), Value::Null)
+                );
+                // A write error means the client left: stop.
+                write!(stream, "{:x}\r\n{data}\r\n", data.len())?;
+                stream.flush()?;
+                std::thread::sleep(*every);
+            }
+            let done = "data: [DONE]\n\n";
+            write!(stream, "{:x}\r\n{done}\r\n0\r\n\r\n", done.len())?;
+            stream.flush()
+        }
+        Reply::LongLine { bytes } => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: "
+            )?;
+            let block = vec![b'x'; 64 * 1024];
+            let mut left = *bytes;
+            while left > 0 {
+                let n = left.min(block.len());
+                stream.write_all(&block[..n])?;
+                left -= n;
+            }
+            stream.flush()?;
+            stream.shutdown(std::net::Shutdown::Both)
+        }
         Reply::Status(status, body) => write_whole(&mut stream, *status, body),
         Reply::Raw(body) => write_whole(&mut stream, 200, body),
         Reply::Complete { content, usage } => {

@@ -191,6 +191,10 @@ async fn bad_bodies_are_400_and_unknown_models_404_in_openais_shape() {
         json!({"model": "echo-1", "messages": [{"role": "user", "content": 5}]}),
         json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "temperature": 3}),
         json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+        json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "max_tokens": 32769}),
+        json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 100000}),
+        json!({"model": "echo-1", "messages": [{"role": "user", "content": "é".repeat(100_001)}]}),
+        json!({"model": "echo-1", "messages": [{"role": "user", "content": [{"type": "text", "text": "a".repeat(60_000)}, {"type": "text", "text": "b".repeat(40_001)}]}]}),
         json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}),
         json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "n": 2}),
         json!([1, 2]),
@@ -324,5 +328,36 @@ async fn the_upstream_gets_the_clients_request_through_the_gateway() {
     assert_eq!(
         (sent["temperature"].clone(), sent["max_tokens"].clone()),
         (json!(0.3), json!(9))
+    );
+}
+
+#[actix_web::test]
+async fn the_playgrounds_limits_are_the_gateways_and_their_edges_are_accepted() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let (_, key) = key_for(&app, "ada@example.com").await;
+    let longest = "é".repeat(100_000);
+
+    let response = with_bearer(
+        &app,
+        Method::POST,
+        "/v1/chat/completions",
+        &key,
+        Some(json!({
+            "model": "echo-1",
+            "messages": [{"role": "user", "content": longest}],
+            "max_tokens": 32768,
+            "temperature": 2
+        })),
+    )
+    .await;
+
+    let (status, body) = parts(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .map(str::len),
+        Some(longest.len())
     );
 }

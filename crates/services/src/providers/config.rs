@@ -9,6 +9,7 @@
 //! api_key_env = "LOCAL_LLM_KEY"         # env var holding the key (optional)
 //! models = ["llama3.2:1b", "qwen2.5:0.5b"]
 //! timeout_secs = 60                     # optional, default 60; may be fractional
+//! deadline_secs = 600                   # optional, default 600: a whole stream's limit
 //! context_tokens = 8192                 # optional, default 8192: each model's context window
 //!
 //! [[providers]]
@@ -27,7 +28,8 @@
 //! Anything wrong — invalid TOML, an unknown field or `kind`, a duplicate
 //! provider name or model id (`echo-1` included), an empty model list, a
 //! base URL that is not http(s), a key variable that is not set, a timeout
-//! that is not positive, a context window outside 0 to 10,000,000 — is a
+//! that is not positive, a deadline shorter than the timeout, a context
+//! window outside 0 to 10,000,000 — is a
 //! [`ProvidersFileError`] naming the file and the problem in one line.
 
 use std::collections::HashSet;
@@ -38,8 +40,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    DEFAULT_CONTEXT_TOKENS, ECHO_PROVIDER, MAX_CONTEXT_TOKENS, ModelSpec, OpenAiProvider,
-    ProviderRegistry,
+    DEFAULT_CONTEXT_TOKENS, DEFAULT_DEADLINE, ECHO_PROVIDER, MAX_CONTEXT_TOKENS, ModelSpec,
+    OpenAiProvider, ProviderRegistry,
 };
 
 /// A providers file that cannot be used.
@@ -66,6 +68,7 @@ struct Entry {
     api_key_env: Option<String>,
     models: Vec<ModelEntry>,
     timeout_secs: Option<f64>,
+    deadline_secs: Option<f64>,
     description: Option<String>,
     context_tokens: Option<i64>,
 }
@@ -220,6 +223,14 @@ pub fn parse_providers_file(
                 "{which}: timeout_secs must be more than 0 and at most 3600"
             )));
         }
+        let deadline = entry
+            .deadline_secs
+            .unwrap_or_else(|| DEFAULT_DEADLINE.as_secs_f64().max(timeout));
+        if !(deadline.is_finite() && deadline >= timeout && deadline <= 86_400.0) {
+            return Err(problem(format!(
+                "{which}: deadline_secs must be at least timeout_secs ({timeout}) and at most 86400"
+            )));
+        }
         let api_key = match &entry.api_key_env {
             Some(variable) => Some(env(variable).filter(|v| !v.is_empty()).ok_or_else(|| {
                 problem(format!("{which}: the key variable {variable} is not set"))
@@ -232,7 +243,8 @@ pub fn parse_providers_file(
             api_key,
             Duration::from_secs_f64(timeout),
         )
-        .map_err(|e| problem(format!("{which}: {e}")))?;
+        .map_err(|e| problem(format!("{which}: {e}")))?
+        .with_deadline(Duration::from_secs_f64(deadline));
         let description = entry
             .description
             // Every signed-in user sees it: never the base URL, which may
@@ -285,6 +297,7 @@ kind = "openai"
 base_url = "https://api.example.com/v1/"
 models = ["big-1"]
 timeout_secs = 0.5
+deadline_secs = 120
 description = "The big one"
 "#;
 
@@ -316,6 +329,17 @@ description = "The big one"
             "the key is not shown"
         );
         assert!(!format!("{registry:?}").contains("sk-local"));
+        let deadline = |model: &str| {
+            let shown = format!("{:?}", registry.provider(model));
+            shown.contains(match model {
+                "big-1" => "deadline: 120s",
+                _ => "deadline: 600s",
+            })
+        };
+        assert!(
+            deadline("big-1") && deadline("llama3.2:1b"),
+            "deadlines set"
+        );
     }
 
     #[test]
@@ -450,6 +474,14 @@ models = ["m"]"#;
             (
                 one(&format!("{base}\ntimeout_secs = -1.5")),
                 "timeout_secs must be more than 0",
+            ),
+            (
+                one(&format!("{base}\ntimeout_secs = 30\ndeadline_secs = 10")),
+                "deadline_secs must be at least timeout_secs (30)",
+            ),
+            (
+                one(&format!("{base}\ndeadline_secs = 90000")),
+                "and at most 86400",
             ),
             (
                 format!(

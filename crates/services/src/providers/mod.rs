@@ -19,7 +19,9 @@ use futures_util::stream::BoxStream;
 
 pub use config::{ProvidersFileError, load_providers_file, parse_providers_file};
 pub use echo::{ECHO_CONTEXT_TOKENS, ECHO_MODEL, ECHO_PROVIDER, EchoProvider};
-pub use openai::OpenAiProvider;
+pub use openai::{
+    DEFAULT_DEADLINE, MAX_ANSWER_BYTES, MAX_BODY_BYTES, MAX_SSE_LINE_BYTES, OpenAiProvider,
+};
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +117,8 @@ pub type CompletionStream = BoxStream<'static, Result<StreamEvent, ProviderError
 pub enum ProviderError {
     #[error("the provider {provider} did not answer within {seconds} s")]
     Timeout { provider: String, seconds: f64 },
+    #[error("the provider {provider} did not finish its answer within {seconds} s")]
+    Deadline { provider: String, seconds: f64 },
     #[error("the provider {provider} answered HTTP {status}")]
     Status { provider: String, status: u16 },
     #[error("the provider {provider} could not be reached: {reason}")]

@@ -4,7 +4,13 @@
 //!
 //! - The whole call (connect, answer, body) is bounded by the provider's
 //!   timeout; a stream by the same timeout for its first answer and between
-//!   any two chunks.
+//!   any two chunks, and as a whole by the provider's deadline (a stream
+//!   that keeps trickling never runs longer).
+//! - What an upstream sends is bounded: a JSON answer at
+//!   [`MAX_BODY_BYTES`], a line of an event stream at
+//!   [`MAX_SSE_LINE_BYTES`], a streamed answer's text at
+//!   [`MAX_ANSWER_BYTES`]; beyond them the call fails, so a broken or
+//!   hostile upstream cannot exhaust the server's memory.
 //! - Streams ask for `stream_options.include_usage`, so streamed calls are
 //!   counted; when a server still reports no usage, it is estimated with
 //!   [`count_tokens`](super::count_tokens).
@@ -17,7 +23,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -28,6 +34,15 @@ use super::{
     ChatProvider, ChatRequest, Completion, CompletionStream, ProviderError, StreamEvent, Usage,
     count_prompt_tokens, count_tokens,
 };
+
+/// The most a non-streamed JSON answer of an upstream may weigh.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The longest line an upstream's event stream may send.
+pub const MAX_SSE_LINE_BYTES: usize = 1024 * 1024;
+/// The most text a streamed answer may add up to.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// A stream's deadline when none is configured.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 
 /// See the module docs.
 #[derive(Clone)]
@@ -40,6 +55,7 @@ struct Inner {
     base_url: String,
     api_key: Option<SecretString>,
     timeout: Duration,
+    deadline: Duration,
     client: reqwest::Client,
 }
 
@@ -53,12 +69,15 @@ impl fmt::Debug for OpenAiProvider {
                 &self.inner.api_key.as_ref().map(|_| "[redacted]"),
             )
             .field("timeout", &self.inner.timeout)
+            .field("deadline", &self.inner.deadline)
             .finish()
     }
 }
 
 impl OpenAiProvider {
-    /// A provider named `name` at `base_url` (e.g. `https://api.openai.com/v1`).
+    /// A provider named `name` at `base_url` (e.g. `https://api.openai.com/v1`),
+    /// with a stream deadline of [`DEFAULT_DEADLINE`] (or `timeout`, if
+    /// longer).
     pub fn new(
         name: &str,
         base_url: &str,
@@ -75,9 +94,71 @@ impl OpenAiProvider {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 api_key: api_key.map(SecretString::from),
                 timeout,
+                deadline: DEFAULT_DEADLINE.max(timeout),
                 client,
             }),
         })
+    }
+
+    /// The same provider with this deadline for a whole stream (at least
+    /// its timeout).
+    #[must_use]
+    pub fn with_deadline(self, deadline: Duration) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                name: inner.name.clone(),
+                base_url: inner.base_url.clone(),
+                api_key: inner.api_key.clone(),
+                timeout: inner.timeout,
+                deadline: deadline.max(inner.timeout),
+                client: inner.client.clone(),
+            }),
+        }
+    }
+}
+
+/// What can interrupt the bytes of an event stream before it is parsed.
+#[derive(Debug)]
+enum Feed {
+    Transport(String),
+    /// A line longer than [`MAX_SSE_LINE_BYTES`].
+    LineTooLong,
+}
+
+impl fmt::Display for Feed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transport(reason) => f.write_str(reason),
+            Self::LineTooLong => write!(f, "a line longer than {MAX_SSE_LINE_BYTES} bytes"),
+        }
+    }
+}
+
+/// Tracks the length of the line a stream of bytes is in, and refuses one
+/// longer than [`MAX_SSE_LINE_BYTES`] before it is ever buffered whole.
+#[derive(Debug, Default)]
+struct LineGuard {
+    current: usize,
+}
+
+impl LineGuard {
+    fn check(&mut self, chunk: &[u8]) -> Result<(), Feed> {
+        let mut pieces = chunk.split(|b| *b == b'\n');
+        if let Some(first) = pieces.next() {
+            self.current += first.len();
+        }
+        for piece in pieces {
+            if self.current > MAX_SSE_LINE_BYTES {
+                break;
+            }
+            self.current = piece.len();
+        }
+        if self.current > MAX_SSE_LINE_BYTES {
+            Err(Feed::LineTooLong)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -87,6 +168,40 @@ impl Inner {
             provider: self.name.clone(),
             seconds: self.timeout.as_secs_f64(),
         }
+    }
+
+    fn deadline_error(&self) -> ProviderError {
+        ProviderError::Deadline {
+            provider: self.name.clone(),
+            seconds: self.deadline.as_secs_f64(),
+        }
+    }
+
+    /// The answer's body, refused past [`MAX_BODY_BYTES`].
+    async fn body_of(&self, mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+        let too_big =
+            || self.malformed(format!("the answer is larger than {MAX_BODY_BYTES} bytes"));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ProviderError::Transport {
+                provider: self.name.clone(),
+                reason: e.without_url().to_string(),
+            })?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn malformed(&self, reason: impl Into<String>) -> ProviderError {
@@ -210,7 +325,9 @@ impl Inner {
 /// The state of a stream being read.
 struct Reading {
     inner: Arc<Inner>,
-    events: BoxStream<'static, Result<eventsource_stream::Event, String>>,
+    events: BoxStream<'static, Result<eventsource_stream::Event, EventStreamError<Feed>>>,
+    /// When the whole stream must be over.
+    deadline: tokio::time::Instant,
     prompt_tokens: u32,
     text: String,
     usage: Option<Usage>,
@@ -225,8 +342,13 @@ impl Reading {
             return None;
         }
         loop {
-            let next = tokio::time::timeout(self.inner.timeout, self.events.next()).await;
+            let gap = tokio::time::Instant::now() + self.inner.timeout;
+            let next = tokio::time::timeout_at(gap.min(self.deadline), self.events.next()).await;
             let event = match next {
+                Err(_) if gap >= self.deadline => {
+                    let error = self.inner.deadline_error();
+                    return self.fail(error);
+                }
                 Err(_) => {
                     let error = self.inner.timeout_error();
                     return self.fail(error);
@@ -237,10 +359,14 @@ impl Reading {
                     };
                     return self.fail(cut);
                 }
-                Ok(Some(Err(reason))) => {
+                Ok(Some(Err(EventStreamError::Transport(Feed::LineTooLong)))) => {
+                    let error = self.inner.malformed(Feed::LineTooLong.to_string());
+                    return self.fail(error);
+                }
+                Ok(Some(Err(err))) => {
                     let error = ProviderError::Transport {
                         provider: self.inner.name.clone(),
-                        reason,
+                        reason: err.to_string(),
                     };
                     return self.fail(error);
                 }
@@ -294,6 +420,12 @@ impl Reading {
             }
             match choice.and_then(|c| c.pointer("/delta/content")) {
                 Some(Value::String(text)) if !text.is_empty() => {
+                    if self.text.len() + text.len() > MAX_ANSWER_BYTES {
+                        let error = self.inner.malformed(format!(
+                            "the answer is longer than {MAX_ANSWER_BYTES} bytes"
+                        ));
+                        return self.fail(error);
+                    }
                     self.text.push_str(text);
                     let delta = StreamEvent::Delta(text.clone());
                     return Some((Ok(delta), self));
@@ -322,9 +454,9 @@ impl ChatProvider for OpenAiProvider {
         async move {
             let call = async {
                 let response = inner.send(&request, false).await?;
-                let value: Value = response.json().await.map_err(|e| {
-                    inner.malformed(format!("the body is not JSON: {}", e.without_url()))
-                })?;
+                let body = inner.body_of(response).await?;
+                let value: Value = serde_json::from_slice(&body)
+                    .map_err(|e| inner.malformed(format!("the body is not JSON: {e}")))?;
                 inner.completion(&request, &value)
             };
             tokio::time::timeout(inner.timeout, call)
@@ -340,14 +472,19 @@ impl ChatProvider for OpenAiProvider {
     ) -> BoxFuture<'static, Result<CompletionStream, ProviderError>> {
         let inner = Arc::clone(&self.inner);
         async move {
+            let deadline = tokio::time::Instant::now() + inner.deadline;
             let response = inner.send(&request, true).await?;
+            let mut lines = LineGuard::default();
             let events = response
                 .bytes_stream()
-                .map(|chunk| chunk.map_err(reqwest::Error::without_url))
+                .map(move |chunk| {
+                    let chunk = chunk.map_err(|e| Feed::Transport(e.without_url().to_string()))?;
+                    lines.check(&chunk).map(|()| chunk)
+                })
                 .eventsource()
-                .map(|event| event.map_err(|e| e.to_string()))
                 .boxed();
             let reading = Reading {
+                deadline,
                 prompt_tokens: count_prompt_tokens(&request.messages),
                 inner,
                 events,

@@ -396,3 +396,138 @@ async fn an_unreachable_provider_is_a_transport_error_without_its_url() {
     assert!(!err.to_string().contains("sk-secret"));
     assert!(!format!("{provider:?}").contains("sk-secret"));
 }
+
+#[tokio::test]
+async fn a_stream_that_keeps_trickling_is_cut_at_its_deadline() {
+    let fake = FakeOpenAi::start();
+    fake.push(Reply::Trickle {
+        delta: "tick ".into(),
+        every: Duration::from_millis(50),
+        count: 100,
+    });
+    // Every gap (50 ms) is well inside the timeout (400 ms); the whole is
+    // not inside the deadline (600 ms).
+    let provider =
+        provider(&fake, None, Duration::from_millis(400)).with_deadline(Duration::from_millis(600));
+    let started = Instant::now();
+
+    let (deltas, end) = drain(provider.stream(request()).await.expect("started")).await;
+
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&end, Err(ProviderError::Deadline { seconds, .. }) if (*seconds - 0.6).abs() < 1e-9),
+        "{end:?}"
+    );
+    assert!(
+        deltas.len() >= 5,
+        "it streamed until then: {}",
+        deltas.len()
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cut at the deadline, not after all 100 deltas: {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_deadline_is_never_shorter_than_the_timeout() {
+    let fake = FakeOpenAi::start();
+    let provider =
+        provider(&fake, None, Duration::from_secs(30)).with_deadline(Duration::from_secs(1));
+    assert!(
+        format!("{provider:?}").contains("deadline: 30s"),
+        "{provider:?}"
+    );
+    let default = self::provider(&fake, None, Duration::from_secs(5));
+    assert!(
+        format!("{default:?}").contains("deadline: 600s"),
+        "{default:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_json_answer_is_refused_not_buffered() {
+    let fake = FakeOpenAi::start();
+    let padding = "x".repeat(MAX_BODY_BYTES);
+    fake.push(Reply::Raw(format!(
+        r#"{{"choices": [{{"message": {{"content": "{padding}"}}}}]}}"#
+    )));
+
+    let err = provider(&fake, None, Duration::from_secs(5))
+        .complete(request())
+        .await
+        .expect_err("too big");
+
+    assert!(
+        matches!(&err, ProviderError::Malformed { reason, .. } if reason.contains("larger than")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_event_stream_line_is_refused_not_buffered() {
+    let fake = FakeOpenAi::start();
+    fake.push(Reply::LongLine {
+        bytes: MAX_SSE_LINE_BYTES * 2,
+    });
+
+    let (deltas, end) = drain(
+        provider(&fake, None, Duration::from_secs(5))
+            .stream(request())
+            .await
+            .expect("started"),
+    )
+    .await;
+
+    assert!(deltas.is_empty());
+    assert!(
+        matches!(&end, Err(ProviderError::Malformed { reason, .. }) if reason.contains("a line longer than")),
+        "{end:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_answer_longer_than_the_cap_is_refused() {
+    let fake = FakeOpenAi::start();
+    let block = "y".repeat(64 * 1024);
+    fake.push(Reply::Stream {
+        deltas: vec![block; MAX_ANSWER_BYTES / (64 * 1024) + 2],
+        usage: None,
+        end: StreamEnd::Done,
+    });
+
+    let (deltas, end) = drain(
+        provider(&fake, None, Duration::from_secs(5))
+            .stream(request())
+            .await
+            .expect("started"),
+    )
+    .await;
+
+    assert_eq!(
+        deltas.len(),
+        MAX_ANSWER_BYTES / (64 * 1024),
+        "up to the cap"
+    );
+    assert!(
+        matches!(&end, Err(ProviderError::Malformed { reason, .. }) if reason.contains("longer than")),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn the_line_guard_measures_lines_across_chunks() {
+    let mut guard = LineGuard::default();
+    let half = vec![b'a'; MAX_SSE_LINE_BYTES / 2];
+    assert!(guard.check(&half).is_ok());
+    assert!(guard.check(&half).is_ok(), "exactly the cap");
+    assert!(guard.check(b"b").is_err(), "one byte more");
+
+    let mut guard = LineGuard::default();
+    let mut chunk = half.clone();
+    chunk.push(b'\n');
+    chunk.extend_from_slice(&half);
+    assert!(guard.check(&chunk).is_ok(), "two half lines");
+    assert!(guard.check(b"\nshort").is_ok(), "a newline starts over");
+    assert!(guard.check(&vec![b'c'; MAX_SSE_LINE_BYTES + 1]).is_err());
+}
