@@ -50,7 +50,7 @@ use crate::problem::{FieldErrorSchema, Problem};
         ConversationBody, ConversationPageBody, ConversationWithMessagesBody, ChatMessageBody,
         ExchangeBody, UsageBody, UsageSummaryBody, Problem, FieldErrorSchema,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &JsonBodyErrors),
     tags(
         (name = "auth", description = "Accounts, login sessions and passwords."),
         (name = "api-keys", description = "Personal API keys, for scripts and OpenAI clients. Managed with a browser session only."),
@@ -83,6 +83,79 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation that takes a JSON body can answer what the JSON
+/// extractor answers before the handler runs: 400 (not JSON, or not an
+/// object), 413 (over the body limit) and, under `/api/v1`, 415 (not sent
+/// as JSON); the gateway answers in OpenAI's shape (a body that is not
+/// JSON is its 400 `invalid_request_error`). Added here once rather than
+/// restated on each operation.
+struct JsonBodyErrors;
+
+impl Modify for JsonBodyErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for (path, item) in &mut openapi.paths.paths {
+            let gateway = path.starts_with("/v1/");
+            for operation in [item.post.as_mut(), item.put.as_mut(), item.patch.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                if operation.request_body.is_none() {
+                    continue;
+                }
+                let answers: &[(&str, &str)] = if gateway {
+                    &[
+                        (
+                            "400",
+                            "OpenAI error shape, type `invalid_request_error`: a body that is not JSON, or not an object, or sent without a JSON content type.",
+                        ),
+                        (
+                            "413",
+                            "OpenAI error shape, type `invalid_request_error`: the body is over 1 MiB.",
+                        ),
+                    ]
+                } else {
+                    &[
+                        (
+                            "400",
+                            "`malformed_body`: no body, a body that is not JSON, or JSON that is not an object.",
+                        ),
+                        (
+                            "413",
+                            "`payload_too_large`: the body is over the endpoint's limit (64 KiB; 1 MiB for messages).",
+                        ),
+                        (
+                            "415",
+                            "`unsupported_media_type`: the body was not sent as `application/json`.",
+                        ),
+                    ]
+                };
+                for (status, description) in answers {
+                    if operation.responses.responses.contains_key(*status) {
+                        continue;
+                    }
+                    let response = if gateway {
+                        ResponseBuilder::new()
+                            .description(*description)
+                            .content("application/json", ContentBuilder::new().build())
+                    } else {
+                        ResponseBuilder::new().description(*description).content(
+                            "application/problem+json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("Problem")))
+                                .build(),
+                        )
+                    };
+                    operation
+                        .responses
+                        .responses
+                        .insert((*status).to_owned(), response.build().into());
+                }
+            }
+        }
     }
 }
 

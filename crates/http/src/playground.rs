@@ -100,7 +100,7 @@ pub async fn create_conversation(
     get, path = "/api/v1/playground/conversations", tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     params(
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20."),
         ("before" = Option<String>, Query, description = "The `next_before` of the previous page: the id of one of the caller's conversations."),
     ),
     responses(
