@@ -62,3 +62,9 @@ ci:
 bench-load:
     cargo build --release
     scripts/bench-load
+
+# Schemathesis against the release binary: generated requests on every
+# operation of the OpenAPI document (needs python3; installs schemathesis).
+schemathesis seconds="60":
+    cargo build --release
+    scripts/schemathesis {{seconds}}
