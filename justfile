@@ -49,7 +49,7 @@ run:
 
 # The benchmarks behind docs/benchmarks.md.
 bench:
-    cargo bench -p promptyard-repositories --features deadpool-backend
+    cargo bench -p promptyard-repositories
     cargo bench -p promptyard-test-support --bench fixtures
 
 # Exactly what CI runs.

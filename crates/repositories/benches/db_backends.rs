@@ -1,15 +1,24 @@
-//! Throughput of `Db` with each pool backend, as a ratio to a baseline
-//! measured in the same run: the same statements on one plain connection in
-//! a loop on one thread (no pool, no thread hop, no concurrency).
+//! Throughput of `Db` (each connection on a thread of its own, with group
+//! commit on the writer) against the two pools it replaced, as a ratio to
+//! a baseline measured in the same run: the same statements on one plain
+//! connection in a loop on one thread (no pool, no thread hop, no
+//! concurrency).
 //!
-//! Run: `cargo bench -p promptyard-repositories --features deadpool-backend`
+//! Run: `cargo bench -p promptyard-repositories --bench db_backends`
 //! (`PROMPTYARD_BENCH_SECS` sets the seconds per measurement, default 3).
 //!
-//! Measured for each backend, on two runtime shapes (a 2-worker
-//! multi-thread runtime, and 2 threads each with a current-thread runtime as
-//! actix-web runs its workers), with 64 concurrent tasks:
+//! The two others live here only, as they were in `Db`: r2d2 pools entered
+//! through a fair async semaphore and used inside `spawn_blocking`, and
+//! diesel-async's deadpool of `SyncConnectionWrapper`s. (Why deadpool never
+//! was the default: when a caller stops waiting, its wrapper blocks the
+//! dropping thread with `block_in_place`, which panics on the
+//! current-thread runtimes actix-web runs its workers on.)
+//!
+//! Measured for each, on two runtime shapes (a 2-worker multi-thread
+//! runtime, and 2 threads each with a current-thread runtime as actix-web
+//! runs its workers), with 64 concurrent tasks:
 //! - point reads: `UserRepository::get_by_id` of a random one of 1000 users;
-//! - writes: one `UserRepository::create` per `Db::write` transaction.
+//! - writes: one `UserRepository::create` per write transaction.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -17,8 +26,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use promptyard_repositories::{Db, DbConfig, PoolBackend, RepoError, UserRepository};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel::{Connection, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::Pool as Deadpool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use promptyard_db_models::connection::ConnectionOptions;
+use promptyard_repositories::{Db, DbConfig, RepoError, UserRepository};
 use promptyard_test_support::{TestDb, UserFactory};
+use tokio::sync::Semaphore;
 
 const TASKS: usize = 64;
 const USERS: usize = 1000;
@@ -34,6 +50,160 @@ enum Shape {
 enum Op {
     Read,
     Write,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Threads,
+    R2d2,
+    Deadpool,
+}
+
+/// One way to run the same closures on a writer and readers.
+#[derive(Clone)]
+enum Backend {
+    Threads(Db),
+    R2d2 {
+        writer: (
+            r2d2::Pool<ConnectionManager<SqliteConnection>>,
+            Arc<Semaphore>,
+        ),
+        readers: (
+            r2d2::Pool<ConnectionManager<SqliteConnection>>,
+            Arc<Semaphore>,
+        ),
+    },
+    Deadpool {
+        writer: Deadpool<SyncConnectionWrapper<SqliteConnection>>,
+        readers: Deadpool<SyncConnectionWrapper<SqliteConnection>>,
+    },
+}
+
+/// Production's PRAGMAs on every connection r2d2 opens.
+#[derive(Debug, Clone, Copy)]
+struct Configure(ConnectionOptions);
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Configure {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        promptyard_db_models::configure_connection(conn, &self.0).map_err(|e| {
+            diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                e.to_string(),
+            ))
+        })
+    }
+}
+
+fn r2d2_pool(
+    path: &str,
+    size: u32,
+    options: ConnectionOptions,
+) -> (
+    r2d2::Pool<ConnectionManager<SqliteConnection>>,
+    Arc<Semaphore>,
+) {
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(size))
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(Configure(options)))
+        .build(ConnectionManager::new(path))
+        .unwrap();
+    (pool, Arc::new(Semaphore::new(size as usize)))
+}
+
+fn deadpool(
+    path: &str,
+    size: usize,
+    options: ConnectionOptions,
+) -> Deadpool<SyncConnectionWrapper<SqliteConnection>> {
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(move |path: &str| {
+        let path = path.to_owned();
+        Box::pin(async move {
+            let conn =
+                tokio::task::spawn_blocking(move || promptyard_db_models::open(&path, &options))
+                    .await
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            Ok(SyncConnectionWrapper::new(conn))
+        })
+    });
+    Deadpool::builder(AsyncDieselConnectionManager::new_with_config(path, config))
+        .max_size(size)
+        .build()
+        .unwrap()
+}
+
+/// `f` in a deferred (read) or immediate (write) transaction.
+fn transact(
+    op: Op,
+    c: &mut SqliteConnection,
+    f: impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError>,
+) -> Result<(), RepoError> {
+    match op {
+        Op::Read => c.transaction(f),
+        Op::Write => c.immediate_transaction(f),
+    }
+}
+
+impl Backend {
+    fn open(kind: Kind, path: &str) -> Self {
+        let (write, read) = (
+            ConnectionOptions::read_write(),
+            ConnectionOptions::read_only(),
+        );
+        match kind {
+            Kind::Threads => {
+                Self::Threads(Db::open(DbConfig::new(path).with_readers(READERS)).unwrap())
+            }
+            Kind::R2d2 => Self::R2d2 {
+                writer: r2d2_pool(path, 1, write),
+                readers: r2d2_pool(path, READERS as u32, read),
+            },
+            Kind::Deadpool => Self::Deadpool {
+                writer: deadpool(path, 1, write),
+                readers: deadpool(path, READERS, read),
+            },
+        }
+    }
+
+    async fn run(
+        &self,
+        op: Op,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + Send + 'static,
+    ) -> Result<(), RepoError> {
+        match self {
+            Self::Threads(db) => match op {
+                Op::Read => db.read(f).await,
+                Op::Write => db.write(f).await,
+            },
+            Self::R2d2 { writer, readers } => {
+                let (pool, permits) = match op {
+                    Op::Read => readers,
+                    Op::Write => writer,
+                };
+                let permit = Arc::clone(permits).acquire_owned().await.unwrap();
+                let pool = pool.clone();
+                tokio::task::spawn_blocking(move || {
+                    let out = transact(op, &mut pool.get().unwrap(), f);
+                    drop(permit);
+                    out
+                })
+                .await
+                .unwrap()
+            }
+            Self::Deadpool { writer, readers } => {
+                let pool = match op {
+                    Op::Read => readers,
+                    Op::Write => writer,
+                };
+                let mut conn = pool.get().await.unwrap();
+                conn.spawn_blocking(move |c| Ok(transact(op, c, f)))
+                    .await
+                    .unwrap()
+            }
+        }
+    }
 }
 
 fn main() {
@@ -62,17 +232,9 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|");
     for round in 0..2 {
         let backends = if round == 0 {
-            [
-                PoolBackend::Threads,
-                PoolBackend::R2d2,
-                PoolBackend::Deadpool,
-            ]
+            [Kind::Threads, Kind::R2d2, Kind::Deadpool]
         } else {
-            [
-                PoolBackend::Deadpool,
-                PoolBackend::R2d2,
-                PoolBackend::Threads,
-            ]
+            [Kind::Deadpool, Kind::R2d2, Kind::Threads]
         };
         for backend in backends {
             for shape in [Shape::MultiThread, Shape::CurrentThreadPerWorker] {
@@ -117,14 +279,11 @@ fn baseline(test_db: &TestDb, ids: &[String], op: Op, window: Duration) -> f64 {
 fn measure(
     test_db: &TestDb,
     ids: &Arc<Vec<String>>,
-    backend: PoolBackend,
+    backend: Kind,
     shape: Shape,
     op: Op,
     window: Duration,
 ) -> (f64, u64) {
-    let config = DbConfig::new(test_db.url())
-        .with_readers(READERS)
-        .with_backend(backend);
     let db = {
         // deadpool's wrapper binds to the runtime it is created in; create
         // the pool inside one.
@@ -132,7 +291,7 @@ fn measure(
             .build()
             .unwrap();
         let _guard = rt.enter();
-        Db::open(config).unwrap()
+        Backend::open(backend, test_db.url())
     };
     let ops = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -161,18 +320,18 @@ fn measure(
                         let result = match op {
                             Op::Read => {
                                 let id = ids[i % ids.len()].clone();
-                                db.read(move |c| UserRepository::get_by_id(c, &id).map(drop))
+                                db.run(op, move |c| UserRepository::get_by_id(c, &id).map(drop))
                                     .await
                             }
                             Op::Write => {
                                 let new = UserFactory::new().build();
-                                db.write(move |c| UserRepository::create(c, &new).map(drop))
+                                db.run(op, move |c| UserRepository::create(c, &new).map(drop))
                                     .await
                             }
                         };
                         match result {
                             Ok(()) => ops.fetch_add(1, Ordering::Relaxed),
-                            Err::<(), RepoError>(_) => errors.fetch_add(1, Ordering::Relaxed),
+                            Err(_) => errors.fetch_add(1, Ordering::Relaxed),
                         };
                         i += 1;
                     }

@@ -23,12 +23,11 @@
 //! connection half-used; a closure that has not started when its caller
 //! gives up never runs.
 //!
-//! Three ways to run the connections were measured behind this API
-//! ([`PoolBackend`], `benches/db_backends.rs`, figures in
-//! `docs/benchmarks.md`): each connection on a thread of its own fed by a
-//! queue (the default, and the only one that batches writes), r2d2 behind
-//! an async semaphore and `spawn_blocking`, and diesel-async's deadpool
-//! (only built with the `deadpool-backend` feature).
+//! Each connection lives on a thread of its own and takes closures from
+//! its role's queue (`db/lanes.rs`). Two pools were measured against it,
+//! r2d2 behind an async semaphore and `spawn_blocking`, and diesel-async's
+//! deadpool; they live only in the benchmark now (`benches/db_backends.rs`,
+//! figures in `docs/benchmarks.md`).
 
 use std::any::Any;
 use std::fmt;
@@ -36,46 +35,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection};
 use diesel::{Connection, SqliteConnection};
-#[cfg(feature = "deadpool-backend")]
-use diesel_async::pooled_connection::deadpool::Pool as Deadpool;
-#[cfg(feature = "deadpool-backend")]
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-#[cfg(feature = "deadpool-backend")]
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use promptyard_db_models::configure_connection;
 use promptyard_db_models::connection::{ConnectionOptions, DEFAULT_BUSY_TIMEOUT, OpenError};
-use tokio::sync::Semaphore;
 
-use crate::error::{BoxError, RepoError, Unavailable};
+use crate::error::{BoxError, RepoError};
 use crate::migrations::MigrateError;
 
 mod lanes;
 use lanes::Lanes;
-
-/// How the writer and the readers are pooled. All give the same guarantees;
-/// they differ in speed (see `docs/benchmarks.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PoolBackend {
-    /// Each connection on a thread of its own, all taking closures from one
-    /// FIFO queue per role (the writer's, the readers'). The default: under
-    /// load a thread goes from one closure to the next without a hand-off.
-    #[default]
-    Threads,
-    /// r2d2 pools of plain diesel connections, entered through a fair async
-    /// semaphore (one permit per connection) and used inside
-    /// `tokio::task::spawn_blocking`.
-    R2d2,
-    /// deadpool pools of diesel-async `SyncConnectionWrapper`s, used through
-    /// `SyncConnectionWrapper::spawn_blocking`. Only with the
-    /// `deadpool-backend` feature, for the benchmark: when a caller stops
-    /// waiting, diesel-async blocks the caller's thread until the closure
-    /// finishes (`block_in_place`), which panics on the current-thread
-    /// runtimes actix-web runs its workers on.
-    #[cfg(feature = "deadpool-backend")]
-    Deadpool,
-}
 
 /// What [`Db::open`] needs.
 #[derive(Debug, Clone)]
@@ -89,26 +56,23 @@ pub struct DbConfig {
     /// How long a call may wait for a connection before it fails with
     /// [`Unavailable::Timeout`].
     pub acquire_timeout: Duration,
-    /// The pool implementation.
-    pub backend: PoolBackend,
     /// How long the writer waits, after writing, with nothing to do before
-    /// it checkpoints the WAL and truncates it (`None`: never; the threads
-    /// backend only). SQLite's own checkpoints keep the WAL from growing
+    /// it checkpoints the WAL and truncates it (`None`: never).
+    /// SQLite's own checkpoints keep the WAL from growing
     /// without bound, but not its file from keeping its peak size.
     pub idle_checkpoint: Option<Duration>,
 }
 
 impl DbConfig {
     /// The defaults for the database file at `path`: 4 readers, a 5 s busy
-    /// timeout, a 10 s acquire timeout, the threads backend, a WAL
-    /// checkpoint after 1 s of idleness.
+    /// timeout, a 10 s acquire timeout, a WAL checkpoint after 1 s of
+    /// idleness.
     pub fn new(path: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             readers: 4,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             acquire_timeout: Duration::from_secs(10),
-            backend: PoolBackend::default(),
             idle_checkpoint: Some(Duration::from_secs(1)),
         }
     }
@@ -138,13 +102,6 @@ impl DbConfig {
     #[must_use]
     pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
-        self
-    }
-
-    /// The same configuration with another pool backend.
-    #[must_use]
-    pub fn with_backend(mut self, backend: PoolBackend) -> Self {
-        self.backend = backend;
         self
     }
 }
@@ -186,8 +143,8 @@ pub struct Db {
 
 struct Inner {
     config: DbConfig,
-    writer: Pool,
-    readers: Pool,
+    writer: Lanes,
+    readers: Lanes,
 }
 
 impl fmt::Debug for Db {
@@ -195,7 +152,6 @@ impl fmt::Debug for Db {
         f.debug_struct("Db")
             .field("path", &self.inner.config.path)
             .field("readers", &self.inner.config.readers)
-            .field("backend", &self.inner.config.backend)
             .finish_non_exhaustive()
     }
 }
@@ -215,8 +171,14 @@ impl Db {
         let read_options = ConnectionOptions::read_only().with_busy_timeout(config.busy_timeout);
         drop(promptyard_db_models::open(&config.path, &write_options)?);
 
-        let writer = Pool::new(&config, "writer", 1, write_options)?;
-        let readers = Pool::new(&config, "reader", config.readers, read_options)?;
+        let writer = Lanes::spawn(
+            &config.path,
+            "writer",
+            1,
+            write_options,
+            config.idle_checkpoint,
+        )?;
+        let readers = Lanes::spawn(&config.path, "reader", config.readers, read_options, None)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -259,18 +221,7 @@ impl Db {
         E: From<RepoError> + Send + 'static,
     {
         let timeout = self.inner.config.acquire_timeout;
-        if let Pool::Threads(writer) = &self.inner.writer {
-            return writer.write(timeout, f).await;
-        }
-        self.inner
-            .writer
-            .run(timeout, move |conn| {
-                in_transaction(conn, |c| {
-                    c.immediate_transaction(|c| f(c).map_err(Abort::App))
-                })
-            })
-            .await
-            .map_err(E::from)?
+        self.inner.writer.write(timeout, f).await
     }
 
     /// Applies every pending embedded migration on the writer; returns the
@@ -285,16 +236,11 @@ impl Db {
     }
 
     /// Calls waiting for a connection now (the reader queue, the writer
-    /// queue). Only the [`PoolBackend::Threads`] backend keeps queues it
-    /// can count; the others report zeros.
+    /// queue).
     pub fn queued(&self) -> Queued {
-        let depth = |pool: &Pool| match pool {
-            Pool::Threads(lanes) => lanes.queued(),
-            _ => 0,
-        };
         Queued {
-            reads: depth(&self.inner.readers),
-            writes: depth(&self.inner.writer),
+            reads: self.inner.readers.queued(),
+            writes: self.inner.writer.queued(),
         }
     }
 
@@ -345,181 +291,12 @@ fn in_transaction<T, E: From<RepoError>>(
     })
 }
 
-/// One pool of connections (the writer is a pool of one).
-enum Pool {
-    Threads(Lanes),
-    R2d2 {
-        pool: r2d2::Pool<ConnectionManager<SqliteConnection>>,
-        permits: Arc<Semaphore>,
-    },
-    #[cfg(feature = "deadpool-backend")]
-    Deadpool(Deadpool<SyncConnectionWrapper<SqliteConnection>>),
-}
-
-impl Pool {
-    fn new(
-        config: &DbConfig,
-        role: &'static str,
-        size: usize,
-        options: ConnectionOptions,
-    ) -> Result<Self, OpenDbError> {
-        match config.backend {
-            PoolBackend::Threads => Ok(Self::Threads(Lanes::spawn(
-                &config.path,
-                role,
-                size,
-                options,
-                config.idle_checkpoint.filter(|_| !options.read_only),
-            )?)),
-            PoolBackend::R2d2 => {
-                let max_size = u32::try_from(size).unwrap_or(u32::MAX);
-                let pool = r2d2::Pool::builder()
-                    .max_size(max_size)
-                    .min_idle(Some(max_size))
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .test_on_check_out(false)
-                    .connection_timeout(config.acquire_timeout)
-                    .connection_customizer(Box::new(Configure(options)))
-                    .error_handler(Box::new(TracingErrorHandler))
-                    .build(ConnectionManager::new(&config.path))
-                    .map_err(|source| OpenDbError::Pool {
-                        role,
-                        path: config.path.clone(),
-                        source: source.into(),
-                    })?;
-                Ok(Self::R2d2 {
-                    pool,
-                    permits: Arc::new(Semaphore::new(size)),
-                })
-            }
-            #[cfg(feature = "deadpool-backend")]
-            PoolBackend::Deadpool => {
-                let mut manager_config = ManagerConfig::default();
-                manager_config.custom_setup = Box::new(move |path: &str| {
-                    let path = path.to_owned();
-                    Box::pin(async move {
-                        let conn = tokio::task::spawn_blocking(move || {
-                            promptyard_db_models::open(&path, &options)
-                        })
-                        .await
-                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
-                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                        Ok(SyncConnectionWrapper::new(conn))
-                    })
-                });
-                let manager =
-                    AsyncDieselConnectionManager::new_with_config(&config.path, manager_config);
-                let pool = Deadpool::builder(manager)
-                    .max_size(size)
-                    .build()
-                    .map_err(|e| OpenDbError::Pool {
-                        role,
-                        path: config.path.clone(),
-                        source: e.into(),
-                    })?;
-                Ok(Self::Deadpool(pool))
-            }
-        }
-    }
-
-    /// Runs `f` with a connection of this pool, in one blocking hop.
-    async fn run<R, F>(&self, acquire_timeout: Duration, f: F) -> Result<R, RepoError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        match self {
-            Self::Threads(lanes) => lanes.run(acquire_timeout, f).await,
-            Self::R2d2 { pool, permits } => {
-                // A free connection is the common case: take it without
-                // arming a timer.
-                let permit = match Arc::clone(permits).try_acquire_owned() {
-                    Ok(permit) => permit,
-                    Err(_) => {
-                        tokio::time::timeout(acquire_timeout, Arc::clone(permits).acquire_owned())
-                            .await
-                            .map_err(|elapsed| {
-                                RepoError::unavailable(Unavailable::Timeout, elapsed)
-                            })?
-                            .map_err(RepoError::unexpected)?
-                    }
-                };
-                let pool = pool.clone();
-                let task = tokio::task::spawn_blocking(move || {
-                    // The permit travels with the connection: it is released
-                    // only after the connection is back in the pool, even when
-                    // the caller stopped waiting long ago.
-                    let mut conn = pool
-                        .get()
-                        .map_err(|e| RepoError::unavailable(Unavailable::Timeout, e))?;
-                    let out = f(&mut conn);
-                    drop(conn);
-                    drop(permit);
-                    Ok(out)
-                });
-                match task.await {
-                    Ok(out) => out,
-                    Err(join) => Err(task_failed(join)),
-                }
-            }
-            #[cfg(feature = "deadpool-backend")]
-            Self::Deadpool(pool) => {
-                let mut conn = tokio::time::timeout(acquire_timeout, pool.get())
-                    .await
-                    .map_err(|elapsed| RepoError::unavailable(Unavailable::Timeout, elapsed))?
-                    .map_err(|e| RepoError::unavailable(Unavailable::Storage, e.to_string()))?;
-                conn.spawn_blocking(move |c| Ok(f(c)))
-                    .await
-                    .map_err(RepoError::from)
-            }
-        }
-    }
-}
-
-/// A blocking task that did not complete: it panicked (a bug in the closure)
-/// or the runtime is shutting down.
-fn task_failed(err: tokio::task::JoinError) -> RepoError {
-    if err.is_panic() {
-        let message = panic_message(err.into_panic());
-        tracing::error!(panic = %message, "a database closure panicked");
-        RepoError::unexpected(format!("database closure panicked: {message}"))
-    } else {
-        RepoError::unexpected("database task was cancelled")
-    }
-}
-
 fn panic_message(payload: Box<dyn Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
-/// Applies Promptyard's PRAGMAs to every connection r2d2 opens.
-#[derive(Debug, Clone, Copy)]
-struct Configure(ConnectionOptions);
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Configure {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        configure_connection(conn, &self.0).map_err(|err| match err {
-            OpenError::Configure { source, .. } => diesel::r2d2::Error::QueryError(source),
-            other => diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
-                other.to_string(),
-            )),
-        })
-    }
-}
-
-/// Sends r2d2's background connection errors to `tracing`.
-#[derive(Debug, Clone, Copy)]
-struct TracingErrorHandler;
-
-impl r2d2::HandleError<diesel::r2d2::Error> for TracingErrorHandler {
-    fn handle_error(&self, error: diesel::r2d2::Error) {
-        tracing::warn!(%error, "database pool could not open a connection");
-    }
 }
 
 #[cfg(test)]

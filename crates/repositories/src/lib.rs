@@ -36,7 +36,7 @@ pub mod users;
 
 pub use api_keys::ApiKeyRepository;
 pub use conversations::{ConversationRepository, TokenTotals, UsageRepository};
-pub use db::{Db, DbConfig, OpenDbError, PoolBackend, Queued};
+pub use db::{Db, DbConfig, OpenDbError, Queued};
 pub use error::{BoxError, OptionalExt, RepoError, Unavailable};
 pub use login_failures::LoginFailureRepository;
 pub use sessions::{SessionRepository, SessionUpdate};

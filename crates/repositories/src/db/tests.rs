@@ -7,20 +7,10 @@ use promptyard_test_support::{TestDb, UserFactory, pragma};
 
 use super::*;
 use crate::UserRepository;
+use crate::error::Unavailable;
 
-/// The backends that let a caller stop waiting without blocking its thread.
-const CANCEL_SAFE: [PoolBackend; 2] = [PoolBackend::Threads, PoolBackend::R2d2];
-#[cfg(not(feature = "deadpool-backend"))]
-const BACKENDS: [PoolBackend; 2] = CANCEL_SAFE;
-#[cfg(feature = "deadpool-backend")]
-const BACKENDS: [PoolBackend; 3] = [
-    PoolBackend::Threads,
-    PoolBackend::R2d2,
-    PoolBackend::Deadpool,
-];
-
-fn open(test_db: &TestDb, backend: PoolBackend) -> Db {
-    Db::open(DbConfig::new(test_db.url()).with_backend(backend)).expect("open Db")
+fn open(test_db: &TestDb) -> Db {
+    Db::open(DbConfig::new(test_db.url())).expect("open Db")
 }
 
 fn count_users(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
@@ -37,158 +27,143 @@ enum AppError {
 
 #[tokio::test]
 async fn a_committed_write_is_visible_to_the_next_read() {
-    for backend in BACKENDS {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let new = UserFactory::new().build();
-        let id = new.id.clone();
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let new = UserFactory::new().build();
+    let id = new.id.clone();
 
-        db.write(move |conn| UserRepository::create(conn, &new))
-            .await
-            .expect("write");
-        let found = db
-            .read(move |conn| UserRepository::get_by_id(conn, &id))
-            .await;
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("write");
+    let found = db
+        .read(move |conn| UserRepository::get_by_id(conn, &id))
+        .await;
 
-        assert!(found.is_ok(), "{backend:?}: {found:?}");
-    }
+    assert!(found.is_ok(), "{found:?}");
 }
 
 #[tokio::test]
 async fn a_failed_write_is_rolled_back_and_the_callers_error_comes_back() {
-    for backend in BACKENDS {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let new = UserFactory::new().build();
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let new = UserFactory::new().build();
 
-        let result: Result<(), AppError> = db
-            .write(move |conn| {
-                UserRepository::create(conn, &new)?;
-                Err(AppError::Refused)
-            })
-            .await;
+    let result: Result<(), AppError> = db
+        .write(move |conn| {
+            UserRepository::create(conn, &new)?;
+            Err(AppError::Refused)
+        })
+        .await;
 
-        assert!(
-            matches!(result, Err(AppError::Refused)),
-            "{backend:?}: {result:?}"
-        );
-        assert_eq!(db.read(count_users).await.expect("count"), 0, "{backend:?}");
-    }
+    assert!(matches!(result, Err(AppError::Refused)), "{result:?}");
+    assert_eq!(db.read(count_users).await.expect("count"), 0);
 }
 
 #[tokio::test]
 async fn a_repository_error_inside_a_write_rolls_back_what_came_before() {
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let first = UserFactory::new().email("ada@example.com").build();
-        let clash = UserFactory::new().email("ADA@example.com").build();
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let first = UserFactory::new().email("ada@example.com").build();
+    let clash = UserFactory::new().email("ADA@example.com").build();
 
-        let result = db
-            .write(move |conn| {
-                UserRepository::create(conn, &first)?;
-                UserRepository::create(conn, &clash)
-            })
-            .await;
+    let result = db
+        .write(move |conn| {
+            UserRepository::create(conn, &first)?;
+            UserRepository::create(conn, &clash)
+        })
+        .await;
 
-        assert!(
-            matches!(result, Err(RepoError::UniqueViolation { .. })),
-            "{result:?}"
-        );
-        assert_eq!(db.read(count_users).await.expect("count"), 0);
-    }
+    assert!(
+        matches!(result, Err(RepoError::UniqueViolation { .. })),
+        "{result:?}"
+    );
+    assert_eq!(db.read(count_users).await.expect("count"), 0);
 }
 
 #[tokio::test]
 async fn readers_refuse_to_write() {
-    for backend in BACKENDS {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let new = UserFactory::new().build();
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let new = UserFactory::new().build();
 
-        let err = db
-            .read(move |conn| UserRepository::create(conn, &new))
-            .await
-            .expect_err("readers are query_only");
+    let err = db
+        .read(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect_err("readers are query_only");
 
-        assert!(
-            matches!(
-                err,
-                RepoError::Unavailable {
-                    reason: Unavailable::ReadOnly,
-                    ..
-                }
-            ),
-            "{backend:?}: {err:?}"
-        );
-    }
+    assert!(
+        matches!(
+            err,
+            RepoError::Unavailable {
+                reason: Unavailable::ReadOnly,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_sees_one_snapshot_while_a_write_commits() {
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let (counted_tx, counted_rx) = mpsc::channel::<()>();
-        let (written_tx, written_rx) = mpsc::channel::<()>();
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let (counted_tx, counted_rx) = mpsc::channel::<()>();
+    let (written_tx, written_rx) = mpsc::channel::<()>();
 
-        let reader = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.read(move |conn| {
-                    let before = count_users(conn)?;
-                    counted_tx.send(()).expect("signal");
-                    written_rx.recv().expect("wait for the write");
-                    let after = count_users(conn)?;
-                    Ok::<_, RepoError>((before, after))
-                })
-                .await
-            }
-        });
-        tokio::task::spawn_blocking(move || counted_rx.recv())
+    let reader = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.read(move |conn| {
+                let before = count_users(conn)?;
+                counted_tx.send(()).expect("signal");
+                written_rx.recv().expect("wait for the write");
+                let after = count_users(conn)?;
+                Ok::<_, RepoError>((before, after))
+            })
             .await
-            .expect("join")
-            .expect("reader counted");
-        let new = UserFactory::new().build();
-        db.write(move |conn| UserRepository::create(conn, &new))
-            .await
-            .expect("write");
-        written_tx.send(()).expect("signal");
+        }
+    });
+    tokio::task::spawn_blocking(move || counted_rx.recv())
+        .await
+        .expect("join")
+        .expect("reader counted");
+    let new = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("write");
+    written_tx.send(()).expect("signal");
 
-        let (before, after) = reader.await.expect("join").expect("read");
-        assert_eq!((before, after), (0, 0), "the read kept its snapshot");
-        assert_eq!(db.read(count_users).await.expect("count"), 1);
-    }
+    let (before, after) = reader.await.expect("join").expect("read");
+    assert_eq!((before, after), (0, 0), "the read kept its snapshot");
+    assert_eq!(db.read(count_users).await.expect("count"), 1);
 }
 
 #[tokio::test]
 async fn a_panicking_closure_is_an_unexpected_error_that_leaves_the_pool_usable() {
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let new = UserFactory::new().build();
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let new = UserFactory::new().build();
 
-        let err = db
-            .write(move |conn| -> Result<(), RepoError> {
-                UserRepository::create(conn, &new)?;
-                panic!("bug in a closure");
-            })
-            .await
-            .expect_err("panic");
+    let err = db
+        .write(move |conn| -> Result<(), RepoError> {
+            UserRepository::create(conn, &new)?;
+            panic!("bug in a closure");
+        })
+        .await
+        .expect_err("panic");
 
-        assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
-        assert!(
-            std::error::Error::source(&err)
-                .expect("cause")
-                .to_string()
-                .contains("bug in a closure")
-        );
-        assert_eq!(db.read(count_users).await.expect("count"), 0, "rolled back");
-        let new = UserFactory::new().build();
-        db.write(move |conn| UserRepository::create(conn, &new))
-            .await
-            .expect("the writer still works");
-    }
+    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    assert!(
+        std::error::Error::source(&err)
+            .expect("cause")
+            .to_string()
+            .contains("bug in a closure")
+    );
+    assert_eq!(db.read(count_users).await.expect("count"), 0, "rolled back");
+    let new = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("the writer still works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,82 +212,73 @@ async fn waiting_longer_than_the_acquire_timeout_is_unavailable() {
 
 #[tokio::test]
 async fn writes_are_served_in_the_order_they_arrive() {
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let order = Arc::new(Mutex::new(Vec::new()));
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let order = Arc::new(Mutex::new(Vec::new()));
 
-        let blocker = tokio::spawn({
+    let blocker = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.write(move |_| {
+                release_rx.recv().expect("wait");
+                Ok::<_, RepoError>(())
+            })
+            .await
+        }
+    });
+    tokio::task::yield_now().await;
+    let queued: Vec<_> = (0..20)
+        .map(|i| {
             let db = db.clone();
-            async move {
+            let order = Arc::clone(&order);
+            tokio::spawn(async move {
                 db.write(move |_| {
-                    release_rx.recv().expect("wait");
+                    order.lock().expect("lock").push(i);
                     Ok::<_, RepoError>(())
                 })
                 .await
-            }
-        });
-        tokio::task::yield_now().await;
-        let queued: Vec<_> = (0..20)
-            .map(|i| {
-                let db = db.clone();
-                let order = Arc::clone(&order);
-                tokio::spawn(async move {
-                    db.write(move |_| {
-                        order.lock().expect("lock").push(i);
-                        Ok::<_, RepoError>(())
-                    })
-                    .await
-                })
             })
-            .collect();
-        tokio::task::yield_now().await;
-        release_tx.send(()).expect("release");
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    release_tx.send(()).expect("release");
 
-        blocker.await.expect("join").expect("blocker");
-        for task in queued {
-            task.await.expect("join").expect("write");
-        }
-        assert_eq!(*order.lock().expect("lock"), (0..20).collect::<Vec<_>>());
+    blocker.await.expect("join").expect("blocker");
+    for task in queued {
+        task.await.expect("join").expect("write");
     }
+    assert_eq!(*order.lock().expect("lock"), (0..20).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_caller_gave_up_still_commits_and_frees_the_writer() {
-    // Not deadpool: diesel-async's wrapper blocks the dropping thread until
-    // the closure is done, so with it `timeout` itself cannot return here.
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let new = UserFactory::new().build();
-        let id = new.id.clone();
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let new = UserFactory::new().build();
+    let id = new.id.clone();
 
-        let gave_up = tokio::time::timeout(
-            Duration::from_millis(20),
-            db.write(move |conn| {
-                release_rx.recv().expect("wait");
-                UserRepository::create(conn, &new)
-            }),
-        )
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(20),
+        db.write(move |conn| {
+            release_rx.recv().expect("wait");
+            UserRepository::create(conn, &new)
+        }),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the caller stopped waiting");
+    release_tx.send(()).expect("release");
+
+    let next = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &next))
+        .await
+        .expect("the writer is free and not inside a transaction");
+    let found = db
+        .read(move |conn| UserRepository::get_by_id(conn, &id))
         .await;
-        assert!(gave_up.is_err(), "{backend:?}: the caller stopped waiting");
-        release_tx.send(()).expect("release");
-
-        let next = UserFactory::new().build();
-        db.write(move |conn| UserRepository::create(conn, &next))
-            .await
-            .expect("the writer is free and not inside a transaction");
-        let found = db
-            .read(move |conn| UserRepository::get_by_id(conn, &id))
-            .await;
-        assert!(
-            found.is_ok(),
-            "{backend:?}: the abandoned write committed: {found:?}"
-        );
-        assert_eq!(db.read(count_users).await.expect("count"), 2, "{backend:?}");
-    }
+    assert!(found.is_ok(), "the abandoned write committed: {found:?}");
+    assert_eq!(db.read(count_users).await.expect("count"), 2);
 }
 
 #[tokio::test]
@@ -354,7 +320,7 @@ async fn a_migration_that_fails_is_reported_and_applies_nothing() {
         .conn()
         .batch_execute("CREATE TABLE users (id TEXT)")
         .expect("a clashing table");
-    let db = open(&test_db, PoolBackend::R2d2);
+    let db = open(&test_db);
 
     let err = db.migrate().await.expect_err("users already exists");
 
@@ -368,84 +334,76 @@ async fn a_migration_that_fails_is_reported_and_applies_nothing() {
 
 #[tokio::test]
 async fn a_panic_with_any_payload_is_reported() {
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
+    let test_db = TestDb::new();
+    let db = open(&test_db);
 
-        let err = db
-            .read(|_| -> Result<(), RepoError> { std::panic::panic_any(42_u8) })
-            .await
-            .expect_err("panic");
+    let err = db
+        .read(|_| -> Result<(), RepoError> { std::panic::panic_any(42_u8) })
+        .await
+        .expect_err("panic");
 
-        assert!(
-            std::error::Error::source(&err)
-                .expect("cause")
-                .to_string()
-                .contains("non-string panic payload"),
-            "{err:?}"
-        );
-    }
+    assert!(
+        std::error::Error::source(&err)
+            .expect("cause")
+            .to_string()
+            .contains("non-string panic payload"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn migrate_applies_pending_migrations_once() {
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::empty();
-        let db = open(&test_db, backend);
+    let test_db = TestDb::empty();
+    let db = open(&test_db);
 
-        let applied = db.migrate().await.expect("migrate");
-        let again = db.migrate().await.expect("migrate again");
+    let applied = db.migrate().await.expect("migrate");
+    let again = db.migrate().await.expect("migrate again");
 
-        assert_eq!(
-            applied.len(),
-            diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(
-                &promptyard_db_models::MIGRATIONS
-            )
-            .expect("embedded")
-            .len()
-        );
-        assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
-        assert!(again.is_empty(), "{again:?}");
-        assert_eq!(db.read(count_users).await.expect("tables exist"), 0);
-    }
+    assert_eq!(
+        applied.len(),
+        diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(
+            &promptyard_db_models::MIGRATIONS
+        )
+        .expect("embedded")
+        .len()
+    );
+    assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(db.read(count_users).await.expect("tables exist"), 0);
 }
 
 #[tokio::test]
 async fn ping_and_checkpoint_work_on_a_healthy_database() {
-    for backend in CANCEL_SAFE {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let new = UserFactory::new().build();
-        db.write(move |conn| UserRepository::create(conn, &new))
-            .await
-            .expect("write");
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let new = UserFactory::new().build();
+    db.write(move |conn| UserRepository::create(conn, &new))
+        .await
+        .expect("write");
 
-        db.ping().await.expect("ping");
-        db.checkpoint().await.expect("checkpoint");
+    db.ping().await.expect("ping");
+    db.checkpoint().await.expect("checkpoint");
 
-        let wal = std::fs::metadata(format!("{}-wal", test_db.url())).expect("wal file");
-        assert_eq!(wal.len(), 0, "TRUNCATE empties the WAL");
-    }
+    let wal = std::fs::metadata(format!("{}-wal", test_db.url())).expect("wal file");
+    assert_eq!(wal.len(), 0, "TRUNCATE empties the WAL");
 }
 
 #[tokio::test]
 async fn every_connection_gets_the_production_pragmas() {
-    for backend in BACKENDS {
-        let test_db = TestDb::new();
-        let db = open(&test_db, backend);
-        let pragmas = |conn: &mut SqliteConnection| {
-            Ok::<_, RepoError>(
-                ["journal_mode", "foreign_keys", "synchronous", "query_only"]
-                    .map(|name| pragma(conn, name)),
-            )
-        };
+    let test_db = TestDb::new();
+    let db = open(&test_db);
+    let pragmas = |conn: &mut SqliteConnection| {
+        Ok::<_, RepoError>(
+            ["journal_mode", "foreign_keys", "synchronous", "query_only"]
+                .map(|name| pragma(conn, name)),
+        )
+    };
 
-        let writer = db.write(pragmas).await.expect("writer");
-        let reader = db.read(pragmas).await.expect("reader");
+    let writer = db.write(pragmas).await.expect("writer");
+    let reader = db.read(pragmas).await.expect("reader");
 
-        assert_eq!(writer, ["wal", "1", "1", "0"], "{backend:?}");
-        assert_eq!(reader, ["wal", "1", "1", "1"], "{backend:?}");
-    }
+    assert_eq!(writer, ["wal", "1", "1", "0"]);
+    assert_eq!(reader, ["wal", "1", "1", "1"]);
 }
 
 #[test]
@@ -473,53 +431,9 @@ fn debug_shows_the_configuration() {
     let db = Db::open(DbConfig::new(test_db.url()).with_readers(2)).expect("open");
     let shown = format!("{db:?}");
     assert!(
-        shown.contains("readers: 2") && shown.contains("Threads"),
+        shown.contains("readers: 2") && shown.contains(test_db.url()),
         "{shown}"
     );
-}
-
-/// Why the deadpool backend is not the default: dropping one of its calls
-/// before the closure finishes blocks the dropping thread
-/// (`block_in_place`), which panics on a current-thread runtime such as an
-/// actix-web worker's.
-#[cfg(feature = "deadpool-backend")]
-#[test]
-fn the_deadpool_backend_panics_when_cancelled_on_a_current_thread_runtime() {
-    let test_db = TestDb::new();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let db = runtime.block_on(async { open(&test_db, PoolBackend::Deadpool) });
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        started_rx.recv().expect("started");
-        std::thread::sleep(Duration::from_millis(50));
-        let _ = release_tx.send(());
-    });
-
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(async {
-            tokio::time::timeout(
-                Duration::from_millis(20),
-                db.write(move |_| {
-                    started_tx.send(()).expect("signal");
-                    release_rx.recv().expect("wait");
-                    Ok::<_, RepoError>(())
-                }),
-            )
-            .await
-        })
-    }));
-
-    let payload = outcome.expect_err("cancelling must panic");
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    assert!(message.contains("multi-threaded runtime"), "{message}");
 }
 
 /// Holds the writer inside a write of its own until the returned sender
@@ -579,7 +493,7 @@ fn emails(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_writes_commit_as_one_transaction() {
     let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::Threads);
+    let db = open(&test_db);
     let (release, holder) = hold_the_writer(&db).await;
     // The first write breaks a foreign key that is only checked at COMMIT
     // (PRAGMA defer_foreign_keys lasts until the transaction ends): if the
@@ -622,7 +536,7 @@ async fn queued_writes_commit_as_one_transaction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_write_in_a_batch_rolls_back_alone() {
     let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::Threads);
+    let db = open(&test_db);
     let (release, holder) = hold_the_writer(&db).await;
     let before = queue_write(&db, user_named("ada@example.com"));
     until_queued(&db, 1).await;
@@ -650,7 +564,7 @@ async fn a_failing_write_in_a_batch_rolls_back_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_batch_fails_the_writes_before_it_and_runs_those_after() {
     let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::Threads);
+    let db = open(&test_db);
     let (release, holder) = hold_the_writer(&db).await;
     let before = queue_write(&db, user_named("ada@example.com"));
     until_queued(&db, 1).await;
@@ -688,7 +602,7 @@ async fn a_panic_in_a_batch_fails_the_writes_before_it_and_runs_those_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_writes_than_a_batch_holds_all_commit() {
     let test_db = TestDb::new();
-    let db = open(&test_db, PoolBackend::Threads);
+    let db = open(&test_db);
     let (release, holder) = hold_the_writer(&db).await;
     let count = lanes::MAX_BATCH * 2 + 3;
     let writes: Vec<_> = (0..count)
@@ -744,12 +658,10 @@ async fn a_write_that_waited_longer_than_the_acquire_timeout_never_runs() {
 }
 
 #[tokio::test]
-async fn the_queues_are_counted_only_by_the_threads_backend() {
+async fn nothing_is_queued_on_an_idle_database() {
     let test_db = TestDb::new();
-    for backend in BACKENDS {
-        let db = open(&test_db, backend);
-        assert_eq!(db.queued(), Queued::default(), "{backend:?}");
-    }
+    let db = open(&test_db);
+    assert_eq!(db.queued(), Queued::default());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
