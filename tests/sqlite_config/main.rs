@@ -160,7 +160,7 @@ fn configuring_a_bare_connection_sets_every_pragma() {
 async fn a_session_for_a_missing_user_is_refused_by_the_foreign_key() {
     let test_db = TestDb::new();
     let db = test_db.db();
-    let orphan = SessionFactory::for_user_id(&new_id()).build();
+    let orphan = SessionFactory::for_user_id(&new_id().into()).build();
 
     let err = db
         .write(move |conn| SessionRepository::create(conn, &orphan))

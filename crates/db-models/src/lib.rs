@@ -6,6 +6,7 @@
 //! `promptyard-repositories`.
 
 pub mod connection;
+pub mod ids;
 pub mod migrations;
 pub mod models;
 #[rustfmt::skip]

@@ -2,7 +2,7 @@
 //! struct (`NewUser`, `NewSession`), so a row can never be inserted with a
 //! field the database is meant to own, and a read always has every column.
 //!
-//! Ids are UUIDv7 strings. Timestamps are [`Timestamp`]s: diesel's SQLite
+//! Ids are typed ([`crate::ids`]): UUIDv7 strings. Timestamps are [`Timestamp`]s: diesel's SQLite
 //! `Timestamp` (TEXT, `YYYY-MM-DD HH:MM:SS.sss`), always in UTC, so they sort
 //! and compare as time in SQL. `Debug` never prints a password hash, a session
 //! key hash or session state.
@@ -12,6 +12,9 @@ use std::fmt;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+pub use crate::ids::{
+    ApiKeyId, ConversationId, MessageId, SessionId, SessionPublicId, UsageRecordId, UserId,
+};
 use crate::schema::{
     api_keys, conversations, login_failures, messages, sessions, usage_records, users,
 };
@@ -24,7 +27,7 @@ pub type Timestamp = NaiveDateTime;
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     /// Lower-cased; unique case-insensitively.
     pub email: String,
     /// An Argon2id PHC string. Never logged, never serialised.
@@ -38,7 +41,7 @@ pub struct User {
 #[derive(Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct NewUser {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub password_hash: String,
     pub is_active: bool,
@@ -51,8 +54,8 @@ pub struct NewUser {
 #[diesel(table_name = sessions, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Session {
     /// SHA-256 (hex) of the session key the cookie carries.
-    pub id: String,
-    pub user_id: String,
+    pub id: SessionId,
+    pub user_id: UserId,
     /// The actix-session state, a JSON object.
     pub state: String,
     pub created_at: Timestamp,
@@ -61,29 +64,29 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// The UUIDv7 its owner sees and revokes it by; never derived from the
     /// key.
-    pub public_id: String,
+    pub public_id: SessionPublicId,
 }
 
 /// A row to insert into `sessions`.
 #[derive(Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct NewSession {
-    pub id: String,
-    pub user_id: String,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub state: String,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub user_agent: Option<String>,
-    pub public_id: String,
+    pub public_id: SessionPublicId,
 }
 
 /// A row of `api_keys`.
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[diesel(table_name = api_keys, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
 pub struct ApiKey {
-    pub id: String,
-    pub user_id: String,
+    pub id: ApiKeyId,
+    pub user_id: UserId,
     pub name: String,
     /// The non-secret part of the key, after `pyk_`.
     pub public_id: String,
@@ -99,8 +102,8 @@ pub struct ApiKey {
 #[derive(Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = api_keys, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct NewApiKey {
-    pub id: String,
-    pub user_id: String,
+    pub id: ApiKeyId,
+    pub user_id: UserId,
     pub name: String,
     pub public_id: String,
     pub secret_hash: Vec<u8>,
@@ -114,8 +117,8 @@ pub struct NewApiKey {
 )]
 #[diesel(table_name = conversations, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Conversation {
-    pub id: String,
-    pub user_id: String,
+    pub id: ConversationId,
+    pub user_id: UserId,
     pub model: String,
     pub title: Option<String>,
     pub system_prompt: Option<String>,
@@ -130,8 +133,8 @@ pub struct Conversation {
 )]
 #[diesel(table_name = messages, belongs_to(Conversation), check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Message {
-    pub id: String,
-    pub conversation_id: String,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
     /// `user` or `assistant` (`system` is allowed by the table).
     pub role: String,
     pub content: String,
@@ -148,8 +151,8 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = usage_records, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct UsageRecord {
-    pub id: String,
-    pub user_id: String,
+    pub id: UsageRecordId,
+    pub user_id: UserId,
     pub model: String,
     /// `playground` or `gateway`.
     pub source: String,
@@ -291,7 +294,7 @@ mod tests {
     #[test]
     fn debug_of_a_session_hides_its_key_hash_and_state() {
         let session = Session {
-            id: "f".repeat(64),
+            id: "f".repeat(64).into(),
             user_id: "u1".into(),
             state: r#"{"user_id":"u1","csrf":"secret-token"}"#.into(),
             created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),

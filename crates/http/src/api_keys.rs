@@ -4,7 +4,9 @@
 use actix_web::{HttpResponse, web};
 
 use crate::AppState;
-use crate::dto::{ApiKeyBody, CreateApiKeyBody, CreatedApiKeyBody};
+use promptyard_services::{ApiKeyId, ApiKeyInfo};
+
+use crate::dto::{CreateApiKeyBody, CreatedApiKeyBody};
 use crate::error::ApiError;
 use crate::extract::SessionUser;
 use crate::json::ApiJson;
@@ -38,11 +40,11 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let created = state
         .api_keys
-        .create(&caller.user.id, &body.0.name, body.0.expires_in_days)
+        .create(&caller.user.id, body.0.into())
         .await?;
     Ok(HttpResponse::Created().json(CreatedApiKeyBody {
         key: created.key.expose().to_owned(),
-        api_key: created.info.into(),
+        api_key: created.info,
     }))
 }
 
@@ -51,7 +53,7 @@ pub async fn create(
     get, path = "/api/v1/api-keys", tag = "api-keys",
     security(("session_cookie" = [])),
     responses(
-        (status = 200, description = "The keys, without secrets.", body = [ApiKeyBody]),
+        (status = 200, description = "The keys, without secrets.", body = [ApiKeyInfo]),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`session_required`.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -61,7 +63,7 @@ pub async fn list(
     caller: SessionUser,
 ) -> Result<HttpResponse, ApiError> {
     let keys = state.api_keys.list(&caller.user.id).await?;
-    Ok(HttpResponse::Ok().json(keys.into_iter().map(ApiKeyBody::from).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(keys))
 }
 
 /// Revoke a key: it stops working at once.
@@ -79,7 +81,7 @@ pub async fn list(
 pub async fn revoke(
     state: web::Data<AppState>,
     caller: SessionUser,
-    id: web::Path<String>,
+    id: web::Path<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
     state.api_keys.revoke(&caller.user.id, &id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -3,9 +3,10 @@
 use actix_session::Session;
 use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
+use promptyard_services::{AuthUser, SessionId, SessionInfo, SessionPublicId};
 
 use crate::AppState;
-use crate::dto::{CredentialsBody, MessageBody, PasswordChangeBody, SessionBody, UserBody};
+use crate::dto::{CredentialsBody, MessageBody, PasswordChangeBody};
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, SessionUser};
 use crate::json::ApiJson;
@@ -33,7 +34,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     post, path = "/api/v1/auth/register", tag = "auth",
     request_body = CredentialsBody,
     responses(
-        (status = 201, description = "The account was created.", body = UserBody),
+        (status = 201, description = "The account was created.", body = AuthUser),
         (status = 409, description = "`email_taken`: the email has an account (in any letter case).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: each bad field is named.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`unavailable`: too many passwords are being checked at once (a storm of logins); nothing was checked or counted. See `Retry-After`.", body = Problem, content_type = "application/problem+json",
@@ -44,8 +45,8 @@ pub async fn register(
     state: web::Data<AppState>,
     body: ApiJson<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state.auth.register(&body.0.email, &body.0.password).await?;
-    Ok(HttpResponse::Created().json(UserBody::from(user)))
+    let user = state.auth.register(body.0.credentials()).await?;
+    Ok(HttpResponse::Created().json(user))
 }
 
 /// Log in; sets the `session_id` cookie (a new one every time).
@@ -53,7 +54,7 @@ pub async fn register(
     post, path = "/api/v1/auth/login", tag = "auth",
     request_body = CredentialsBody,
     responses(
-        (status = 200, description = "Logged in; `Set-Cookie: session_id=...; HttpOnly; SameSite=Lax; Path=/`.", body = UserBody),
+        (status = 200, description = "Logged in; `Set-Cookie: session_id=...; HttpOnly; SameSite=Lax; Path=/`.", body = AuthUser),
         (status = 401, description = "`invalid_credentials`: unknown email or wrong password (the same answer for both).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: a field is missing or not a string.", body = Problem, content_type = "application/problem+json"),
@@ -69,7 +70,7 @@ pub async fn login(
     req: HttpRequest,
     body: ApiJson<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state.auth.login(&body.0.email, &body.0.password).await?;
+    let user = state.auth.login(body.0.credentials()).await?;
     let user_agent = req
         .headers()
         .get(USER_AGENT)
@@ -77,7 +78,7 @@ pub async fn login(
         .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>());
     // The previous session of this browser, if any, goes away with the new
     // one's creation: a login never reuses a key (no session fixation).
-    let previous = session.get::<String>(SESSION_ID).ok().flatten();
+    let previous = session.get::<SessionId>(SESSION_ID).ok().flatten();
     let key = state
         .sessions
         .create(
@@ -91,7 +92,7 @@ pub async fn login(
         .insert(NEW_KEY, key.into_string())
         .map_err(|e| ApiError::unexpected(e.to_string()))?;
     session.renew();
-    Ok(HttpResponse::Ok().json(UserBody::from(user)))
+    Ok(HttpResponse::Ok().json(user))
 }
 
 /// The caller.
@@ -99,12 +100,12 @@ pub async fn login(
     get, path = "/api/v1/auth/me", tag = "auth",
     security(("session_cookie" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "The signed-in user.", body = UserBody),
+        (status = 200, description = "The signed-in user.", body = AuthUser),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn me(caller: CurrentUser) -> HttpResponse {
-    HttpResponse::Ok().json(caller.user)
+    HttpResponse::Ok().json(caller.user())
 }
 
 /// Log out: deletes the server-side session and expires the cookie.
@@ -150,12 +151,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let revoked = state
         .auth
-        .change_password(
-            &caller.user.id,
-            &caller.session_id,
-            &body.0.current_password,
-            &body.0.new_password,
-        )
+        .change_password(&caller.user.id, &caller.session_id, body.0.change())
         .await?;
     let others = if revoked == 1 { "session" } else { "sessions" };
     Ok(HttpResponse::Ok().json(MessageBody::new(format!(
@@ -168,7 +164,7 @@ pub async fn change_password(
     get, path = "/api/v1/auth/sessions", tag = "auth",
     security(("session_cookie" = [])),
     responses(
-        (status = 200, description = "The sessions; `current` marks this one.", body = [SessionBody]),
+        (status = 200, description = "The sessions; `current` marks this one.", body = [SessionInfo]),
         (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -181,12 +177,7 @@ pub async fn list_sessions(
         .auth
         .list_sessions(&caller.user.id, &caller.session_id)
         .await?;
-    Ok(HttpResponse::Ok().json(
-        sessions
-            .into_iter()
-            .map(SessionBody::from)
-            .collect::<Vec<_>>(),
-    ))
+    Ok(HttpResponse::Ok().json(sessions))
 }
 
 /// Revoke one of the caller's sessions (this one too, which logs out).
@@ -204,7 +195,7 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     state: web::Data<AppState>,
     caller: SessionUser,
-    id: web::Path<String>,
+    id: web::Path<SessionPublicId>,
 ) -> Result<HttpResponse, ApiError> {
     let own = state
         .auth

@@ -16,19 +16,18 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use promptyard_services::{AuthError, KeyCaller};
+use promptyard_services::{ApiKeyId, AuthError, AuthUser, KeyCaller, SessionId, UserId};
 
 use crate::AppState;
-use crate::dto::UserBody;
 use crate::error::ApiError;
 use crate::session_store::{FAILURE, SESSION_ID, USER};
 
 /// The caller, signed in with a browser session.
 #[derive(Clone)]
 pub struct SessionUser {
-    pub user: UserBody,
+    pub user: AuthUser,
     /// The stored id of the caller's session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session, to purge or renew.
     pub session: Session,
 }
@@ -41,21 +40,37 @@ impl std::fmt::Debug for SessionUser {
     }
 }
 
-/// The caller of an **auth** endpoint.
-#[derive(Clone)]
-pub struct CurrentUser {
-    pub user: UserBody,
-    /// The caller's session id, when authenticated by a session.
-    pub session_id: Option<String>,
-    /// The id of the API key, when authenticated by one.
-    pub key_id: Option<String>,
+/// The caller of an **auth** endpoint: one of the two ways to
+/// authenticate, never both, never neither.
+#[derive(Debug, Clone)]
+pub enum CurrentUser {
+    /// A browser session (its id is redacted from `Debug`).
+    Session {
+        user: AuthUser,
+        session_id: SessionId,
+    },
+    /// An API key (a valid `Authorization` header wins over a cookie).
+    Key { user: AuthUser, key_id: ApiKeyId },
 }
 
-impl std::fmt::Debug for CurrentUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CurrentUser")
-            .field("user", &self.user)
-            .finish_non_exhaustive()
+impl CurrentUser {
+    /// The signed-in user.
+    pub fn user(&self) -> &AuthUser {
+        match self {
+            Self::Session { user, .. } | Self::Key { user, .. } => user,
+        }
+    }
+
+    /// The signed-in user's id.
+    pub fn user_id(&self) -> &UserId {
+        &self.user().id
+    }
+
+    /// The signed-in user, owned.
+    pub fn into_user(self) -> AuthUser {
+        match self {
+            Self::Session { user, .. } | Self::Key { user, .. } => user,
+        }
     }
 }
 
@@ -70,8 +85,8 @@ fn from_session(req: &HttpRequest) -> Result<SessionUser, ApiError> {
             _ => ApiError::unexpected("the session could not be loaded"),
         });
     }
-    let user = session.get::<UserBody>(USER).ok().flatten();
-    let session_id = session.get::<String>(SESSION_ID).ok().flatten();
+    let user = session.get::<AuthUser>(USER).ok().flatten();
+    let session_id = session.get::<SessionId>(SESSION_ID).ok().flatten();
     match (user, session_id) {
         (Some(user), Some(session_id)) => Ok(SessionUser {
             user,
@@ -186,15 +201,13 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match key_caller(req) {
-            Ok(Some(caller)) => Ok(CurrentUser {
-                user: caller.user.into(),
-                session_id: None,
-                key_id: Some(caller.key_id),
+            Ok(Some(caller)) => Ok(CurrentUser::Key {
+                user: caller.user,
+                key_id: caller.key_id,
             }),
-            Ok(None) => from_session(req).map(|s| CurrentUser {
+            Ok(None) => from_session(req).map(|s| CurrentUser::Session {
                 user: s.user,
-                session_id: Some(s.session_id),
-                key_id: None,
+                session_id: s.session_id,
             }),
             Err(err) => Err(err),
         })

@@ -23,7 +23,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::stream::{self, StreamExt};
 use promptyard_services::playground::{CONTENT_MAX_CHARS, MAX_TOKENS_MAX, TEMPERATURE_MAX};
 use promptyard_services::providers::{ChatMessage, ChatRequest, Role, StreamEvent, Usage};
-use promptyard_services::{AuthError, PlaygroundError};
+use promptyard_services::{AuthError, PlaygroundError, UserId};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -222,7 +222,7 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 /// authenticates here.
 #[derive(Debug, Clone)]
 pub struct GatewayCaller {
-    pub user_id: String,
+    pub user_id: UserId,
 }
 
 impl FromRequest for GatewayCaller {

@@ -12,7 +12,6 @@
 //! which collects every bad field instead of stopping at the first.
 
 use std::future::Future;
-use std::ops::RangeInclusive;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -147,23 +146,43 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An integer in `range` that may be absent or null.
-    pub fn optional_int_in(
+    /// A string that must be present and pass `parse`, whose message
+    /// names what is wrong with it.
+    pub fn required_str_with<T>(
         &mut self,
         name: &str,
-        range: RangeInclusive<i64>,
-    ) -> Option<Option<i64>> {
+        parse: impl FnOnce(&'a str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.required_str(name)?;
+        self.checked(name, parse(text))
+    }
+
+    /// A string that may be absent or null, and must pass `parse` if not.
+    pub fn optional_str_with<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&'a str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        match self.optional_str(name)? {
+            None => Some(None),
+            Some(text) => self.checked(name, parse(text)).map(Some),
+        }
+    }
+
+    /// A number that may be absent or null, and must pass `parse` if not
+    /// (a JSON number arrives as `f64`; whole-number rules are the
+    /// parser's).
+    pub fn optional_number_with<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(f64) -> Result<T, String>,
+    ) -> Option<Option<T>> {
         match self.map.get(name) {
             None | Some(Value::Null) => Some(None),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(v) if range.contains(&v) => Some(Some(v)),
-                _ => {
-                    let message = format!(
-                        "must be a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    );
-                    self.error(name, &message);
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(v) => self.checked(name, parse(v)).map(Some),
+                None => {
+                    self.error(name, "must be a number");
                     None
                 }
             },
@@ -174,27 +193,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A number in `range` that may be absent or null.
-    pub fn optional_f64_in(
-        &mut self,
-        name: &str,
-        range: RangeInclusive<f64>,
-    ) -> Option<Option<f64>> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => Some(None),
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(v) if range.contains(&v) => Some(Some(v)),
-                _ => {
-                    let message = format!("must be from {} to {}", range.start(), range.end());
-                    self.error(name, &message);
-                    None
-                }
-            },
-            Some(_) => {
-                self.error(name, "must be a number");
-                None
-            }
-        }
+    fn checked<T>(&mut self, name: &str, parsed: Result<T, String>) -> Option<T> {
+        parsed.map_err(|message| self.error(name, &message)).ok()
     }
 
     /// A boolean that may be absent or null.

@@ -7,11 +7,13 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::dto::{
-    ApiKeyBody, ChatMessageBody, ConversationBody, ConversationPageBody,
-    ConversationWithMessagesBody, CreatedApiKeyBody, ExchangeBody, MessageBody, ModelBody,
-    ModelsBody, SessionBody, UsageBody, UsageSummaryBody, UserBody,
+use promptyard_services::playground::ModelUsage;
+use promptyard_services::{
+    ApiKeyInfo, AuthUser, ConversationInfo, ConversationWithMessages, Exchange, MessageInfo, Page,
+    SessionInfo, Tokens, UsageSummary,
 };
+
+use crate::dto::{CreatedApiKeyBody, MessageBody, ModelBody, ModelsBody};
 use crate::problem::{FieldErrorSchema, Problem};
 
 /// The document.
@@ -46,9 +48,9 @@ use crate::problem::{FieldErrorSchema, Problem};
         openapi_json,
     ),
     components(schemas(
-        UserBody, MessageBody, SessionBody, ApiKeyBody, CreatedApiKeyBody, ModelBody, ModelsBody,
-        ConversationBody, ConversationPageBody, ConversationWithMessagesBody, ChatMessageBody,
-        ExchangeBody, UsageBody, UsageSummaryBody, Problem, FieldErrorSchema,
+        AuthUser, MessageBody, SessionInfo, ApiKeyInfo, CreatedApiKeyBody, ModelBody, ModelsBody,
+        ConversationInfo, Page, ConversationWithMessages, MessageInfo, Exchange, Tokens,
+        ModelUsage, UsageSummary, Problem, FieldErrorSchema,
     )),
     modifiers(&SecuritySchemes, &JsonBodyErrors),
     tags(

@@ -1,19 +1,18 @@
 //! `/api/v1/playground`: models, conversations, messages (streamed or
 //! not), usage. Every endpoint is **auth** (session cookie or API key).
 
-use std::collections::HashMap;
-
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::stream::{self, StreamExt};
-use promptyard_services::{ExchangeEvent, MessageOptions, PlaygroundError};
+use promptyard_services::playground::PageLimit;
+use promptyard_services::{
+    ConversationId, ConversationInfo, ConversationWithMessages, Exchange, ExchangeEvent,
+    FieldError, Page, PageRequest, PlaygroundError, UsageSummary,
+};
 use serde_json::json;
 
 use crate::AppState;
-use crate::dto::{
-    ConversationBody, ConversationPageBody, ConversationWithMessagesBody, CreateConversationBody,
-    ExchangeBody, ModelBody, ModelsBody, SendMessageBody, UsageSummaryBody,
-};
+use crate::dto::{CreateConversationBody, ModelBody, ModelsBody, SendMessageBody};
 use crate::error::ApiError;
 use crate::extract::CurrentUser;
 use crate::json::ApiJson;
@@ -72,7 +71,7 @@ pub async fn models(state: web::Data<AppState>, _caller: CurrentUser) -> HttpRes
     security(("session_cookie" = []), ("api_key" = [])),
     request_body = CreateConversationBody,
     responses(
-        (status = 201, description = "Created.", body = ConversationBody),
+        (status = 201, description = "Created.", body = ConversationInfo),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: an unknown model, a title over 200 characters, ...", body = Problem, content_type = "application/problem+json"),
     ),
@@ -82,17 +81,11 @@ pub async fn create_conversation(
     caller: CurrentUser,
     body: ApiJson<CreateConversationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
     let created = state
         .playground
-        .create_conversation(
-            &caller.user.id,
-            &body.model,
-            body.title.as_deref(),
-            body.system_prompt.as_deref(),
-        )
+        .create_conversation(caller.user_id(), body.0.into())
         .await?;
-    Ok(HttpResponse::Created().json(ConversationBody::from(created)))
+    Ok(HttpResponse::Created().json(created))
 }
 
 /// The caller's conversations, newest first, a page at a time.
@@ -104,7 +97,7 @@ pub async fn create_conversation(
         ("before" = Option<String>, Query, description = "The `next_before` of the previous page: the id of one of the caller's conversations."),
     ),
     responses(
-        (status = 200, description = "A page; `next_before` is `null` on the last one.", body = ConversationPageBody),
+        (status = 200, description = "A page; `next_before` is `null` on the last one.", body = Page),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: a bad `limit`, or a `before` that is not one of the caller's conversations.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -114,35 +107,38 @@ pub async fn list_conversations(
     caller: CurrentUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).map_err(|_| {
-            ApiError::Validation(vec![promptyard_services::FieldError::new(
-                "query",
-                "is not a valid query string",
-            )])
-        })?;
-    let query: HashMap<String, String> = query.into_iter().collect();
-    let limit = match query.get("limit") {
-        None => None,
-        Some(text) => Some(text.trim().parse::<i64>().map_err(|_| {
-            ApiError::Validation(vec![promptyard_services::FieldError::new(
-                "limit",
-                "must be a whole number from 1 to 100",
-            )])
-        })?),
-    };
+    let page = page_request(req.query_string())?;
     let page = state
         .playground
-        .list_conversations(
-            &caller.user.id,
-            limit,
-            query.get("before").map(String::as_str),
-        )
+        .list_conversations(caller.user_id(), page)
         .await?;
-    Ok(HttpResponse::Ok().json(ConversationPageBody {
-        items: page.items.into_iter().map(ConversationBody::from).collect(),
-        next_before: page.next_before,
-    }))
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The query of a conversation list: `limit` and `before`, each at most
+/// once (a repeated one is its last value).
+fn page_request(query: &str) -> Result<PageRequest, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
+        ApiError::Validation(vec![FieldError::new(
+            "query",
+            "is not a valid query string",
+        )])
+    })?;
+    let (mut limit, mut before) = (None, None);
+    for (name, value) in pairs {
+        match name.as_str() {
+            "limit" => limit = Some(value),
+            "before" => before = Some(ConversationId::from(value)),
+            _ => {}
+        }
+    }
+    let limit = match limit {
+        Some(text) => PageLimit::parse(&text)
+            .map_err(|message| ApiError::Validation(vec![FieldError::new("limit", message)]))?,
+        None => PageLimit::default(),
+    };
+    let page = PageRequest { limit, before };
+    Ok(page)
 }
 
 /// One conversation with its messages, oldest first.
@@ -151,7 +147,7 @@ pub async fn list_conversations(
     security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The conversation's id.")),
     responses(
-        (status = 200, description = "The conversation and its messages.", body = ConversationWithMessagesBody),
+        (status = 200, description = "The conversation and its messages.", body = ConversationWithMessages),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found` (another user's conversation too).", body = Problem, content_type = "application/problem+json"),
     ),
@@ -159,16 +155,13 @@ pub async fn list_conversations(
 pub async fn get_conversation(
     state: web::Data<AppState>,
     caller: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<ConversationId>,
 ) -> Result<HttpResponse, ApiError> {
-    let (conversation, messages) = state
+    let found = state
         .playground
-        .get_conversation(&caller.user.id, &id)
+        .get_conversation(caller.user_id(), &id)
         .await?;
-    Ok(HttpResponse::Ok().json(ConversationWithMessagesBody {
-        conversation: conversation.into(),
-        messages: messages.into_iter().map(Into::into).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(found))
 }
 
 /// Delete a conversation and its messages (its usage stays).
@@ -185,11 +178,11 @@ pub async fn get_conversation(
 pub async fn delete_conversation(
     state: web::Data<AppState>,
     caller: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<ConversationId>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .playground
-        .delete_conversation(&caller.user.id, &id)
+        .delete_conversation(caller.user_id(), &id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -208,7 +201,7 @@ pub async fn delete_conversation(
     params(("id" = String, Path, description = "The conversation's id.")),
     request_body = SendMessageBody,
     responses(
-        (status = 201, description = "The stored exchange.", body = ExchangeBody),
+        (status = 201, description = "The stored exchange.", body = Exchange),
         (status = 200, description = "With `stream: true`: server-sent events.", content_type = "text/event-stream"),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`.", body = Problem, content_type = "application/problem+json"),
@@ -220,24 +213,20 @@ pub async fn delete_conversation(
 pub async fn send_message(
     state: web::Data<AppState>,
     caller: CurrentUser,
-    id: web::Path<String>,
+    id: web::Path<ConversationId>,
     body: ApiJson<SendMessageBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
-    let options = MessageOptions {
-        temperature: body.temperature,
-        max_tokens: body.max_tokens.and_then(|m| u32::try_from(m).ok()),
-    };
-    if body.stream != Some(true) {
+    let (stream, message) = body.0.into_message();
+    if !stream {
         let exchange = state
             .playground
-            .send_message(&caller.user.id, &id, &body.content, options)
+            .send_message(caller.user_id(), &id, message)
             .await?;
-        return Ok(HttpResponse::Created().json(ExchangeBody::from(exchange)));
+        return Ok(HttpResponse::Created().json(exchange));
     }
     let mut events = state
         .playground
-        .stream_message(&caller.user.id, &id, &body.content, options)
+        .stream_message(caller.user_id(), &id, message)
         .await?;
     // A failure before the first event is still an ordinary error answer.
     let first = match events.next().await {
@@ -254,12 +243,9 @@ pub async fn send_message(
 fn sse_event(event: Result<ExchangeEvent, PlaygroundError>) -> Bytes {
     match event {
         Ok(ExchangeEvent::Delta(delta)) => sse::data(&json!({"delta": delta})),
-        Ok(ExchangeEvent::Done(exchange)) => {
-            let exchange = ExchangeBody::from(exchange);
-            sse::data(
-                &json!({"done": true, "assistant_message": exchange.assistant_message, "usage": exchange.usage}),
-            )
-        }
+        Ok(ExchangeEvent::Done(exchange)) => sse::data(
+            &json!({"done": true, "assistant_message": exchange.assistant_message, "usage": exchange.usage}),
+        ),
         Err(err) => {
             let err = ApiError::from(err);
             Bytes::from(format!(
@@ -275,7 +261,7 @@ fn sse_event(event: Result<ExchangeEvent, PlaygroundError>) -> Bytes {
     get, path = "/api/v1/playground/usage", tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "Totals; `by_model` lists only models with usage. Usage stays when conversations are deleted.", body = UsageSummaryBody),
+        (status = 200, description = "Totals; `by_model` lists only models with usage. Usage stays when conversations are deleted.", body = UsageSummary),
         (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -283,8 +269,8 @@ pub async fn usage(
     state: web::Data<AppState>,
     caller: CurrentUser,
 ) -> Result<HttpResponse, ApiError> {
-    let summary = state.playground.usage(&caller.user.id).await?;
-    Ok(HttpResponse::Ok().json(UsageSummaryBody::from(summary)))
+    let summary = state.playground.usage(caller.user_id()).await?;
+    Ok(HttpResponse::Ok().json(summary))
 }
 
 #[cfg(test)]

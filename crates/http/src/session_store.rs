@@ -26,9 +26,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration;
 use promptyard_services::SessionService;
 
-use crate::dto::UserBody;
-
-/// State key: the signed-in user (a [`UserBody`]), filled in by `load`.
+/// State key: the signed-in user (an [`AuthUser`](promptyard_services::AuthUser)), filled in by `load`.
 pub(crate) const USER: &str = "user";
 /// State key: the session's stored id, filled in by `load`.
 pub(crate) const SESSION_ID: &str = "_sid";
@@ -70,7 +68,7 @@ impl SessionStore for DbSessionStore {
             Ok(Some(loaded)) => {
                 let mut state: HashMap<String, String> =
                     serde_json::from_str(&loaded.state).unwrap_or_default();
-                state.insert(USER.to_owned(), to_json(&UserBody::from(loaded.user)));
+                state.insert(USER.to_owned(), to_json(&loaded.user));
                 state.insert(SESSION_ID.to_owned(), to_json(&loaded.id));
                 Ok(Some(state))
             }

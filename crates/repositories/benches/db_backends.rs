@@ -32,6 +32,7 @@ use diesel_async::pooled_connection::deadpool::Pool as Deadpool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use promptyard_db_models::connection::ConnectionOptions;
+use promptyard_db_models::ids::UserId;
 use promptyard_repositories::{Db, DbConfig, RepoError, UserRepository};
 use promptyard_test_support::{TestDb, UserFactory};
 use tokio::sync::Semaphore;
@@ -213,7 +214,7 @@ fn main() {
         .unwrap_or(3);
     let window = Duration::from_secs(secs);
     let test_db = TestDb::new();
-    let ids: Arc<Vec<String>> = {
+    let ids: Arc<Vec<UserId>> = {
         let mut conn = test_db.conn();
         Arc::new(
             (0..USERS)
@@ -253,7 +254,7 @@ fn main() {
     }
 }
 
-fn baseline(test_db: &TestDb, ids: &[String], op: Op, window: Duration) -> f64 {
+fn baseline(test_db: &TestDb, ids: &[UserId], op: Op, window: Duration) -> f64 {
     let mut conn = test_db.conn();
     let start = Instant::now();
     let mut n = 0u64;
@@ -278,7 +279,7 @@ fn baseline(test_db: &TestDb, ids: &[String], op: Op, window: Duration) -> f64 {
 
 fn measure(
     test_db: &TestDb,
-    ids: &Arc<Vec<String>>,
+    ids: &Arc<Vec<UserId>>,
     backend: Kind,
     shape: Shape,
     op: Op,

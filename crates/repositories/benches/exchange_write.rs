@@ -28,7 +28,7 @@ fn main() {
     let mut conn = test_db.conn();
     let user = UserFactory::new().insert(&mut conn);
     let conversation = Conversation {
-        id: new_id(),
+        id: new_id().into(),
         user_id: user.id.clone(),
         model: "echo-1".into(),
         title: None,
@@ -38,7 +38,7 @@ fn main() {
     };
     ConversationRepository::create(&mut conn, &conversation).unwrap();
     let message = |role: &str| Message {
-        id: new_id(),
+        id: new_id().into(),
         conversation_id: conversation.id.clone(),
         role: role.into(),
         content: "hello".into(),
@@ -48,7 +48,7 @@ fn main() {
         tokens: 1,
     };
     let usage = || UsageRecord {
-        id: new_id(),
+        id: new_id().into(),
         user_id: user.id.clone(),
         model: "echo-1".into(),
         source: "playground".into(),

@@ -1,6 +1,7 @@
 //! The `api_keys` table.
 
 use diesel::prelude::*;
+use promptyard_db_models::ids::{ApiKeyId, UserId};
 use promptyard_db_models::models::{ApiKey, NewApiKey, Timestamp, User};
 use promptyard_db_models::schema::{api_keys, users};
 
@@ -41,7 +42,7 @@ impl ApiKeyRepository {
     /// newest first.
     pub fn list_active_for_user(
         conn: &mut SqliteConnection,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
     ) -> Result<Vec<ApiKey>, RepoError> {
         api_keys::table
@@ -62,8 +63,8 @@ impl ApiKeyRepository {
     /// the key does not exist, is someone else's, or is revoked already.
     pub fn revoke(
         conn: &mut SqliteConnection,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ApiKeyId,
         now: Timestamp,
     ) -> Result<(), RepoError> {
         found(
@@ -83,7 +84,7 @@ impl ApiKeyRepository {
     /// it wrote.
     pub fn touch(
         conn: &mut SqliteConnection,
-        id: &str,
+        id: &ApiKeyId,
         now: Timestamp,
         not_before: Timestamp,
     ) -> Result<bool, RepoError> {

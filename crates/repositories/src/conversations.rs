@@ -4,6 +4,7 @@ use diesel::connection::DefaultLoadingMode;
 use diesel::dsl::{AsSelect, SqlTypeOf, sum};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
+use promptyard_db_models::ids::{ConversationId, UserId};
 use promptyard_db_models::models::{Conversation, Message, Timestamp, UsageRecord};
 use promptyard_db_models::schema::{conversations, messages, usage_records};
 
@@ -30,8 +31,8 @@ impl ConversationRepository {
     /// there is none or it is someone else's.
     pub fn get_for_user(
         conn: &mut SqliteConnection,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ConversationId,
     ) -> Result<Conversation, RepoError> {
         conversations::table
             .filter(conversations::id.eq(id))
@@ -45,7 +46,7 @@ impl ConversationRepository {
     /// then id), strictly older than `before` if given.
     pub fn list_page(
         conn: &mut SqliteConnection,
-        user_id: &str,
+        user_id: &UserId,
         before: Option<&Conversation>,
         limit: i64,
     ) -> Result<Vec<Conversation>, RepoError> {
@@ -73,8 +74,8 @@ impl ConversationRepository {
     /// `ON DELETE CASCADE`); [`RepoError::NotFound`] if it is not theirs.
     pub fn delete_for_user(
         conn: &mut SqliteConnection,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &ConversationId,
     ) -> Result<(), RepoError> {
         found(
             diesel::delete(
@@ -87,7 +88,11 @@ impl ConversationRepository {
     }
 
     /// Sets `updated_at`.
-    pub fn touch(conn: &mut SqliteConnection, id: &str, now: Timestamp) -> Result<(), RepoError> {
+    pub fn touch(
+        conn: &mut SqliteConnection,
+        id: &ConversationId,
+        now: Timestamp,
+    ) -> Result<(), RepoError> {
         found(
             diesel::update(conversations::table.find(id))
                 .set(conversations::updated_at.eq(now))
@@ -98,7 +103,7 @@ impl ConversationRepository {
     /// The conversation's messages, oldest first (by creation, then id).
     pub fn messages(
         conn: &mut SqliteConnection,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
     ) -> Result<Vec<Message>, RepoError> {
         messages::table
             .filter(messages::conversation_id.eq(conversation_id))
@@ -122,7 +127,7 @@ impl ConversationRepository {
     /// conversation.
     pub fn recent_within(
         conn: &mut SqliteConnection,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         budget: u64,
         per_message: u64,
     ) -> Result<Vec<Message>, RepoError> {
@@ -152,7 +157,7 @@ impl ConversationRepository {
 
     /// Up to `limit` of the conversation's messages, newest first.
     fn newest_first(
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         limit: i64,
     ) -> messages::BoxedQuery<'_, Sqlite, SqlTypeOf<AsSelect<Message, Sqlite>>> {
         messages::table
@@ -201,7 +206,7 @@ impl UsageRepository {
     /// with usage appear.
     pub fn totals_by_model(
         conn: &mut SqliteConnection,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<Vec<(String, TokenTotals)>, RepoError> {
         let rows: Vec<(String, Option<i64>, Option<i64>)> = usage_records::table
             .filter(usage_records::user_id.eq(user_id))

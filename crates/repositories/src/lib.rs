@@ -45,6 +45,9 @@ pub use users::UserRepository;
 /// The connection [`Db::read`] and [`Db::write`] closures are given.
 pub use diesel::SqliteConnection;
 
+pub use promptyard_db_models::ids::{
+    self, ApiKeyId, ConversationId, MessageId, SessionId, SessionPublicId, UsageRecordId, UserId,
+};
 pub use promptyard_db_models::models::{
     ApiKey, Conversation, LoginFailure, Message, NewApiKey, NewSession, NewUser, Session,
     Timestamp, UsageRecord, User,

@@ -5,6 +5,7 @@
 //! expired row is never honoured even before the purge job deletes it.
 
 use diesel::prelude::*;
+use promptyard_db_models::ids::{SessionId, SessionPublicId, UserId};
 use promptyard_db_models::models::{NewSession, Session, Timestamp, User};
 use promptyard_db_models::schema::{sessions, users};
 
@@ -39,7 +40,7 @@ impl SessionRepository {
     /// [`RepoError::NotFound`].
     pub fn get_valid(
         conn: &mut SqliteConnection,
-        id: &str,
+        id: &SessionId,
         now: Timestamp,
     ) -> Result<Session, RepoError> {
         sessions::table
@@ -55,7 +56,7 @@ impl SessionRepository {
     /// the one query behind every cookie-authenticated request.
     pub fn get_valid_for_active_user(
         conn: &mut SqliteConnection,
-        id: &str,
+        id: &SessionId,
         now: Timestamp,
     ) -> Result<(Session, User), RepoError> {
         sessions::table
@@ -71,7 +72,7 @@ impl SessionRepository {
     /// The user's sessions that have not expired at `now`, newest first.
     pub fn list_valid_for_user(
         conn: &mut SqliteConnection,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
     ) -> Result<Vec<Session>, RepoError> {
         sessions::table
@@ -85,7 +86,11 @@ impl SessionRepository {
 
     /// Records activity on a session: sets `last_seen_at`.
     /// [`RepoError::NotFound`] if the session is gone.
-    pub fn touch(conn: &mut SqliteConnection, id: &str, now: Timestamp) -> Result<(), RepoError> {
+    pub fn touch(
+        conn: &mut SqliteConnection,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<(), RepoError> {
         Self::update(
             conn,
             id,
@@ -102,7 +107,7 @@ impl SessionRepository {
     /// row as it is.
     pub fn update(
         conn: &mut SqliteConnection,
-        id: &str,
+        id: &SessionId,
         changes: &SessionUpdate,
     ) -> Result<Session, RepoError> {
         if changes == &SessionUpdate::default() {
@@ -120,7 +125,7 @@ impl SessionRepository {
     }
 
     /// Deletes a session; returns whether it existed.
-    pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<bool, RepoError> {
+    pub fn delete(conn: &mut SqliteConnection, id: &SessionId) -> Result<bool, RepoError> {
         let deleted = diesel::delete(sessions::table.find(id)).execute(conn)?;
         Ok(deleted > 0)
     }
@@ -130,16 +135,16 @@ impl SessionRepository {
     /// session or it belongs to someone else.
     pub fn delete_for_user(
         conn: &mut SqliteConnection,
-        user_id: &str,
-        public_id: &str,
-    ) -> Result<String, RepoError> {
+        user_id: &UserId,
+        public_id: &SessionPublicId,
+    ) -> Result<SessionId, RepoError> {
         diesel::delete(
             sessions::table
                 .filter(sessions::public_id.eq(public_id))
                 .filter(sessions::user_id.eq(user_id)),
         )
         .returning(sessions::id)
-        .get_result(conn)
+        .get_result::<SessionId>(conn)
         .map_err(RepoError::from)
     }
 
@@ -147,7 +152,7 @@ impl SessionRepository {
     /// how many.
     pub fn delete_all_for_user(
         conn: &mut SqliteConnection,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<usize, RepoError> {
         diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
             .execute(conn)
@@ -158,8 +163,8 @@ impl SessionRepository {
     /// password change); returns how many.
     pub fn delete_all_for_user_except(
         conn: &mut SqliteConnection,
-        user_id: &str,
-        keep_id: &str,
+        user_id: &UserId,
+        keep_id: &SessionId,
     ) -> Result<usize, RepoError> {
         diesel::delete(
             sessions::table

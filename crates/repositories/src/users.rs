@@ -1,6 +1,7 @@
 //! The `users` table.
 
 use diesel::prelude::*;
+use promptyard_db_models::ids::UserId;
 use promptyard_db_models::models::{NewUser, Timestamp, User};
 use promptyard_db_models::schema::users;
 
@@ -24,7 +25,7 @@ impl UserRepository {
     }
 
     /// The user with this id, or [`RepoError::NotFound`].
-    pub fn get_by_id(conn: &mut SqliteConnection, id: &str) -> Result<User, RepoError> {
+    pub fn get_by_id(conn: &mut SqliteConnection, id: &UserId) -> Result<User, RepoError> {
         users::table
             .find(id)
             .select(User::as_select())
@@ -47,7 +48,7 @@ impl UserRepository {
     /// [`RepoError::NotFound`].
     pub fn set_active(
         conn: &mut SqliteConnection,
-        id: &str,
+        id: &UserId,
         is_active: bool,
         now: Timestamp,
     ) -> Result<User, RepoError> {
@@ -62,7 +63,7 @@ impl UserRepository {
     /// [`RepoError::NotFound`].
     pub fn set_password_hash(
         conn: &mut SqliteConnection,
-        id: &str,
+        id: &UserId,
         password_hash: &str,
         now: Timestamp,
     ) -> Result<User, RepoError> {
@@ -78,7 +79,7 @@ impl UserRepository {
 
     /// Deletes a user and, through `ON DELETE CASCADE`, everything they own.
     /// [`RepoError::NotFound`] if there was no such user.
-    pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<(), RepoError> {
+    pub fn delete(conn: &mut SqliteConnection, id: &UserId) -> Result<(), RepoError> {
         found(diesel::delete(users::table.find(id)).execute(conn)?)
     }
 

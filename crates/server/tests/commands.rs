@@ -308,7 +308,7 @@ fn the_server_purges_expired_sessions_at_startup_and_then_periodically() {
             SessionFactory::for_user(&user).insert(&mut conn),
         )
     };
-    let count = |id: &str| -> i64 {
+    let count = |id: &promptyard_services::SessionId| -> i64 {
         use diesel::prelude::*;
         use diesel::sql_types::{BigInt, Text};
         #[derive(QueryableByName)]
@@ -317,7 +317,7 @@ fn the_server_purges_expired_sessions_at_startup_and_then_periodically() {
             n: i64,
         }
         diesel::sql_query("SELECT count(*) AS n FROM sessions WHERE id = ?")
-            .bind::<Text, _>(id)
+            .bind::<Text, _>(id.as_str())
             .get_result::<N>(&mut test_db.conn())
             .expect("count")
             .n

@@ -22,18 +22,22 @@ pub mod ids;
 pub mod password;
 pub mod playground;
 pub mod providers;
+pub mod rfc3339;
 pub mod sessions;
 pub mod validation;
 
-pub use api_keys::{ApiKeyInfo, ApiKeyService, CreatedApiKey, KeyCaller};
-pub use auth::{AuthConfig, AuthError, AuthService, AuthUser, SessionInfo};
+pub use api_keys::{ApiKeyInfo, ApiKeyService, CreatedApiKey, KeyCaller, NewKey};
+pub use auth::{
+    AuthConfig, AuthError, AuthService, AuthUser, Credentials, PasswordChange, SessionInfo,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Email, Password};
 pub use ids::{IdGenerator, UuidV7Ids};
 pub use password::{HashError, HasherConfig, PasswordHasher};
 pub use playground::{
-    ConversationInfo, Exchange, ExchangeEvent, ExchangeStream, MessageInfo, MessageOptions, Page,
-    PlaygroundError, PlaygroundService, Tokens, UsageSummary,
+    ConversationInfo, ConversationWithMessages, Exchange, ExchangeEvent, ExchangeStream,
+    MessageInfo, NewConversation, NewMessage, Page, PageRequest, PlaygroundError,
+    PlaygroundService, Sampling, Tokens, UsageSummary,
 };
 pub use providers::{ProviderRegistry, load_providers_file};
 pub use sessions::{LoadedSession, SessionKey, SessionService, session_id};
@@ -41,5 +45,6 @@ pub use validation::FieldError;
 // The data layer, re-exported so the layers above reach it through services.
 pub use promptyard_repositories::migrations;
 pub use promptyard_repositories::{
-    BoxError, Db, DbConfig, OpenDbError, Queued, RepoError, Unavailable,
+    ApiKeyId, BoxError, ConversationId, Db, DbConfig, MessageId, OpenDbError, Queued, RepoError,
+    SessionId, SessionPublicId, Unavailable, UserId,
 };

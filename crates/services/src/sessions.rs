@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::AuthUser;
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
+use promptyard_repositories::{SessionId, UserId};
 
 /// How often `last_seen_at` is written at most, per session.
 pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -53,15 +54,15 @@ impl fmt::Debug for SessionKey {
 }
 
 /// The id a session is stored under: the SHA-256 of its key, in hex.
-pub fn session_id(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+pub fn session_id(key: &str) -> SessionId {
+    SessionId::new(hex::encode(Sha256::digest(key.as_bytes())))
 }
 
 /// A session found by its key, with its (active) user.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LoadedSession {
     /// The stored id ([`session_id`] of the key).
-    pub id: String,
+    pub id: SessionId,
     /// The user as of this request (not a copy taken at login).
     pub user: AuthUser,
     /// The state as stored (a JSON object).
@@ -97,28 +98,28 @@ impl SessionService {
         Self { db, clock, ids }
     }
 
-    /// Stores a new session of `user_id` expiring `ttl` from now, deleting
+    /// Stores a new session of `user` expiring `ttl` from now, deleting
     /// the session `replacing` (the caller's previous one, at login) in the
     /// same transaction; returns the new key.
     /// [`RepoError::ForeignKeyViolation`] if the user is gone.
     pub async fn create(
         &self,
-        user_id: &str,
+        user: &UserId,
         user_agent: Option<String>,
         ttl: Duration,
-        replacing: Option<String>,
+        replacing: Option<SessionId>,
     ) -> Result<SessionKey, RepoError> {
         let key = SessionKey::generate()?;
         let now = self.clock.now();
         let new = NewSession {
             id: session_id(key.expose()),
-            user_id: user_id.to_owned(),
+            user_id: user.clone(),
             state: "{}".to_owned(),
             created_at: now.naive_utc(),
             last_seen_at: now.naive_utc(),
             expires_at: expiry(now, ttl),
             user_agent,
-            public_id: self.ids.new_id(),
+            public_id: self.ids.new_id().into(),
         };
         self.db
             .write(move |conn| {
@@ -133,8 +134,8 @@ impl SessionService {
 
     /// Deletes the session with this stored id (logout); `false` if there
     /// was none.
-    pub async fn end(&self, id: &str) -> Result<bool, RepoError> {
-        let id = id.to_owned();
+    pub async fn end(&self, id: &SessionId) -> Result<bool, RepoError> {
+        let id = id.clone();
         self.db
             .write(move |conn| SessionRepository::delete(conn, &id))
             .await

@@ -11,6 +11,7 @@
 //! assert_eq!(session.user_id, ada.id);
 //! ```
 
+use promptyard_db_models::ids::UserId;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Duration, SubsecRound, Utc};
@@ -101,7 +102,7 @@ impl UserFactory {
     pub fn build(self) -> NewUser {
         let at = self.created_at.unwrap_or_else(now);
         NewUser {
-            id: new_id(),
+            id: new_id().into(),
             email: self.email.unwrap_or_else(unique_email),
             password_hash: self.password_hash,
             is_active: self.is_active,
@@ -129,7 +130,7 @@ impl UserFactory {
 /// agent.
 #[derive(Debug, Clone)]
 pub struct SessionFactory {
-    user_id: String,
+    user_id: UserId,
     state: String,
     created_at: Option<Timestamp>,
     ttl: Duration,
@@ -145,9 +146,9 @@ impl SessionFactory {
 
     /// A session of the user with this id (which need not exist, to test the
     /// foreign key).
-    pub fn for_user_id(user_id: &str) -> Self {
+    pub fn for_user_id(user_id: &UserId) -> Self {
         Self {
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             state: "{}".to_owned(),
             created_at: None,
             ttl: Duration::days(7),
@@ -199,14 +200,15 @@ impl SessionFactory {
                 "{}{}",
                 uuid::Uuid::new_v4().simple(),
                 uuid::Uuid::new_v4().simple()
-            ),
+            )
+            .into(),
             user_id: self.user_id,
             state: self.state,
             created_at,
             last_seen_at: created_at,
             expires_at: self.expires_at.unwrap_or(created_at + self.ttl),
             user_agent: self.user_agent,
-            public_id: new_id(),
+            public_id: new_id().into(),
         }
     }
 
@@ -254,7 +256,7 @@ mod tests {
             .ttl(Duration::minutes(5))
             .build();
         assert_eq!(session.expires_at, at + Duration::minutes(5));
-        assert_eq!(session.id.len(), 64);
+        assert_eq!(session.id.as_str().len(), 64);
 
         let fixed = at + Duration::seconds(1);
         let session = SessionFactory::for_user(&user_row)

@@ -15,17 +15,51 @@ struct Sample {
 impl FromJsonObject for Sample {
     fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
         let name = fields.required_str("name");
-        let count = fields.optional_int_in("count", 1..=10);
-        let ratio = fields.optional_f64_in("ratio", 0.0..=2.0);
+        let count = fields.optional_number_with("count", whole_1_to_10);
+        let ratio = fields.optional_number_with("ratio", ratio);
         let flag = fields.optional_bool("flag");
-        let note = fields.optional_str("note");
+        let note = fields.optional_str_with("note", lowercase);
         Some(Self {
             name: name?.to_owned(),
             count: count?,
             ratio: ratio?,
             flag: flag?,
-            note: note?.map(str::to_owned),
+            note: note?,
         })
+    }
+}
+
+/// A sample rule with a message, as the services' parsers word theirs.
+fn whole_1_to_10(n: f64) -> Result<i64, String> {
+    if n.fract() == 0.0 && (1.0..=10.0).contains(&n) {
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(n as i64)
+    } else {
+        Err("must be a whole number from 1 to 10".to_owned())
+    }
+}
+
+fn ratio(r: f64) -> Result<f64, String> {
+    if (0.0..=2.0).contains(&r) {
+        Ok(r)
+    } else {
+        Err("must be from 0 to 2".to_owned())
+    }
+}
+
+fn lowercase(text: &str) -> Result<String, String> {
+    if text.chars().any(char::is_uppercase) {
+        Err("must be lowercase".to_owned())
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+struct Tagged(String);
+
+impl FromJsonObject for Tagged {
+    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+        fields.required_str_with("tag", lowercase).map(Self)
     }
 }
 
@@ -188,4 +222,34 @@ async fn a_null_required_field_is_missing_and_reject_adds_an_error() {
         panic!("{err:?}")
     };
     assert_eq!(errors.len(), 2);
+}
+
+#[actix_web::test]
+async fn parsers_name_the_field_whose_rule_is_broken() {
+    let map = serde_json::json!({"name": "x", "count": 3, "note": "Loud"});
+    let mut fields = Fields::new(map.as_object().expect("object"));
+    let parsed = Sample::from_json(&mut fields);
+    let ApiError::Validation(errors) = fields.finish(parsed).expect_err("note") else {
+        panic!("not a validation error")
+    };
+    assert_eq!(
+        errors,
+        [FieldError::new("note", "must be lowercase")],
+        "a parser's message, under its field"
+    );
+
+    for (body, expected) in [
+        (serde_json::json!({"tag": "Up"}), Err("must be lowercase")),
+        (serde_json::json!({"tag": 1}), Err("must be a string")),
+        (serde_json::json!({}), Err("is required")),
+        (serde_json::json!({"tag": "ok"}), Ok("ok")),
+    ] {
+        let mut fields = Fields::new(body.as_object().expect("object"));
+        let parsed = Tagged::from_json(&mut fields);
+        let got = fields.finish(parsed).map(|t| t.0).map_err(|err| match err {
+            ApiError::Validation(errors) => errors[0].message.clone(),
+            other => panic!("{other:?}"),
+        });
+        assert_eq!(got.as_deref().map_err(String::as_str), expected, "{body}");
+    }
 }

@@ -3,7 +3,7 @@ use std::time::Duration as StdDuration;
 
 use actix_session::storage::{SessionKey, SessionStore};
 use actix_web::cookie::time::Duration;
-use promptyard_services::{RepoError, SessionService, session_id};
+use promptyard_services::{AuthUser, RepoError, SessionId, SessionService, session_id};
 use promptyard_test_support::UserFactory;
 
 use super::*;
@@ -33,10 +33,10 @@ async fn load_hands_the_live_user_and_the_session_id_to_the_handlers() {
         .expect("load")
         .expect("found");
 
-    let loaded_user: UserBody = serde_json::from_str(&state[USER]).expect("user");
+    let loaded_user: AuthUser = serde_json::from_str(&state[USER]).expect("user");
     assert_eq!(loaded_user.id, user.id);
     assert_eq!(loaded_user.email, user.email);
-    let sid: String = serde_json::from_str(&state[SESSION_ID]).expect("sid");
+    let sid: SessionId = serde_json::from_str(&state[SESSION_ID]).expect("sid");
     assert_eq!(sid, session_id(created.expose()));
     assert!(store.load(&key("unknown")).await.expect("load").is_none());
 }
@@ -161,7 +161,7 @@ async fn delete_leaves_the_ending_to_the_handlers() {
 
 fn stored(
     conn: &mut diesel::SqliteConnection,
-    id: &str,
+    id: &SessionId,
 ) -> Result<(String, chrono::NaiveDateTime), RepoError> {
     use diesel::prelude::*;
     use promptyard_db_models::schema::sessions;

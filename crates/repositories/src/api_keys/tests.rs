@@ -12,7 +12,7 @@ fn t0() -> Timestamp {
 
 fn new_key(user: &User, public_id: &str, created_at: Timestamp) -> NewApiKey {
     NewApiKey {
-        id: new_id(),
+        id: new_id().into(),
         user_id: user.id.clone(),
         name: format!("key {public_id}"),
         public_id: public_id.to_owned(),
@@ -52,7 +52,7 @@ fn public_ids_are_unique_and_keys_need_a_user() {
         "{err:?}"
     );
     let mut orphan = new_key(&ada, "PUB2", t0());
-    orphan.user_id = new_id();
+    orphan.user_id = new_id().into();
     let err = ApiKeyRepository::create(conn, &orphan).expect_err("no user");
     assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
 }

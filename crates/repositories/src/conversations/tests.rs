@@ -1,6 +1,6 @@
 use chrono::{NaiveDate, TimeDelta};
 use diesel::connection::SimpleConnection;
-use promptyard_db_models::models::User;
+use promptyard_db_models::models::{MessageId, User};
 use promptyard_test_support::factories::new_id;
 use promptyard_test_support::{TestDb, UserFactory};
 
@@ -14,7 +14,7 @@ fn t0() -> Timestamp {
 
 fn conversation(user: &User, id: &str, created_at: Timestamp) -> Conversation {
     Conversation {
-        id: id.to_owned(),
+        id: id.into(),
         user_id: user.id.clone(),
         model: "echo-1".into(),
         title: None,
@@ -26,8 +26,8 @@ fn conversation(user: &User, id: &str, created_at: Timestamp) -> Conversation {
 
 fn message(conversation_id: &str, role: &str, content: &str, at: Timestamp) -> Message {
     Message {
-        id: new_id(),
-        conversation_id: conversation_id.to_owned(),
+        id: new_id().into(),
+        conversation_id: conversation_id.into(),
         role: role.into(),
         content: content.into(),
         prompt_tokens: 0,
@@ -39,7 +39,7 @@ fn message(conversation_id: &str, role: &str, content: &str, at: Timestamp) -> M
 
 /// Messages of `tokens` each in conversation `c1`, one second apart,
 /// oldest first; returns their ids in that order.
-fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<String> {
+fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<MessageId> {
     tokens
         .iter()
         .zip(0i64..)
@@ -53,13 +53,13 @@ fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<String> {
         .collect()
 }
 
-fn ids(messages: &[Message]) -> Vec<String> {
+fn ids(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id.clone()).collect()
 }
 
 fn usage(user: &User, model: &str, prompt: i32, completion: i32) -> UsageRecord {
     UsageRecord {
-        id: new_id(),
+        id: new_id().into(),
         user_id: user.id.clone(),
         model: model.into(),
         source: "playground".into(),
@@ -79,12 +79,14 @@ fn a_conversation_is_visible_to_its_owner_only() {
         ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
 
     assert_eq!(
-        ConversationRepository::get_for_user(conn, &ada.id, "c1").expect("hers"),
+        ConversationRepository::get_for_user(conn, &ada.id, &"c1".into()).expect("hers"),
         created
     );
-    let err = ConversationRepository::get_for_user(conn, &grace.id, "c1").expect_err("not hers");
+    let err =
+        ConversationRepository::get_for_user(conn, &grace.id, &"c1".into()).expect_err("not hers");
     assert!(err.is_not_found(), "{err:?}");
-    let err = ConversationRepository::get_for_user(conn, &ada.id, "nope").expect_err("missing");
+    let err =
+        ConversationRepository::get_for_user(conn, &ada.id, &"nope".into()).expect_err("missing");
     assert!(err.is_not_found(), "{err:?}");
 }
 
@@ -129,7 +131,7 @@ fn messages_come_back_oldest_first_and_need_their_conversation() {
     let question = message("c1", "user", "hello", t0());
     ConversationRepository::add_message(conn, &question).expect("question");
 
-    let listed = ConversationRepository::messages(conn, "c1").expect("messages");
+    let listed = ConversationRepository::messages(conn, &"c1".into()).expect("messages");
 
     assert_eq!(listed, [question, answer]);
     let err = ConversationRepository::add_message(conn, &message("nope", "user", "x", t0()))
@@ -147,7 +149,7 @@ fn the_window_holds_the_newest_messages_that_fit_oldest_first() {
 
     // Costs newest first with 1 per message: 5, 3, 4, 6.
     let mut window = |budget| {
-        ids(&ConversationRepository::recent_within(conn, "c1", budget, 1).expect("window"))
+        ids(&ConversationRepository::recent_within(conn, &"c1".into(), budget, 1).expect("window"))
     };
     assert_eq!(window(5), &all[3..], "only the newest fits in 5..7");
     assert_eq!(window(7), &all[3..]);
@@ -168,7 +170,7 @@ fn a_message_that_does_not_fit_ends_the_window_even_if_older_ones_would() {
     ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
     let all = history(conn, &[1, 1, 100, 1]);
 
-    let window = ConversationRepository::recent_within(conn, "c1", 50, 4).expect("window");
+    let window = ConversationRepository::recent_within(conn, &"c1".into(), 50, 4).expect("window");
 
     assert_eq!(ids(&window), &all[3..], "no gap in the history sent");
 }
@@ -182,7 +184,7 @@ fn the_per_message_cost_bounds_the_window_of_empty_messages() {
     let all = history(conn, &[0; 10]);
 
     let mut window = |budget, per_message| {
-        ConversationRepository::recent_within(conn, "c1", budget, per_message)
+        ConversationRepository::recent_within(conn, &"c1".into(), budget, per_message)
             .expect("window")
             .len()
     };
@@ -203,7 +205,7 @@ fn the_window_is_the_conversations_own() {
     ConversationRepository::add_message(conn, &message("c2", "user", "other", t0()))
         .expect("other conversation");
 
-    let window = ConversationRepository::recent_within(conn, "c1", 100, 1).expect("window");
+    let window = ConversationRepository::recent_within(conn, &"c1".into(), 100, 1).expect("window");
 
     assert_eq!(ids(&window), mine);
 }
@@ -212,8 +214,9 @@ fn the_window_is_the_conversations_own() {
 fn the_window_query_walks_the_index_newest_first_without_sorting() {
     let test_db = TestDb::new();
     let conn = &mut test_db.conn();
-    let sql = diesel::debug_query::<Sqlite, _>(&ConversationRepository::newest_first("c1", 10))
-        .to_string();
+    let sql =
+        diesel::debug_query::<Sqlite, _>(&ConversationRepository::newest_first(&"c1".into(), 10))
+            .to_string();
     let sql = sql.split(" -- binds").next().expect("sql");
 
     #[derive(QueryableByName)]
@@ -261,18 +264,20 @@ fn deleting_a_conversation_takes_its_messages_but_keeps_the_usage() {
         .expect("message");
     UsageRepository::record(conn, &usage(&ada, "echo-1", 3, 4)).expect("usage");
 
-    let err = ConversationRepository::delete_for_user(conn, &grace.id, "c1").expect_err("not hers");
+    let err = ConversationRepository::delete_for_user(conn, &grace.id, &"c1".into())
+        .expect_err("not hers");
     assert!(err.is_not_found(), "{err:?}");
-    ConversationRepository::delete_for_user(conn, &ada.id, "c1").expect("delete");
+    ConversationRepository::delete_for_user(conn, &ada.id, &"c1".into()).expect("delete");
 
     assert!(
-        ConversationRepository::messages(conn, "c1")
+        ConversationRepository::messages(conn, &"c1".into())
             .expect("messages")
             .is_empty()
     );
     let totals = UsageRepository::totals_by_model(conn, &ada.id).expect("totals");
     assert_eq!(totals.len(), 1, "usage is accounting: it stays");
-    let err = ConversationRepository::delete_for_user(conn, &ada.id, "c1").expect_err("twice");
+    let err =
+        ConversationRepository::delete_for_user(conn, &ada.id, &"c1".into()).expect_err("twice");
     assert!(err.is_not_found(), "{err:?}");
 }
 
@@ -284,12 +289,12 @@ fn touch_moves_updated_at() {
     ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
     let later = t0() + TimeDelta::minutes(3);
 
-    ConversationRepository::touch(conn, "c1", later).expect("touch");
+    ConversationRepository::touch(conn, &"c1".into(), later).expect("touch");
 
-    let stored = ConversationRepository::get_for_user(conn, &ada.id, "c1").expect("get");
+    let stored = ConversationRepository::get_for_user(conn, &ada.id, &"c1".into()).expect("get");
     assert_eq!((stored.created_at, stored.updated_at), (t0(), later));
     assert!(
-        ConversationRepository::touch(conn, "nope", later)
+        ConversationRepository::touch(conn, &"nope".into(), later)
             .expect_err("missing")
             .is_not_found()
     );

@@ -53,8 +53,9 @@ fn a_session_for_a_missing_user_is_a_foreign_key_violation() {
     let test_db = TestDb::new();
     let conn = &mut test_db.conn();
 
-    let err = SessionRepository::create(conn, &SessionFactory::for_user_id(&new_id()).build())
-        .expect_err("no such user");
+    let err =
+        SessionRepository::create(conn, &SessionFactory::for_user_id(&new_id().into()).build())
+            .expect_err("no such user");
 
     assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
 }
@@ -98,7 +99,8 @@ fn get_valid_refuses_an_expired_session_from_its_expiry_instant_on() {
 #[test]
 fn get_valid_of_an_unknown_id_is_not_found() {
     let test_db = TestDb::new();
-    let err = SessionRepository::get_valid(&mut test_db.conn(), "nope", t0()).expect_err("none");
+    let err =
+        SessionRepository::get_valid(&mut test_db.conn(), &"nope".into(), t0()).expect_err("none");
     assert!(err.is_not_found(), "{err:?}");
 }
 
@@ -142,7 +144,7 @@ fn touch_sets_last_seen_at_only() {
     assert_eq!(found.last_seen_at, later);
     assert_eq!(found.expires_at, session.expires_at);
     assert_eq!(found.state, session.state);
-    let err = SessionRepository::touch(conn, "nope", later).expect_err("missing");
+    let err = SessionRepository::touch(conn, &"nope".into(), later).expect_err("missing");
     assert!(err.is_not_found(), "{err:?}");
 }
 
@@ -186,7 +188,7 @@ fn update_of_a_missing_session_is_not_found_even_with_nothing_to_change() {
             ..SessionUpdate::default()
         },
     ] {
-        let err = SessionRepository::update(conn, "nope", &changes).expect_err("missing");
+        let err = SessionRepository::update(conn, &"nope".into(), &changes).expect_err("missing");
         assert!(err.is_not_found(), "{changes:?}: {err:?}");
     }
 }
@@ -322,7 +324,7 @@ fn delete_for_user_only_deletes_the_users_own_session() {
         SessionRepository::delete_for_user(conn, &ada.id, &graces.public_id).expect_err("not hers");
     assert!(err.is_not_found(), "{err:?}");
     assert!(SessionRepository::get_valid(conn, &graces.id, t0()).is_ok());
-    let err = SessionRepository::delete_for_user(conn, &ada.id, &adas.id)
+    let err = SessionRepository::delete_for_user(conn, &ada.id, &adas.id.as_str().into())
         .expect_err("the key's hash is not a public id");
     assert!(err.is_not_found(), "{err:?}");
 

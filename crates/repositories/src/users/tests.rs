@@ -32,7 +32,8 @@ fn create_returns_the_stored_row() {
 #[test]
 fn get_by_id_of_a_missing_user_is_not_found() {
     let test_db = TestDb::new();
-    let err = UserRepository::get_by_id(&mut test_db.conn(), &new_id()).expect_err("missing");
+    let err =
+        UserRepository::get_by_id(&mut test_db.conn(), &new_id().into()).expect_err("missing");
     assert!(err.is_not_found(), "{err:?}");
 }
 
@@ -122,7 +123,7 @@ fn set_active_changes_the_flag_and_updated_at() {
 #[test]
 fn set_active_of_a_missing_user_is_not_found() {
     let test_db = TestDb::new();
-    let err = UserRepository::set_active(&mut test_db.conn(), &new_id(), false, t0())
+    let err = UserRepository::set_active(&mut test_db.conn(), &new_id().into(), false, t0())
         .expect_err("missing");
     assert!(err.is_not_found(), "{err:?}");
 }
@@ -143,8 +144,8 @@ fn set_password_hash_replaces_the_hash() {
             .password_hash,
         "$argon2id$new"
     );
-    let err =
-        UserRepository::set_password_hash(conn, &new_id(), "h", t0()).expect_err("missing user");
+    let err = UserRepository::set_password_hash(conn, &new_id().into(), "h", t0())
+        .expect_err("missing user");
     assert!(err.is_not_found(), "{err:?}");
 }
 
@@ -164,10 +165,11 @@ fn delete_removes_the_user_and_cascades_to_their_sessions() {
             .expect_err("gone")
             .is_not_found()
     );
-    let remaining: Vec<String> = promptyard_db_models::schema::sessions::table
-        .select(promptyard_db_models::schema::sessions::id)
-        .load(conn)
-        .expect("sessions");
+    let remaining: Vec<promptyard_db_models::ids::SessionId> =
+        promptyard_db_models::schema::sessions::table
+            .select(promptyard_db_models::schema::sessions::id)
+            .load(conn)
+            .expect("sessions");
     assert_eq!(remaining, vec![graces.id]);
     assert!(
         UserRepository::delete(conn, &ada.id)

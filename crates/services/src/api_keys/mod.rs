@@ -18,7 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use promptyard_repositories::{ApiKey, ApiKeyRepository, Db, NewApiKey, OptionalExt, RepoError};
+use promptyard_repositories::{
+    ApiKey, ApiKeyId, ApiKeyRepository, Db, NewApiKey, OptionalExt, RepoError, UserId,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub use key::{
     FullKey, KEY_PREFIX, MalformedKey, PUBLIC_ID_LEN, PresentedKey, SECRET_BYTES, display_prefix,
@@ -27,7 +31,6 @@ pub use key::{
 use crate::auth::{AuthError, AuthUser};
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
-use crate::validation::FieldError;
 
 /// Longest key name, in characters.
 pub const NAME_MAX_CHARS: usize = 100;
@@ -37,14 +40,26 @@ pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
 pub const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 
 /// A key as its owner sees it in a list: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyInfo {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ApiKeyId,
+    #[schema(example = "laptop")]
     pub name: String,
-    /// `pyk_<public id>`: the non-secret start of the key.
+    /// The non-secret start of the key (`pyk_` and its public id), to
+    /// recognise it by.
+    #[schema(example = "pyk_01JD3X8K4M2Q")]
     pub prefix: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    /// `null` for a key that never expires.
+    #[serde(with = "crate::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the key last authenticated a request (to the minute), or `null`.
+    #[serde(with = "crate::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -61,6 +76,55 @@ impl From<ApiKey> for ApiKeyInfo {
     }
 }
 
+/// A key's name: trimmed, 1 to [`NAME_MAX_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(String);
+
+impl KeyName {
+    /// `text` trimmed, if that is 1 to [`NAME_MAX_CHARS`] characters.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let name = text.trim();
+        if name.is_empty() {
+            Err("must not be empty".to_owned())
+        } else if name.chars().count() > NAME_MAX_CHARS {
+            Err(format!("must be at most {NAME_MAX_CHARS} characters"))
+        } else {
+            Ok(Self(name.to_owned()))
+        }
+    }
+}
+
+/// How long a key lives: a whole number of days from 1 to
+/// [`MAX_EXPIRES_IN_DAYS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiresInDays(i64);
+
+impl ExpiresInDays {
+    /// `days` (a JSON number arrives as `f64`), if it is a whole number
+    /// from 1 to [`MAX_EXPIRES_IN_DAYS`].
+    pub fn parse(days: f64) -> Result<Self, String> {
+        #[allow(clippy::cast_precision_loss)]
+        let max = MAX_EXPIRES_IN_DAYS as f64;
+        if days.fract() == 0.0 && (1.0..=max).contains(&days) {
+            // In range, whole: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            Ok(Self(days as i64))
+        } else {
+            Err(format!(
+                "must be a whole number from 1 to {MAX_EXPIRES_IN_DAYS}"
+            ))
+        }
+    }
+}
+
+/// A key to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    pub name: KeyName,
+    /// `None`: it never expires.
+    pub expires_in_days: Option<ExpiresInDays>,
+}
+
 /// A key just created: the whole key (shown once) and its description.
 #[derive(Debug)]
 pub struct CreatedApiKey {
@@ -72,7 +136,7 @@ pub struct CreatedApiKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCaller {
     pub user: AuthUser,
-    pub key_id: String,
+    pub key_id: ApiKeyId,
 }
 
 /// Creates, lists, revokes and checks API keys.
@@ -89,38 +153,19 @@ impl ApiKeyService {
         Self { db, clock, ids }
     }
 
-    /// Creates a key for `user_id` named `name` (trimmed, 1 to 100
-    /// characters), expiring after `expires_in_days` (1 to 3650) or never.
-    pub async fn create(
-        &self,
-        user_id: &str,
-        name: &str,
-        expires_in_days: Option<i64>,
-    ) -> Result<CreatedApiKey, AuthError> {
-        let name = name.trim();
-        let mut errors = Vec::new();
-        if name.is_empty() {
-            errors.push(FieldError::new("name", "must not be empty"));
-        } else if name.chars().count() > NAME_MAX_CHARS {
-            errors.push(FieldError::new("name", "must be at most 100 characters"));
-        }
-        if let Some(days) = expires_in_days
-            && !(1..=MAX_EXPIRES_IN_DAYS).contains(&days)
-        {
-            errors.push(FieldError::new("expires_in_days", "must be from 1 to 3650"));
-        }
-        if !errors.is_empty() {
-            return Err(AuthError::Validation(errors));
-        }
+    /// Creates a key for `user`; returns it whole, this once.
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    pub async fn create(&self, user: &UserId, new: NewKey) -> Result<CreatedApiKey, AuthError> {
+        let (name, expires_in_days) = (new.name.0, new.expires_in_days.map(|d| d.0));
         let now = self.clock.now();
         // 60 random bits make a clash of public ids all but impossible; if
         // one happens, draw again.
         for _ in 0..3 {
             let key = FullKey::generate().map_err(|e| AuthError::Unexpected(Box::new(e)))?;
-            let new = NewApiKey {
-                id: self.ids.new_id(),
-                user_id: user_id.to_owned(),
-                name: name.to_owned(),
+            let row = NewApiKey {
+                id: self.ids.new_id().into(),
+                user_id: user.clone(),
+                name: name.clone(),
                 public_id: key.public_id().to_owned(),
                 secret_hash: key.secret_hash().to_vec(),
                 created_at: now.naive_utc(),
@@ -128,11 +173,11 @@ impl ApiKeyService {
             };
             match self
                 .db
-                .write(move |conn| ApiKeyRepository::create(conn, &new))
+                .write(move |conn| ApiKeyRepository::create(conn, &row))
                 .await
             {
                 Ok(row) => {
-                    tracing::info!(event = "api_key_created", user_id, key_id = %row.id, "API key created");
+                    tracing::info!(event = "api_key_created", user_id = %user, key_id = %row.id, "API key created");
                     return Ok(CreatedApiKey {
                         key,
                         info: row.into(),
@@ -149,30 +194,27 @@ impl ApiKeyService {
     }
 
     /// The user's active keys, newest first.
-    pub async fn list(&self, user_id: &str) -> Result<Vec<ApiKeyInfo>, AuthError> {
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    pub async fn list(&self, user: &UserId) -> Result<Vec<ApiKeyInfo>, AuthError> {
         let now = self.clock.now().naive_utc();
-        let user_id = user_id.to_owned();
+        let user = user.clone();
         let keys = self
             .db
-            .read(move |conn| ApiKeyRepository::list_active_for_user(conn, &user_id, now))
+            .read(move |conn| ApiKeyRepository::list_active_for_user(conn, &user, now))
             .await?;
         Ok(keys.into_iter().map(ApiKeyInfo::from).collect())
     }
 
     /// Revokes one of the user's keys; [`AuthError::NotFound`] if it is not
     /// theirs, does not exist, or is revoked already.
-    pub async fn revoke(&self, user_id: &str, key_id: &str) -> Result<(), AuthError> {
+    #[tracing::instrument(skip_all, fields(user_id = %user, key_id = %key))]
+    pub async fn revoke(&self, user: &UserId, key: &ApiKeyId) -> Result<(), AuthError> {
         let now = self.clock.now().naive_utc();
-        let (user, key) = (user_id.to_owned(), key_id.to_owned());
+        let (owner, id) = (user.clone(), key.clone());
         self.db
-            .write(move |conn| ApiKeyRepository::revoke(conn, &user, &key, now))
+            .write(move |conn| ApiKeyRepository::revoke(conn, &owner, &id, now))
             .await?;
-        tracing::info!(
-            event = "api_key_revoked",
-            user_id,
-            key_id,
-            "API key revoked"
-        );
+        tracing::info!(event = "api_key_revoked", user_id = %user, key_id = %key, "API key revoked");
         Ok(())
     }
 

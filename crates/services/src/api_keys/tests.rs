@@ -14,8 +14,8 @@ fn start() -> DateTime<Utc> {
 struct Fixture {
     keys: ApiKeyService,
     clock: ManualClock,
-    ada: String,
-    grace: String,
+    ada: UserId,
+    grace: UserId,
     db: Db,
     test_db: TestDb,
 }
@@ -41,6 +41,15 @@ fn fixture() -> Fixture {
     }
 }
 
+/// A key to create, parsed (the rules are the parsers' own tests).
+fn key(name: &str, days: Option<i64>) -> NewKey {
+    NewKey {
+        name: KeyName::parse(name).expect("a valid name"),
+        #[allow(clippy::cast_precision_loss)]
+        expires_in_days: days.map(|d| ExpiresInDays::parse(d as f64).expect("valid days")),
+    }
+}
+
 fn unauthenticated(result: Result<KeyCaller, AuthError>) {
     assert!(
         matches!(result, Err(AuthError::Unauthenticated)),
@@ -54,7 +63,7 @@ async fn a_created_key_authenticates_its_owner_and_is_listed_without_its_secret(
 
     let created = f
         .keys
-        .create(&f.ada, "  laptop  ", None)
+        .create(&f.ada, key("  laptop  ", None))
         .await
         .expect("create");
     let caller = f
@@ -87,33 +96,37 @@ async fn a_created_key_authenticates_its_owner_and_is_listed_without_its_secret(
 
 #[tokio::test]
 async fn names_and_lifetimes_are_validated_together() {
-    let f = fixture();
     for (name, days, fields) in [
         ("", None, vec!["name"]),
         ("   ", None, vec!["name"]),
         (&*"x".repeat(101), None, vec!["name"]),
-        ("ok", Some(0), vec!["expires_in_days"]),
-        ("ok", Some(3651), vec!["expires_in_days"]),
-        ("", Some(-1), vec!["name", "expires_in_days"]),
+        ("ok", Some(0.0), vec!["expires_in_days"]),
+        ("ok", Some(3651.0), vec!["expires_in_days"]),
+        ("ok", Some(1.5), vec!["expires_in_days"]),
+        ("", Some(-1.0), vec!["name", "expires_in_days"]),
     ] {
-        let err = f
-            .keys
-            .create(&f.ada, name, days)
-            .await
-            .expect_err("invalid");
-        let AuthError::Validation(errors) = err else {
-            panic!("{err:?}")
-        };
-        let named: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let mut named = Vec::new();
+        if KeyName::parse(name).is_err() {
+            named.push("name");
+        }
+        if days.is_some_and(|d| ExpiresInDays::parse(d).is_err()) {
+            named.push("expires_in_days");
+        }
         assert_eq!(named, fields, "{name:?} {days:?}");
     }
+    assert_eq!(KeyName::parse(" ").unwrap_err(), "must not be empty");
+    assert_eq!(
+        ExpiresInDays::parse(0.0).unwrap_err(),
+        "must be a whole number from 1 to 3650"
+    );
+    let f = fixture();
     let longest = "é".repeat(100);
     f.keys
-        .create(&f.ada, &longest, Some(3650))
+        .create(&f.ada, key(&longest, Some(3650)))
         .await
         .expect("100 characters, 3650 days");
     f.keys
-        .create(&f.ada, "a", Some(1))
+        .create(&f.ada, key("a", Some(1)))
         .await
         .expect("1 character, 1 day");
 }
@@ -121,7 +134,11 @@ async fn names_and_lifetimes_are_validated_together() {
 #[tokio::test]
 async fn a_key_expires_after_its_days_and_leaves_the_list() {
     let f = fixture();
-    let created = f.keys.create(&f.ada, "ci", Some(30)).await.expect("create");
+    let created = f
+        .keys
+        .create(&f.ada, key("ci", Some(30)))
+        .await
+        .expect("create");
     assert_eq!(created.info.expires_at, Some(start() + TimeDelta::days(30)));
 
     f.clock
@@ -139,7 +156,11 @@ async fn a_key_expires_after_its_days_and_leaves_the_list() {
 #[tokio::test]
 async fn a_revoked_key_stops_at_once_and_only_its_owner_can_revoke_it() {
     let f = fixture();
-    let created = f.keys.create(&f.ada, "ci", None).await.expect("create");
+    let created = f
+        .keys
+        .create(&f.ada, key("ci", None))
+        .await
+        .expect("create");
 
     let err = f
         .keys
@@ -166,7 +187,7 @@ async fn a_revoked_key_stops_at_once_and_only_its_owner_can_revoke_it() {
     assert!(matches!(err, AuthError::NotFound), "{err:?}");
     let err = f
         .keys
-        .revoke(&f.ada, "no-such-key")
+        .revoke(&f.ada, &"no-such-key".into())
         .await
         .expect_err("unknown");
     assert!(matches!(err, AuthError::NotFound), "{err:?}");
@@ -175,7 +196,11 @@ async fn a_revoked_key_stops_at_once_and_only_its_owner_can_revoke_it() {
 #[tokio::test]
 async fn unknown_malformed_and_wrong_keys_are_refused_alike() {
     let f = fixture();
-    let created = f.keys.create(&f.ada, "ci", None).await.expect("create");
+    let created = f
+        .keys
+        .create(&f.ada, key("ci", None))
+        .await
+        .expect("create");
     let text = created.key.expose().to_owned();
     let wrong_secret = format!(
         "{}{}",
@@ -199,7 +224,11 @@ async fn unknown_malformed_and_wrong_keys_are_refused_alike() {
 #[tokio::test]
 async fn a_disabled_users_keys_stop_at_once() {
     let f = fixture();
-    let created = f.keys.create(&f.ada, "ci", None).await.expect("create");
+    let created = f
+        .keys
+        .create(&f.ada, key("ci", None))
+        .await
+        .expect("create");
     let id = f.ada.clone();
     f.db.write(move |conn| UserRepository::set_active(conn, &id, false, start().naive_utc()))
         .await
@@ -211,7 +240,11 @@ async fn a_disabled_users_keys_stop_at_once() {
 #[tokio::test]
 async fn last_used_at_is_written_at_most_once_a_minute() {
     let f = fixture();
-    let created = f.keys.create(&f.ada, "ci", None).await.expect("create");
+    let created = f
+        .keys
+        .create(&f.ada, key("ci", None))
+        .await
+        .expect("create");
     let last_used = || async { f.keys.list(&f.ada).await.expect("list")[0].last_used_at };
     assert_eq!(last_used().await, None);
 

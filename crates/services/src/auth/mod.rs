@@ -26,17 +26,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use promptyard_repositories::{
-    BoxError, Db, LoginFailure, LoginFailureRepository, NewUser, OptionalExt, RepoError,
-    SessionRepository, SqliteConnection, User, UserRepository,
+    BoxError, Db, LoginFailureRepository, NewUser, RepoError, SessionRepository, SqliteConnection,
+    UserId, UserRepository,
 };
 
 use crate::clock::Clock;
-use crate::credentials::{Email, PASSWORD_MAX_CHARS, Password};
+use crate::credentials::{Email, Password};
 use crate::ids::IdGenerator;
 use crate::password::{HashError, PasswordHasher};
 use crate::validation::FieldError;
+
+mod account;
+mod login;
+mod views;
+
+pub use account::PasswordChange;
+pub use login::Credentials;
+pub use views::{AuthUser, SessionInfo};
 
 /// The knobs of [`AuthService`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,39 +66,6 @@ impl Default for AuthConfig {
             failed_login_window: Duration::from_secs(15 * 60),
         }
     }
-}
-
-/// A user as the API shows it: never the password hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthUser {
-    pub id: String,
-    pub email: String,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<User> for AuthUser {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id,
-            email: user.email,
-            is_active: user.is_active,
-            created_at: user.created_at.and_utc(),
-        }
-    }
-}
-
-/// A session as its owner sees it in the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionInfo {
-    /// Its public id (a UUIDv7), never derived from its key.
-    pub id: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-    pub user_agent: Option<String>,
-    /// Whether this is the session asking.
-    pub current: bool,
 }
 
 /// What can go wrong in [`AuthService`].
@@ -160,7 +135,7 @@ pub struct AuthService {
     config: AuthConfig,
 }
 
-fn delta(d: Duration) -> TimeDelta {
+pub(super) fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
@@ -189,7 +164,9 @@ impl AuthService {
 
     /// Creates an account. [`AuthError::Validation`] names every bad field;
     /// [`AuthError::EmailTaken`] if the email has an account in any case.
-    pub async fn register(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, credentials: Credentials<'_>) -> Result<AuthUser, AuthError> {
+        let Credentials { email, password } = credentials;
         let email = Email::parse(email).map_err(|m| FieldError::new("email", m));
         let password = Password::parse(password).map_err(|m| FieldError::new("password", m));
         let (email, password) = match (email, password) {
@@ -205,7 +182,7 @@ impl AuthService {
         let password_hash = self.hasher.hash(&password).await?;
         let now = self.clock.now().naive_utc();
         let new = NewUser {
-            id: self.ids.new_id(),
+            id: self.ids.new_id().into(),
             email: email.as_str().to_owned(),
             password_hash,
             is_active: true,
@@ -225,258 +202,14 @@ impl AuthService {
         }
     }
 
-    /// Checks an email and password. See the module docs for the rules.
-    pub async fn login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
-        let key = Email::login_key(email);
-        if let Some(key) = &key {
-            self.reserve_attempt(key, None).await?;
-        }
-        let checked = self.check_login(email, password).await;
-        let Some(key) = key else {
-            return checked;
-        };
-        match &checked {
-            // Counted: a failure (logged where it was found).
-            Err(AuthError::InvalidCredentials) => {}
-            Ok(user) => {
-                self.db
-                    .write(move |conn| LoginFailureRepository::clear(conn, &key))
-                    .await?;
-                tracing::info!(event = "login", user_id = %user.id, "logged in");
-            }
-            // Not a failure (a disabled account's right password, a busy
-            // hasher, storage trouble): the attempt is given back.
-            Err(_) => {
-                self.release_attempt(key).await;
-            }
-        }
-        checked
-    }
-
-    /// The password check of a login whose attempt is counted.
-    async fn check_login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
-        let user = match Email::parse(email) {
-            Ok(email) => {
-                self.db
-                    .read(move |conn| UserRepository::get_by_email(conn, email.as_str()).optional())
-                    .await?
-            }
-            Err(_) => None,
-        };
-        let verified = match &user {
-            Some(user) if password.chars().count() <= PASSWORD_MAX_CHARS => {
-                self.hasher.verify(password, &user.password_hash).await?
-            }
-            _ => self.hasher.verify_dummy(password).await?,
-        };
-        match user {
-            Some(user) if verified => {
-                if user.is_active {
-                    Ok(user.into())
-                } else {
-                    tracing::info!(event = "login_refused", user_id = %user.id, "login of a disabled account");
-                    Err(AuthError::AccountDisabled)
-                }
-            }
-            Some(user) => {
-                tracing::info!(event = "login_failed", user_id = %user.id, "failed login: wrong password");
-                Err(AuthError::InvalidCredentials)
-            }
-            None => {
-                tracing::info!(event = "login_failed", "failed login: no such account");
-                Err(AuthError::InvalidCredentials)
-            }
-        }
-    }
-
-    /// Counts one attempt for the email `key` before its password is
-    /// checked; [`AuthError::RateLimited`] if that goes over the limit.
-    ///
-    /// A refusal is logged with the account's id when the email has one
-    /// (`user_id`, if the caller knows it; else one read to find it).
-    async fn reserve_attempt(&self, key: &str, user_id: Option<&str>) -> Result<(), AuthError> {
-        let now = self.clock.now();
-        let window = delta(self.config.failed_login_window);
-        let owned = key.to_owned();
-        let cap = i32::try_from(self.config.max_failed_logins)
-            .unwrap_or(i32::MAX - 1)
-            .saturating_add(1);
-        let counted = self
-            .db
-            .write(move |conn| {
-                LoginFailureRepository::reserve(conn, &owned, now.naive_utc(), window, cap)
-            })
-            .await?;
-        let Some(retry_after) = self.limited(&counted, now) else {
-            return Ok(());
-        };
-        let user_id = match user_id {
-            Some(id) => Some(id.to_owned()),
-            None => {
-                let email = key.to_owned();
-                self.db
-                    .read(move |conn| UserRepository::get_by_email(conn, &email).optional())
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|user| user.id)
-            }
-        };
-        match user_id {
-            Some(user_id) => tracing::warn!(
-                event = "rate_limited",
-                user_id,
-                failures = counted.failures,
-                "too many failed logins for one email"
-            ),
-            None => tracing::warn!(
-                event = "rate_limited",
-                failures = counted.failures,
-                "too many failed logins for one email (no such account)"
-            ),
-        }
-        Err(AuthError::RateLimited { retry_after })
-    }
-
-    /// Gives back an attempt that was not a failure. Best effort: if the
-    /// database fails now, the attempt stays counted (the safe side).
-    async fn release_attempt(&self, key: String) {
-        if let Err(err) = self
-            .db
-            .write(move |conn| LoginFailureRepository::release(conn, &key))
-            .await
-        {
-            tracing::warn!(error = %err, "cannot give back a login attempt");
-        }
-    }
-
-    /// How long the count `counted` blocks attempts at `now`, if it does:
-    /// when it is over the limit and its window is open.
-    fn limited(&self, counted: &LoginFailure, now: DateTime<Utc>) -> Option<Duration> {
-        let ends = counted.window_started_at.and_utc() + delta(self.config.failed_login_window);
-        let over = u32::try_from(counted.failures).unwrap_or(0) > self.config.max_failed_logins;
-        (over && ends > now).then(|| {
-            let left = (ends - now).to_std().unwrap_or_default();
-            // Whole seconds, rounded up: Retry-After must not invite a retry
-            // that is still refused.
-            Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0))
-        })
-    }
-
     /// The user with this id, if the account exists.
-    pub async fn user(&self, user_id: &str) -> Result<AuthUser, AuthError> {
-        let id = user_id.to_owned();
+    pub async fn user(&self, user_id: &UserId) -> Result<AuthUser, AuthError> {
+        let id = user_id.clone();
         self.db
             .read(move |conn| UserRepository::get_by_id(conn, &id))
             .await
             .map(AuthUser::from)
             .map_err(AuthError::from)
-    }
-
-    /// Changes a user's password after checking the current one, and revokes
-    /// every session of the user except `keep_session_id` (the caller's).
-    /// Returns how many sessions were revoked.
-    pub async fn change_password(
-        &self,
-        user_id: &str,
-        keep_session_id: &str,
-        current_password: &str,
-        new_password: &str,
-    ) -> Result<usize, AuthError> {
-        let new_password = Password::parse(new_password)
-            .map_err(|m| AuthError::Validation(vec![FieldError::new("new_password", m)]))?;
-        let id = user_id.to_owned();
-        let user = self
-            .db
-            .read(move |conn| UserRepository::get_by_id(conn, &id))
-            .await?;
-        // A wrong current password counts as a failed login of the
-        // account's email: a session is no password-guessing oracle.
-        let key = user.email.clone();
-        self.reserve_attempt(&key, Some(&user.id)).await?;
-        let verified = if current_password.chars().count() <= PASSWORD_MAX_CHARS {
-            match self
-                .hasher
-                .verify(current_password, &user.password_hash)
-                .await
-            {
-                Ok(verified) => verified,
-                Err(err) => {
-                    self.release_attempt(key).await;
-                    return Err(err.into());
-                }
-            }
-        } else {
-            false
-        };
-        if !verified {
-            tracing::info!(event = "password_change_failed", user_id = %user.id, "wrong current password");
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.release_attempt(key).await;
-        let hash = self.hasher.hash(&new_password).await?;
-        let now = self.clock.now().naive_utc();
-        let keep = keep_session_id.to_owned();
-        let revoked = self
-            .db
-            .write(move |conn| {
-                UserRepository::set_password_hash(conn, &user.id, &hash, now)?;
-                SessionRepository::delete_all_for_user_except(conn, &user.id, &keep)
-            })
-            .await?;
-        tracing::info!(
-            event = "password_changed",
-            user_id,
-            revoked,
-            "password changed"
-        );
-        Ok(revoked)
-    }
-
-    /// The user's live sessions, newest first; `current_session_id` is
-    /// marked `current`.
-    pub async fn list_sessions(
-        &self,
-        user_id: &str,
-        current_session_id: &str,
-    ) -> Result<Vec<SessionInfo>, AuthError> {
-        let now = self.clock.now().naive_utc();
-        let id = user_id.to_owned();
-        let sessions = self
-            .db
-            .read(move |conn| SessionRepository::list_valid_for_user(conn, &id, now))
-            .await?;
-        Ok(sessions
-            .into_iter()
-            .map(|s| SessionInfo {
-                current: s.id == current_session_id,
-                id: s.public_id,
-                created_at: s.created_at.and_utc(),
-                expires_at: s.expires_at.and_utc(),
-                last_seen_at: s.last_seen_at.and_utc(),
-                user_agent: s.user_agent,
-            })
-            .collect())
-    }
-
-    /// Revokes one of the user's sessions, named by its public id (the
-    /// `id` of [`SessionInfo`]); returns whether it was `current_session_id`
-    /// (the caller's own). [`AuthError::NotFound`] if it is not theirs or
-    /// does not exist.
-    pub async fn revoke_session(
-        &self,
-        user_id: &str,
-        public_id: &str,
-        current_session_id: &str,
-    ) -> Result<bool, AuthError> {
-        let (user, public_id) = (user_id.to_owned(), public_id.to_owned());
-        let revoked = self
-            .db
-            .write(move |conn| SessionRepository::delete_for_user(conn, &user, &public_id))
-            .await
-            .map_err(AuthError::from)?;
-        tracing::info!(event = "session_revoked", user_id, "session revoked");
-        Ok(revoked == current_session_id)
     }
 
     /// Enables or disables the account with this email (the CLI's

@@ -1,7 +1,9 @@
 use std::sync::Mutex;
 
-use promptyard_repositories::{DbConfig, SessionRepository};
+use promptyard_repositories::{DbConfig, OptionalExt, SessionRepository};
 use promptyard_test_support::{SessionFactory, TestDb, UserFactory};
+
+use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::clock::ManualClock;
@@ -17,6 +19,17 @@ impl IdGenerator for SequentialIds {
         let mut n = self.0.lock().expect("lock");
         *n += 1;
         format!("id-{n}")
+    }
+}
+
+fn creds<'a>(email: &'a str, password: &'a str) -> Credentials<'a> {
+    Credentials { email, password }
+}
+
+fn change<'a>(current_password: &'a str, new_password: &'a str) -> PasswordChange<'a> {
+    PasswordChange {
+        current_password,
+        new_password,
     }
 }
 
@@ -64,7 +77,7 @@ async fn fail_logins(f: &Fixture, email: &str, n: usize) {
     for _ in 0..n {
         let err = f
             .auth
-            .login(email, "wrong password")
+            .login(creds(email, "wrong password"))
             .await
             .expect_err("fails");
         assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
@@ -77,7 +90,7 @@ async fn register_stores_an_active_user_with_a_normalised_email_and_an_argon2_ha
 
     let user = f
         .auth
-        .register("  Ada@Example.COM ", PASSWORD)
+        .register(creds("  Ada@Example.COM ", PASSWORD))
         .await
         .expect("register");
 
@@ -86,7 +99,7 @@ async fn register_stores_an_active_user_with_a_normalised_email_and_an_argon2_ha
     assert!(user.is_active);
     assert_eq!(user.created_at, start());
     let stored =
-        f.db.read(|conn| UserRepository::get_by_id(conn, "id-1"))
+        f.db.read(|conn| UserRepository::get_by_id(conn, &"id-1".into()))
             .await
             .expect("stored");
     assert!(stored.password_hash.starts_with("$argon2id$"), "hashed");
@@ -99,7 +112,7 @@ async fn register_names_every_bad_field_at_once() {
 
     let err = f
         .auth
-        .register("not-an-email", "short")
+        .register(creds("not-an-email", "short"))
         .await
         .expect_err("invalid");
 
@@ -115,13 +128,13 @@ async fn register_names_every_bad_field_at_once() {
 async fn register_with_an_email_taken_in_another_case_is_email_taken() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("first");
 
     let err = f
         .auth
-        .register("ADA@example.com", "another password")
+        .register(creds("ADA@example.com", "another password"))
         .await
         .expect_err("taken");
 
@@ -133,13 +146,13 @@ async fn login_with_the_right_password_returns_the_user_whatever_the_email_case(
     let f = fixture();
     let registered = f
         .auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
 
     let user = f
         .auth
-        .login(" ADA@example.com", PASSWORD)
+        .login(creds(" ADA@example.com", PASSWORD))
         .await
         .expect("login");
 
@@ -150,18 +163,18 @@ async fn login_with_the_right_password_returns_the_user_whatever_the_email_case(
 async fn an_unknown_email_and_a_wrong_password_fail_alike_and_both_count() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
 
     let unknown = f
         .auth
-        .login("grace@example.com", PASSWORD)
+        .login(creds("grace@example.com", PASSWORD))
         .await
         .expect_err("unknown");
     let wrong = f
         .auth
-        .login("ada@example.com", "wrong password")
+        .login(creds("ada@example.com", "wrong password"))
         .await
         .expect_err("wrong");
 
@@ -179,7 +192,7 @@ async fn an_unknown_email_and_a_wrong_password_fail_alike_and_both_count() {
 async fn malformed_or_oversized_input_is_just_invalid_credentials() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
 
@@ -190,7 +203,11 @@ async fn malformed_or_oversized_input_is_just_invalid_credentials() {
         ("ada@example.com", &"x".repeat(5000)),
         (&"a".repeat(300), PASSWORD),
     ] {
-        let err = f.auth.login(email, password).await.expect_err("refused");
+        let err = f
+            .auth
+            .login(creds(email, password))
+            .await
+            .expect_err("refused");
         assert!(
             matches!(err, AuthError::InvalidCredentials),
             "{email:.20}: {err:?}"
@@ -202,7 +219,7 @@ async fn malformed_or_oversized_input_is_just_invalid_credentials() {
 async fn a_disabled_account_is_refused_only_with_its_right_password() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
     f.auth
@@ -212,12 +229,12 @@ async fn a_disabled_account_is_refused_only_with_its_right_password() {
 
     let right = f
         .auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect_err("disabled");
     let wrong = f
         .auth
-        .login("ada@example.com", "wrong password")
+        .login(creds("ada@example.com", "wrong password"))
         .await
         .expect_err("wrong");
 
@@ -229,7 +246,7 @@ async fn a_disabled_account_is_refused_only_with_its_right_password() {
 async fn the_eleventh_attempt_is_rate_limited_even_with_the_right_password() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
     fail_logins(&f, "ada@example.com", 10).await;
@@ -237,7 +254,7 @@ async fn the_eleventh_attempt_is_rate_limited_even_with_the_right_password() {
 
     let err = f
         .auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect_err("limited");
 
@@ -250,7 +267,7 @@ async fn the_eleventh_attempt_is_rate_limited_even_with_the_right_password() {
         "until the window ends"
     );
     f.auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect_err("still limited");
     assert_eq!(
@@ -269,7 +286,7 @@ async fn retry_after_rounds_up_to_whole_seconds() {
 
     let err = f
         .auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect_err("limited");
 
@@ -283,14 +300,14 @@ async fn retry_after_rounds_up_to_whole_seconds() {
 async fn the_limit_lifts_when_the_window_ends_and_a_success_clears_the_count() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
     fail_logins(&f, "ada@example.com", 10).await;
 
     f.clock.advance(TimeDelta::minutes(15));
     f.auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect("window over");
 
@@ -304,7 +321,7 @@ async fn unknown_emails_are_limited_too_so_the_limit_reveals_no_account() {
 
     let err = f
         .auth
-        .login("nobody@example.com", "whatever!")
+        .login(creds("nobody@example.com", "whatever!"))
         .await
         .expect_err("limited");
 
@@ -315,7 +332,7 @@ async fn unknown_emails_are_limited_too_so_the_limit_reveals_no_account() {
 async fn failures_in_separate_windows_do_not_add_up() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
     fail_logins(&f, "ada@example.com", 9).await;
@@ -323,7 +340,7 @@ async fn failures_in_separate_windows_do_not_add_up() {
     fail_logins(&f, "ada@example.com", 9).await;
 
     f.auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect("never 10 in one window");
 }
@@ -343,11 +360,11 @@ async fn the_limit_is_configurable() {
         },
     );
     for _ in 0..2 {
-        let _ = auth.login("ada@example.com", "nope-nope").await;
+        let _ = auth.login(creds("ada@example.com", "nope-nope")).await;
     }
 
     let err = auth
-        .login("ada@example.com", "nope-nope")
+        .login(creds("ada@example.com", "nope-nope"))
         .await
         .expect_err("limited");
 
@@ -363,7 +380,7 @@ async fn change_password_checks_the_current_one_and_revokes_the_other_sessions()
     let f = fixture();
     let user = f
         .auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
     let (keep, other) = {
@@ -377,7 +394,7 @@ async fn change_password_checks_the_current_one_and_revokes_the_other_sessions()
 
     let revoked = f
         .auth
-        .change_password(&user.id, &keep.id, PASSWORD, "a brand new password")
+        .change_password(&user.id, &keep.id, change(PASSWORD, "a brand new password"))
         .await
         .expect("changed");
 
@@ -390,12 +407,12 @@ async fn change_password_checks_the_current_one_and_revokes_the_other_sessions()
     assert_eq!(left.iter().map(|s| &s.id).collect::<Vec<_>>(), [&keep.id]);
     assert_ne!(keep.id, other.id);
     f.auth
-        .login("ada@example.com", "a brand new password")
+        .login(creds("ada@example.com", "a brand new password"))
         .await
         .expect("new password works");
     let err = f
         .auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect_err("old one not");
     assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
@@ -407,7 +424,11 @@ async fn change_password_for_an_account_that_is_gone_is_not_found() {
 
     let err = f
         .auth
-        .change_password("no-such-user", "s", PASSWORD, "a brand new password")
+        .change_password(
+            &"no-such-user".into(),
+            &"s".into(),
+            change(PASSWORD, "a brand new password"),
+        )
         .await
         .expect_err("no account");
 
@@ -419,18 +440,22 @@ async fn change_password_refuses_a_wrong_current_password_or_a_bad_new_one() {
     let f = fixture();
     let user = f
         .auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
 
     let wrong = f
         .auth
-        .change_password(&user.id, "s", "not my password", "a brand new password")
+        .change_password(
+            &user.id,
+            &"s".into(),
+            change("not my password", "a brand new password"),
+        )
         .await
         .expect_err("wrong current");
     let short = f
         .auth
-        .change_password(&user.id, "s", PASSWORD, "short")
+        .change_password(&user.id, &"s".into(), change(PASSWORD, "short"))
         .await
         .expect_err("too short");
 
@@ -440,7 +465,7 @@ async fn change_password_refuses_a_wrong_current_password_or_a_bad_new_one() {
         "{short:?}"
     );
     f.auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect("unchanged");
 }
@@ -449,7 +474,7 @@ async fn change_password_refuses_a_wrong_current_password_or_a_bad_new_one() {
 async fn of_thirty_simultaneous_wrong_logins_only_the_allowance_is_checked() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
     fail_logins(&f, "ada@example.com", 3).await;
@@ -457,7 +482,7 @@ async fn of_thirty_simultaneous_wrong_logins_only_the_allowance_is_checked() {
     let mut attempts = tokio::task::JoinSet::new();
     for _ in 0..30 {
         let auth = f.auth.clone();
-        attempts.spawn(async move { auth.login("ada@example.com", "wrong password").await });
+        attempts.spawn(async move { auth.login(creds("ada@example.com", "wrong password")).await });
     }
     let results = attempts.join_all().await;
 
@@ -477,26 +502,34 @@ async fn wrong_current_passwords_count_as_failed_logins_of_the_email() {
     let f = fixture();
     let user = f
         .auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
 
     for _ in 0..10 {
         let err = f
             .auth
-            .change_password(&user.id, "s", "not my password", "a brand new password")
+            .change_password(
+                &user.id,
+                &"s".into(),
+                change("not my password", "a brand new password"),
+            )
             .await
             .expect_err("wrong");
         assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
     }
     let right_but_limited = f
         .auth
-        .change_password(&user.id, "s", PASSWORD, "a brand new password")
+        .change_password(
+            &user.id,
+            &"s".into(),
+            change(PASSWORD, "a brand new password"),
+        )
         .await
         .expect_err("limited");
     let login = f
         .auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect_err("the email is limited");
 
@@ -507,7 +540,11 @@ async fn wrong_current_passwords_count_as_failed_logins_of_the_email() {
     assert!(matches!(login, AuthError::RateLimited { .. }), "{login:?}");
     f.clock.advance(TimeDelta::minutes(15));
     f.auth
-        .change_password(&user.id, "s", PASSWORD, "a brand new password")
+        .change_password(
+            &user.id,
+            &"s".into(),
+            change(PASSWORD, "a brand new password"),
+        )
         .await
         .expect("the window has passed");
     assert_eq!(
@@ -521,7 +558,7 @@ async fn wrong_current_passwords_count_as_failed_logins_of_the_email() {
 async fn attempts_the_hasher_refused_or_a_disabled_account_are_given_back() {
     let f = fixture();
     f.auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("register");
     fail_logins(&f, "ada@example.com", 2).await;
@@ -540,7 +577,7 @@ async fn attempts_the_hasher_refused_or_a_disabled_account_are_given_back() {
 
     for _ in 0..12 {
         let err = refusing
-            .login("ada@example.com", "wrong password")
+            .login(creds("ada@example.com", "wrong password"))
             .await
             .expect_err("busy");
         assert!(matches!(err, AuthError::Busy { .. }), "{err:?}");
@@ -551,7 +588,7 @@ async fn attempts_the_hasher_refused_or_a_disabled_account_are_given_back() {
         .expect("disable");
     let disabled = f
         .auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect_err("disabled");
 
@@ -571,7 +608,7 @@ async fn list_sessions_marks_the_current_one_and_revoke_only_touches_ones_own() 
     let f = fixture();
     let ada = f
         .auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("ada");
     let mut conn = f.test_db.conn();
@@ -611,7 +648,7 @@ async fn list_sessions_marks_the_current_one_and_revoke_only_touches_ones_own() 
     assert!(matches!(err, AuthError::NotFound), "{err:?}");
     let err = f
         .auth
-        .revoke_session(&ada.id, &newer.id, &older.id)
+        .revoke_session(&ada.id, &newer.id.as_str().into(), &older.id)
         .await
         .expect_err("the key's hash names nothing");
     assert!(matches!(err, AuthError::NotFound), "{err:?}");
@@ -642,7 +679,7 @@ async fn disabling_a_user_deletes_their_sessions_and_enabling_restores_login() {
     let f = fixture();
     let ada = f
         .auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("ada");
     {
@@ -660,7 +697,7 @@ async fn disabling_a_user_deletes_their_sessions_and_enabling_restores_login() {
     assert!(!disabled.is_active);
     assert!(
         f.auth
-            .list_sessions(&ada.id, "")
+            .list_sessions(&ada.id, &"".into())
             .await
             .expect("list")
             .is_empty()
@@ -672,7 +709,7 @@ async fn disabling_a_user_deletes_their_sessions_and_enabling_restores_login() {
         .expect("enable");
     assert!(enabled.is_active);
     f.auth
-        .login("ada@example.com", PASSWORD)
+        .login(creds("ada@example.com", PASSWORD))
         .await
         .expect("login again");
 }
@@ -702,11 +739,11 @@ async fn user_finds_an_account_by_id() {
     let f = fixture();
     let ada = f
         .auth
-        .register("ada@example.com", PASSWORD)
+        .register(creds("ada@example.com", PASSWORD))
         .await
         .expect("ada");
     assert_eq!(f.auth.user(&ada.id).await.expect("found"), ada);
-    let err = f.auth.user("nobody").await.expect_err("missing");
+    let err = f.auth.user(&"nobody".into()).await.expect_err("missing");
     assert!(matches!(err, AuthError::NotFound), "{err:?}");
 }
 

@@ -7,13 +7,58 @@ use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 use promptyard_test_support::{TestDb, UserFactory};
 use serde_json::json;
 
+use chrono::{DateTime, Utc};
+
 use super::*;
 use crate::clock::ManualClock;
 use crate::ids::UuidV7Ids;
+use crate::providers::{ChatMessage, ChatRequest, Role, StreamEvent};
 use crate::providers::{DEFAULT_CONTEXT_TOKENS, ModelSpec, OpenAiProvider};
+use promptyard_repositories::{ConversationId, ConversationRepository, UserId};
 
 /// The context window of `fake-small`, served by the fake upstream.
 const SMALL_WINDOW: u32 = 40;
+
+/// The options a message is sent with, as a test states them.
+#[derive(Debug, Clone, Copy, Default)]
+struct MessageOptions {
+    temperature: Option<f64>,
+    max_tokens: Option<u32>,
+}
+
+/// A message to send, parsed (the rules are the parsers' own tests).
+fn msg(content: &str, options: MessageOptions) -> NewMessage {
+    NewMessage {
+        content: MessageContent::parse(content).expect("valid content"),
+        sampling: Sampling {
+            temperature: options
+                .temperature
+                .map(|t| Temperature::parse(t).expect("valid temperature")),
+            max_tokens: options
+                .max_tokens
+                .map(|m| MaxTokens::parse(f64::from(m)).expect("valid max_tokens")),
+        },
+    }
+}
+
+/// A conversation to start, parsed.
+fn conv(model: &str, title: Option<&str>, system_prompt: Option<&str>) -> NewConversation {
+    NewConversation {
+        model: model.to_owned(),
+        title: title.map(|t| Title::parse(t).expect("valid title")),
+        system_prompt: system_prompt.map(|p| SystemPrompt::parse(p).expect("valid prompt")),
+    }
+}
+
+/// A page request.
+fn page(limit: Option<i64>, before: Option<&ConversationId>) -> PageRequest {
+    PageRequest {
+        limit: limit.map_or_else(PageLimit::default, |l| {
+            PageLimit::parse(&l.to_string()).expect("valid limit")
+        }),
+        before: before.cloned(),
+    }
+}
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T12:00:00.000Z")
@@ -24,8 +69,8 @@ fn start() -> DateTime<Utc> {
 struct Fixture {
     playground: PlaygroundService,
     clock: ManualClock,
-    ada: String,
-    grace: String,
+    ada: UserId,
+    grace: UserId,
     fake: FakeOpenAi,
     test_db: TestDb,
 }
@@ -72,13 +117,16 @@ fn fixture() -> Fixture {
 
 async fn conversation(f: &Fixture, model: &str, system_prompt: Option<&str>) -> ConversationInfo {
     f.playground
-        .create_conversation(&f.ada, model, Some("A chat"), system_prompt)
+        .create_conversation(&f.ada, conv(model, Some("A chat"), system_prompt))
         .await
         .expect("create")
 }
 
-async fn stored_messages(f: &Fixture, id: &str) -> Vec<(String, String)> {
-    let (_, messages) = f
+async fn stored_messages(f: &Fixture, id: &ConversationId) -> Vec<(String, String)> {
+    let ConversationWithMessages {
+        conversation: _,
+        messages,
+    } = f
         .playground
         .get_conversation(&f.ada, id)
         .await
@@ -94,14 +142,19 @@ fn fields(err: PlaygroundError) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn conversations_need_a_known_model_and_bounded_texts() {
+async fn conversations_need_a_known_model() {
     let f = fixture();
     let err = f
         .playground
-        .create_conversation(&f.ada, "gpt-9", Some(&"t".repeat(201)), Some("ok"))
+        .create_conversation(&f.ada, conv("gpt-9", Some("t"), Some("ok")))
         .await
-        .expect_err("invalid");
-    assert_eq!(fields(err), ["model", "title"]);
+        .expect_err("unknown");
+    assert!(
+        matches!(err, PlaygroundError::UnknownModel(ref m) if m == "gpt-9"),
+        "{err:?}"
+    );
+    assert!(f.playground.knows_model("echo-1"));
+    assert!(!f.playground.knows_model("gpt-9"));
 
     let created = conversation(&f, "echo-1", Some("Be brief.")).await;
     assert_eq!(created.model, "echo-1");
@@ -110,7 +163,7 @@ async fn conversations_need_a_known_model_and_bounded_texts() {
     assert_eq!((created.created_at, created.updated_at), (start(), start()));
     let untitled = f
         .playground
-        .create_conversation(&f.ada, "echo-1", None, None)
+        .create_conversation(&f.ada, conv("echo-1", None, None))
         .await
         .expect("no title");
     assert_eq!(untitled.title, None);
@@ -125,20 +178,14 @@ async fn an_echo_exchange_is_stored_with_its_usage() {
 
     let exchange = f
         .playground
-        .send_message(&f.ada, &c.id, "hello there", MessageOptions::default())
+        .send_message(&f.ada, &c.id, msg("hello there", MessageOptions::default()))
         .await
         .expect("send");
 
     assert_eq!(exchange.assistant_message.content, "hello there");
     assert_eq!(exchange.user_message.role, "user");
     assert_eq!(exchange.assistant_message.role, "assistant");
-    assert_eq!(
-        exchange.usage,
-        Usage {
-            prompt_tokens: 4,
-            completion_tokens: 2
-        }
-    );
+    assert_eq!(exchange.usage, Tokens::new(4, 2));
     assert_eq!(
         stored_messages(&f, &c.id).await,
         [
@@ -146,29 +193,23 @@ async fn an_echo_exchange_is_stored_with_its_usage() {
             ("assistant".into(), "hello there".into())
         ]
     );
-    let (conversation, _) = f
+    let ConversationWithMessages {
+        conversation,
+        messages: _,
+    } = f
         .playground
         .get_conversation(&f.ada, &c.id)
         .await
         .expect("get");
     assert_eq!(conversation.updated_at, start() + TimeDelta::seconds(5));
     let usage = f.playground.usage(&f.ada).await.expect("usage");
-    assert_eq!(
-        usage.total,
-        Tokens {
-            prompt_tokens: 4,
-            completion_tokens: 2
-        }
-    );
+    assert_eq!(usage.total, Tokens::new(4, 2));
     assert_eq!(
         usage.by_model,
-        [(
-            "echo-1".to_owned(),
-            Tokens {
-                prompt_tokens: 4,
-                completion_tokens: 2
-            }
-        )]
+        [ModelUsage {
+            model: "echo-1".to_owned(),
+            usage: Tokens::new(4, 2)
+        }]
     );
 }
 
@@ -177,7 +218,7 @@ async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message
     let f = fixture();
     let c = conversation(&f, "fake-1", Some("You are a pirate.")).await;
     f.playground
-        .send_message(&f.ada, &c.id, "Ahoy?", MessageOptions::default())
+        .send_message(&f.ada, &c.id, msg("Ahoy?", MessageOptions::default()))
         .await
         .expect("first");
 
@@ -185,11 +226,13 @@ async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message
         .send_message(
             &f.ada,
             &c.id,
-            "Where is the gold?",
-            MessageOptions {
-                temperature: Some(0.2),
-                max_tokens: Some(50),
-            },
+            msg(
+                "Where is the gold?",
+                MessageOptions {
+                    temperature: Some(0.2),
+                    max_tokens: Some(50),
+                },
+            ),
         )
         .await
         .expect("second");
@@ -217,7 +260,7 @@ async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message
 /// A `fake-small` conversation with the system prompt "Be brief." and two
 /// exchanges: "one two three" answered "A" (which the provider counts as
 /// 10 tokens), then "four five" answered "fake: four five" (3).
-async fn two_exchanges(f: &Fixture) -> String {
+async fn two_exchanges(f: &Fixture) -> ConversationId {
     let c = conversation(f, "fake-small", Some("Be brief.")).await;
     f.fake.push(Reply::Complete {
         content: "A".into(),
@@ -226,7 +269,7 @@ async fn two_exchanges(f: &Fixture) -> String {
     for content in ["one two three", "four five"] {
         f.clock.advance(TimeDelta::seconds(1));
         f.playground
-            .send_message(&f.ada, &c.id, content, MessageOptions::default())
+            .send_message(&f.ada, &c.id, msg(content, MessageOptions::default()))
             .await
             .expect("send");
     }
@@ -274,7 +317,7 @@ async fn a_model_is_sent_the_newest_history_that_fits_its_window() {
     let id = two_exchanges(&f).await;
 
     f.playground
-        .send_message(&f.ada, &id, "six", MessageOptions::default())
+        .send_message(&f.ada, &id, msg("six", MessageOptions::default()))
         .await
         .expect("send");
 
@@ -305,7 +348,7 @@ async fn max_tokens_is_kept_free_in_the_window() {
                 ..MessageOptions::default()
             };
             f.playground
-                .send_message(&f.ada, &id, content, options)
+                .send_message(&f.ada, &id, msg(content, options))
                 .await
                 .expect("send");
             sent_messages(f)
@@ -336,7 +379,7 @@ async fn a_new_message_longer_than_the_window_is_still_sent_whole() {
     let long = "word ".repeat(100);
 
     f.playground
-        .send_message(&f.ada, &id, &long, MessageOptions::default())
+        .send_message(&f.ada, &id, msg(&long, MessageOptions::default()))
         .await
         .expect("send");
 
@@ -354,7 +397,7 @@ async fn echo_is_sent_no_history_so_its_prompt_does_not_grow() {
     for _ in 0..3 {
         let exchange = f
             .playground
-            .send_message(&f.ada, &c.id, "hello there", MessageOptions::default())
+            .send_message(&f.ada, &c.id, msg("hello there", MessageOptions::default()))
             .await
             .expect("send");
         prompts.push(exchange.usage.prompt_tokens);
@@ -376,7 +419,7 @@ async fn a_conversation_whose_model_is_gone_gets_a_validation_error() {
     );
 
     let err = echo_only
-        .send_message(&f.ada, &c.id, "hi", MessageOptions::default())
+        .send_message(&f.ada, &c.id, msg("hi", MessageOptions::default()))
         .await
         .expect_err("model gone");
 
@@ -396,7 +439,7 @@ async fn a_failing_or_hanging_provider_stores_nothing() {
     for _ in 0..3 {
         let err = f
             .playground
-            .send_message(&f.ada, &c.id, "hi", MessageOptions::default())
+            .send_message(&f.ada, &c.id, msg("hi", MessageOptions::default()))
             .await
             .expect_err("fails");
         assert!(matches!(err, PlaygroundError::Provider(_)), "{err:?}");
@@ -421,7 +464,11 @@ async fn a_streamed_exchange_yields_deltas_then_the_stored_exchange() {
 
     let events: Vec<ExchangeEvent> = f
         .playground
-        .stream_message(&f.ada, &c.id, "Tell a story", MessageOptions::default())
+        .stream_message(
+            &f.ada,
+            &c.id,
+            msg("Tell a story", MessageOptions::default()),
+        )
         .await
         .expect("stream")
         .map(|e| e.expect("event"))
@@ -441,13 +488,7 @@ async fn a_streamed_exchange_yields_deltas_then_the_stored_exchange() {
         panic!("{done:?}")
     };
     assert_eq!(exchange.assistant_message.content, text);
-    assert_eq!(
-        exchange.usage,
-        Usage {
-            prompt_tokens: 7,
-            completion_tokens: 4
-        }
-    );
+    assert_eq!(exchange.usage, Tokens::new(7, 4));
     assert_eq!(stored_messages(&f, &c.id).await.len(), 2);
 }
 
@@ -463,7 +504,11 @@ async fn a_stream_cut_in_the_middle_stores_nothing() {
 
     let mut stream = f
         .playground
-        .stream_message(&f.ada, &c.id, "Tell a story", MessageOptions::default())
+        .stream_message(
+            &f.ada,
+            &c.id,
+            msg("Tell a story", MessageOptions::default()),
+        )
         .await
         .expect("started");
     assert_eq!(
@@ -491,7 +536,7 @@ async fn a_conversation_deleted_while_answering_stores_nothing() {
     let c = conversation(&f, "echo-1", None).await;
     let mut stream = f
         .playground
-        .stream_message(&f.ada, &c.id, "one two", MessageOptions::default())
+        .stream_message(&f.ada, &c.id, msg("one two", MessageOptions::default()))
         .await
         .expect("started");
     assert!(matches!(
@@ -516,49 +561,21 @@ async fn a_conversation_deleted_while_answering_stores_nothing() {
 }
 
 #[tokio::test]
-async fn messages_are_validated_before_anything_is_sent() {
+async fn messages_at_the_bounds_reach_the_provider() {
     let f = fixture();
     let c = conversation(&f, "fake-1", None).await;
-    for (content, options, expected) in [
-        ("", MessageOptions::default(), vec!["content"]),
-        (
-            &*"x".repeat(100_001),
-            MessageOptions::default(),
-            vec!["content"],
-        ),
-        (
-            "ok",
-            MessageOptions {
-                temperature: Some(2.01),
-                max_tokens: Some(0),
-            },
-            vec!["temperature", "max_tokens"],
-        ),
-        (
-            "ok",
-            MessageOptions {
-                temperature: Some(-0.1),
-                max_tokens: Some(32_769),
-            },
-            vec!["temperature", "max_tokens"],
-        ),
-    ] {
-        let err = f
-            .playground
-            .send_message(&f.ada, &c.id, content, options)
-            .await
-            .expect_err("invalid");
-        assert_eq!(fields(err), expected);
-    }
-    assert!(f.fake.requests().is_empty(), "nothing reached the provider");
     let edge = MessageOptions {
         temperature: Some(2.0),
         max_tokens: Some(32_768),
     };
     f.playground
-        .send_message(&f.ada, &c.id, &"é".repeat(100_000), edge)
+        .send_message(&f.ada, &c.id, msg(&"é".repeat(100_000), edge))
         .await
         .expect("the bounds are allowed");
+    let sent = f.fake.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["temperature"], json!(2.0));
+    assert_eq!(sent[0].body["max_tokens"], json!(32_768));
 }
 
 #[tokio::test]
@@ -573,7 +590,7 @@ async fn other_users_get_not_found_everywhere() {
         .expect_err("get");
     let send = f
         .playground
-        .send_message(&f.grace, &c.id, "hi", MessageOptions::default())
+        .send_message(&f.grace, &c.id, msg("hi", MessageOptions::default()))
         .await
         .expect_err("send");
     let delete = f
@@ -597,61 +614,59 @@ async fn lists_page_newest_first_with_a_cursor_and_validate_it() {
         f.clock.advance(TimeDelta::seconds(1));
     }
     f.playground
-        .create_conversation(&f.grace, "echo-1", None, None)
+        .create_conversation(&f.grace, conv("echo-1", None, None))
         .await
         .expect("grace's");
     ids.reverse();
 
     let first = f
         .playground
-        .list_conversations(&f.ada, Some(2), None)
+        .list_conversations(&f.ada, page(Some(2), None))
         .await
         .expect("page 1");
     let second = f
         .playground
-        .list_conversations(&f.ada, Some(2), first.next_before.as_deref())
+        .list_conversations(&f.ada, page(Some(2), first.next_before.as_ref()))
         .await
         .expect("page 2");
     let third = f
         .playground
-        .list_conversations(&f.ada, Some(2), second.next_before.as_deref())
+        .list_conversations(&f.ada, page(Some(2), second.next_before.as_ref()))
         .await
         .expect("page 3");
     let all = f
         .playground
-        .list_conversations(&f.ada, None, None)
+        .list_conversations(&f.ada, page(None, None))
         .await
         .expect("default limit");
 
-    let page = |p: &Page| p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
-    assert_eq!(page(&first), ids[0..2]);
-    assert_eq!(page(&second), ids[2..4]);
-    assert_eq!(page(&third), ids[4..5]);
+    let ids_of = |p: &Page| p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids_of(&first), ids[0..2]);
+    assert_eq!(ids_of(&second), ids[2..4]);
+    assert_eq!(ids_of(&third), ids[4..5]);
     assert_eq!(third.next_before, None);
-    assert_eq!(page(&all), ids);
+    assert_eq!(ids_of(&all), ids);
     assert_eq!(all.next_before, None, "exactly the last page");
 
     let grace_first = f
         .playground
-        .list_conversations(&f.grace, None, None)
+        .list_conversations(&f.grace, page(None, None))
         .await
         .expect("grace")
         .items[0]
         .id
         .clone();
-    for (limit, before, field) in [
-        (Some(0), None, "limit"),
-        (Some(101), None, "limit"),
-        (None, Some(""), "before"),
-        (None, Some("no-such-id"), "before"),
-        (None, Some(grace_first.as_str()), "before"),
+    for before in [
+        ConversationId::from(""),
+        ConversationId::from("no-such-id"),
+        grace_first,
     ] {
         let err = f
             .playground
-            .list_conversations(&f.ada, limit, before)
+            .list_conversations(&f.ada, page(None, Some(&before)))
             .await
             .expect_err("invalid");
-        assert_eq!(fields(err), [field]);
+        assert_eq!(fields(err), ["before"]);
     }
 }
 
@@ -660,7 +675,11 @@ async fn deleting_a_conversation_keeps_its_usage() {
     let f = fixture();
     let c = conversation(&f, "echo-1", None).await;
     f.playground
-        .send_message(&f.ada, &c.id, "one two three", MessageOptions::default())
+        .send_message(
+            &f.ada,
+            &c.id,
+            msg("one two three", MessageOptions::default()),
+        )
         .await
         .expect("send");
 
@@ -679,7 +698,7 @@ async fn deleting_a_conversation_keeps_its_usage() {
             .await
             .expect("usage")
             .total
-            .total_tokens(),
+            .total_tokens,
         6
     );
     let _ = &f.test_db;
@@ -723,13 +742,7 @@ async fn the_gateway_records_usage_and_knows_unknown_models() {
     );
 
     let usage = f.playground.usage(&f.ada).await.expect("usage");
-    let models: Vec<&str> = usage.by_model.iter().map(|(m, _)| m.as_str()).collect();
+    let models: Vec<&str> = usage.by_model.iter().map(|m| m.model.as_str()).collect();
     assert_eq!(models, ["echo-1", "fake-1"]);
-    assert_eq!(
-        usage.by_model[0].1,
-        Tokens {
-            prompt_tokens: 3,
-            completion_tokens: 3
-        }
-    );
+    assert_eq!(usage.by_model[0].usage, Tokens::new(3, 3));
 }

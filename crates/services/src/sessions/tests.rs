@@ -16,7 +16,7 @@ fn start() -> DateTime<Utc> {
 struct Fixture {
     service: SessionService,
     clock: ManualClock,
-    user_id: String,
+    user_id: UserId,
     db: Db,
     test_db: TestDb,
 }
@@ -217,7 +217,7 @@ async fn a_session_for_a_missing_user_is_refused() {
     let f = fixture();
     let err = f
         .service
-        .create("no-such-user", None, TTL, None)
+        .create(&"no-such-user".into(), None, TTL, None)
         .await
         .expect_err("foreign key");
     assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
@@ -270,7 +270,7 @@ async fn a_disabled_users_session_loads_nothing() {
 #[test]
 fn debug_of_a_loaded_session_hides_its_id_and_state() {
     let loaded = LoadedSession {
-        id: "f".repeat(64),
+        id: "f".repeat(64).into(),
         user: AuthUser {
             id: "u1".into(),
             email: "ada@example.com".into(),
