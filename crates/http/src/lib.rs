@@ -115,6 +115,7 @@ pub struct AppState {
     pub playground: PlaygroundService,
     pub settings: HttpSettings,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
 }
 
 impl AppState {
@@ -132,7 +133,18 @@ impl AppState {
         settings: HttpSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, HashError> {
-        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
+        Self::with_clock_and_ids(db, auth_config, settings, clock, Arc::new(UuidV7Ids))
+    }
+
+    /// The same with another clock and id source (tests pin both to see
+    /// exact answers).
+    pub fn with_clock_and_ids(
+        db: Db,
+        auth_config: AuthConfig,
+        settings: HttpSettings,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Result<Self, HashError> {
         let auth = AuthService::new(
             db.clone(),
             PasswordHasher::new()?,
@@ -145,7 +157,7 @@ impl AppState {
         let playground = PlaygroundService::new(
             db.clone(),
             Arc::clone(&clock),
-            ids,
+            Arc::clone(&ids),
             Arc::new(ProviderRegistry::with_echo()),
         );
         Ok(Self {
@@ -156,7 +168,18 @@ impl AppState {
             playground,
             settings,
             clock,
+            ids,
         })
+    }
+
+    /// What tells the time.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// What makes new ids.
+    pub fn ids(&self) -> &dyn IdGenerator {
+        self.ids.as_ref()
     }
 
     /// The same state with this password hasher (its workers, queue and
@@ -167,7 +190,7 @@ impl AppState {
             self.db.clone(),
             hasher,
             Arc::clone(&self.clock),
-            Arc::new(UuidV7Ids),
+            Arc::clone(&self.ids),
             *self.auth.config(),
         );
         self
@@ -180,7 +203,7 @@ impl AppState {
         self.playground = PlaygroundService::new(
             self.db.clone(),
             Arc::clone(&self.clock),
-            Arc::new(UuidV7Ids),
+            Arc::clone(&self.ids),
             Arc::new(providers),
         );
         self

@@ -40,6 +40,18 @@ pub fn data(value: &impl std::fmt::Display) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
+/// One `data:` event carrying `value` as JSON (one line: serde_json
+/// escapes newlines inside strings).
+pub fn json(value: &impl serde::Serialize) -> Bytes {
+    match serde_json::to_string(value) {
+        Ok(text) => data(&text),
+        // A view that cannot be JSON is a bug; say so in the stream.
+        Err(_) => data(
+            &r#"{"error": {"message": "unserialisable event", "type": "server_error", "param": null, "code": null}}"#,
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::body::MessageBody;

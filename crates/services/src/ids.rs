@@ -2,6 +2,7 @@
 //! production; tests may substitute their own sequence.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Makes new ids.
 pub trait IdGenerator: Send + Sync + fmt::Debug {
@@ -19,6 +20,17 @@ impl IdGenerator for UuidV7Ids {
     }
 }
 
+/// Ids `id-1`, `id-2`, ... in order: for tests and examples that name the
+/// ids they expect. Unique within one generator only.
+#[derive(Debug, Default)]
+pub struct SequentialIds(AtomicU64);
+
+impl IdGenerator for SequentialIds {
+    fn new_id(&self) -> String {
+        format!("id-{}", self.0.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +44,11 @@ mod tests {
             assert_eq!(id, &id.to_lowercase());
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "time-ordered");
+    }
+
+    #[test]
+    fn sequential_ids_count_from_one() {
+        let ids = SequentialIds::default();
+        assert_eq!([ids.new_id(), ids.new_id()], ["id-1", "id-2"]);
     }
 }

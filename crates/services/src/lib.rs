@@ -32,7 +32,7 @@ pub use auth::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Email, Password};
-pub use ids::{IdGenerator, UuidV7Ids};
+pub use ids::{IdGenerator, SequentialIds, UuidV7Ids};
 pub use password::{HashError, HasherConfig, PasswordHasher};
 pub use playground::{
     ConversationInfo, ConversationWithMessages, Exchange, ExchangeEvent, ExchangeStream,

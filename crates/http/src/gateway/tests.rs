@@ -361,3 +361,39 @@ async fn the_playgrounds_limits_are_the_gateways_and_their_edges_are_accepted() 
         Some(longest.len())
     );
 }
+
+#[actix_web::test]
+async fn completion_ids_and_times_come_from_the_injected_id_source_and_clock() {
+    let test_db = promptyard_test_support::TestDb::new();
+    let state = crate::AppState::with_clock_and_ids(
+        test_db.db(),
+        promptyard_services::AuthConfig::default(),
+        crate::HttpSettings::new(actix_web::cookie::Key::generate()),
+        std::sync::Arc::new(promptyard_services::ManualClock::new(
+            crate::test_app::start(),
+        )),
+        std::sync::Arc::new(promptyard_services::SequentialIds::default()),
+    )
+    .expect("state");
+    let app = init(&state).await;
+    let (_, key) = key_for(&app, "ada@example.com").await;
+    let request = json!({"model": "echo-1", "messages": [{"role": "user", "content": "hi"}]});
+
+    let (status, body) = parts(
+        with_bearer(
+            &app,
+            Method::POST,
+            "/v1/chat/completions",
+            &key,
+            Some(request),
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["created"], crate::test_app::start().timestamp());
+    let id = body["id"].as_str().expect("id");
+    let n = id.strip_prefix("chatcmpl-id").expect("a sequential id");
+    assert!(n.parse::<u32>().is_ok(), "{id}");
+}

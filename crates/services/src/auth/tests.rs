@@ -1,5 +1,3 @@
-use std::sync::Mutex;
-
 use promptyard_repositories::{DbConfig, OptionalExt, SessionRepository};
 use promptyard_test_support::{SessionFactory, TestDb, UserFactory};
 
@@ -7,20 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::ids::SequentialIds;
 
 const PASSWORD: &str = "correct horse battery";
-
-/// Ids `id-1`, `id-2`, ... so tests can name what they expect.
-#[derive(Debug, Default)]
-struct SequentialIds(Mutex<u32>);
-
-impl IdGenerator for SequentialIds {
-    fn new_id(&self) -> String {
-        let mut n = self.0.lock().expect("lock");
-        *n += 1;
-        format!("id-{n}")
-    }
-}
 
 fn creds<'a>(email: &'a str, password: &'a str) -> Credentials<'a> {
     Credentials { email, password }
