@@ -2,6 +2,7 @@
 //! only: an API key gets 403 `session_required` here.
 
 use actix_web::{HttpResponse, web};
+use actix_web::{delete, get, post};
 
 use crate::AppState;
 use promptyard_services::{ApiKeyId, ApiKeyInfo};
@@ -12,28 +13,18 @@ use crate::extract::SessionUser;
 use crate::json::ApiJson;
 use crate::problem::Problem;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        crate::resource("/api-keys")
-            .route(web::post().to(create))
-            .route(web::get().to(list)),
-    )
-    .service(crate::resource("/api-keys/{id}").route(web::delete().to(revoke)));
-}
-
 /// Create a key; the whole key is in this answer and never again.
 #[utoipa::path(
-    post, path = "/api/v1/api-keys", tag = "api-keys",
+    tag = "api-keys",
     security(("session_cookie" = [])),
     request_body = CreateApiKeyBody,
     responses(
         (status = 201, description = "Created; `key` is shown only here.", body = CreatedApiKeyBody),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`session_required`: an API key cannot create keys.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: `name` or `expires_in_days` out of range.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn create(
+#[post("/api-keys")]
+pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: SessionUser,
     body: ApiJson<CreateApiKeyBody>,
@@ -50,15 +41,14 @@ pub async fn create(
 
 /// The caller's active keys (neither revoked nor expired), newest first.
 #[utoipa::path(
-    get, path = "/api/v1/api-keys", tag = "api-keys",
+    tag = "api-keys",
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The keys, without secrets.", body = [ApiKeyInfo]),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`session_required`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn list(
+#[get("/api-keys")]
+pub(crate) async fn list(
     state: web::Data<AppState>,
     caller: SessionUser,
 ) -> Result<HttpResponse, ApiError> {
@@ -68,17 +58,16 @@ pub async fn list(
 
 /// Revoke a key: it stops working at once.
 #[utoipa::path(
-    delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+    tag = "api-keys",
     security(("session_cookie" = [])),
     params(("id" = String, Path, description = "The key's id.")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`session_required`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such key of the caller's (another user's key included).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn revoke(
+#[delete("/api-keys/{id}")]
+pub(crate) async fn revoke(
     state: web::Data<AppState>,
     caller: SessionUser,
     id: web::Path<ApiKeyId>,

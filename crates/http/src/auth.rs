@@ -3,6 +3,7 @@
 use actix_session::Session;
 use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{delete, get, post};
 use promptyard_services::{AuthUser, SessionId, SessionInfo, SessionPublicId};
 
 use crate::AppState;
@@ -16,32 +17,18 @@ use crate::session_store::{NEW_KEY, SESSION_ID};
 /// Longest user agent kept with a session.
 const USER_AGENT_MAX_CHARS: usize = 512;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/auth")
-            .service(crate::resource("/register").route(web::post().to(register)))
-            .service(crate::resource("/login").route(web::post().to(login)))
-            .service(crate::resource("/me").route(web::get().to(me)))
-            .service(crate::resource("/logout").route(web::post().to(logout)))
-            .service(crate::resource("/password").route(web::post().to(change_password)))
-            .service(crate::resource("/sessions").route(web::get().to(list_sessions)))
-            .service(crate::resource("/sessions/{id}").route(web::delete().to(revoke_session))),
-    );
-}
-
 /// Create an account.
 #[utoipa::path(
-    post, path = "/api/v1/auth/register", tag = "auth",
+    tag = "auth",
     request_body = CredentialsBody,
     responses(
         (status = 201, description = "The account was created.", body = AuthUser),
         (status = 409, description = "`email_taken`: the email has an account (in any letter case).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: each bad field is named.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: too many passwords are being checked at once (a storm of logins); nothing was checked or counted. See `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))),
     ),
 )]
-pub async fn register(
+#[post("/auth/register")]
+pub(crate) async fn register(
     state: web::Data<AppState>,
     body: ApiJson<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -51,7 +38,7 @@ pub async fn register(
 
 /// Log in; sets the `session_id` cookie (a new one every time).
 #[utoipa::path(
-    post, path = "/api/v1/auth/login", tag = "auth",
+    tag = "auth",
     request_body = CredentialsBody,
     responses(
         (status = 200, description = "Logged in; `Set-Cookie: session_id=...; HttpOnly; SameSite=Lax; Path=/`.", body = AuthUser),
@@ -60,11 +47,10 @@ pub async fn register(
         (status = 422, description = "`validation_failed`: a field is missing or not a string.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many failed logins for this email; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the limit lifts."))),
-        (status = 503, description = "`unavailable`: too many passwords are being checked at once (a storm of logins); nothing was checked or counted. See `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))),
     ),
 )]
-pub async fn login(
+#[post("/auth/login")]
+pub(crate) async fn login(
     state: web::Data<AppState>,
     session: Session,
     req: HttpRequest,
@@ -97,28 +83,27 @@ pub async fn login(
 
 /// The caller.
 #[utoipa::path(
-    get, path = "/api/v1/auth/me", tag = "auth",
+    tag = "auth",
     security(("session_cookie" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The signed-in user.", body = AuthUser),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn me(caller: CurrentUser) -> HttpResponse {
+#[get("/auth/me")]
+pub(crate) async fn me(caller: CurrentUser) -> HttpResponse {
     HttpResponse::Ok().json(caller.user())
 }
 
 /// Log out: deletes the server-side session and expires the cookie.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout", tag = "auth",
+    tag = "auth",
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Logged out; the old cookie no longer works anywhere.", body = MessageBody),
-        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn logout(
+#[post("/auth/logout")]
+pub(crate) async fn logout(
     state: web::Data<AppState>,
     caller: SessionUser,
 ) -> Result<HttpResponse, ApiError> {
@@ -130,21 +115,19 @@ pub async fn logout(
 
 /// Change the password; every other session of the user is revoked.
 #[utoipa::path(
-    post, path = "/api/v1/auth/password", tag = "auth",
+    tag = "auth",
     security(("session_cookie" = [])),
     request_body = PasswordChangeBody,
     responses(
         (status = 200, description = "Changed; the user's other sessions are revoked.", body = MessageBody),
-        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`: the current password is wrong; or `unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: e.g. the new password is too short.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many failed logins for this account's email (a wrong `current_password` counts as one); see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the limit lifts."))),
-        (status = 503, description = "`unavailable`: too many passwords are being checked at once (a storm of logins); nothing was checked or counted. See `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))),
     ),
 )]
-pub async fn change_password(
+#[post("/auth/password")]
+pub(crate) async fn change_password(
     state: web::Data<AppState>,
     caller: SessionUser,
     body: ApiJson<PasswordChangeBody>,
@@ -161,15 +144,14 @@ pub async fn change_password(
 
 /// The caller's live sessions, newest first.
 #[utoipa::path(
-    get, path = "/api/v1/auth/sessions", tag = "auth",
+    tag = "auth",
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The sessions; `current` marks this one.", body = [SessionInfo]),
-        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn list_sessions(
+#[get("/auth/sessions")]
+pub(crate) async fn list_sessions(
     state: web::Data<AppState>,
     caller: SessionUser,
 ) -> Result<HttpResponse, ApiError> {
@@ -182,17 +164,16 @@ pub async fn list_sessions(
 
 /// Revoke one of the caller's sessions (this one too, which logs out).
 #[utoipa::path(
-    delete, path = "/api/v1/auth/sessions/{id}", tag = "auth",
+    tag = "auth",
     security(("session_cookie" = [])),
     params(("id" = String, Path, description = "A session id from `GET /api/v1/auth/sessions`.")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 403, description = "`session_required`: API keys are not accepted here.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such session of the caller's.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn revoke_session(
+#[delete("/auth/sessions/{id}")]
+pub(crate) async fn revoke_session(
     state: web::Data<AppState>,
     caller: SessionUser,
     id: web::Path<SessionPublicId>,

@@ -249,6 +249,9 @@ pub struct SendMessageBody {
 }
 
 impl FromJsonObject for SendMessageBody {
+    /// Long prompts fit.
+    const LIMIT: usize = crate::playground::MESSAGE_BODY_LIMIT;
+
     fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
         let content = fields.required_str_with("content", MessageContent::parse);
         let temperature = fields.optional_number_with("temperature", Temperature::parse);

@@ -22,13 +22,13 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{get, post};
 use futures_util::stream::{self, StreamExt};
 use promptyard_services::providers::StreamEvent;
 use promptyard_services::{AuthError, UserId};
 use serde_json::{Map, Value};
 
 pub use self::error::GatewayError;
-use self::error::{method_not_allowed, unknown_url};
 use self::request::CompletionRequest;
 use self::wire::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice,
@@ -43,22 +43,15 @@ use crate::sse;
 /// The body limit of chat completions (long prompts fit).
 pub const GATEWAY_BODY_LIMIT: usize = 1024 * 1024;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1")
-            .app_data(web::PayloadConfig::new(GATEWAY_BODY_LIMIT))
-            .service(
-                web::resource("/models")
-                    .route(web::get().to(models))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/chat/completions")
-                    .route(web::post().to(chat_completions))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .default_service(web::to(unknown_url)),
-    );
+/// The gateway's answer for a request the route table has no handler
+/// for: 405 `method_not_allowed` for one of its paths, else 404
+/// `unknown_url`, in OpenAI's shape.
+pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
+    if crate::routes::is_routed(req.path()) {
+        error::method_not_allowed(req).await
+    } else {
+        error::unknown_url(req).await
+    }
 }
 
 /// The owner of the API key in `Authorization: Bearer`; nothing else
@@ -95,14 +88,14 @@ impl FromRequest for GatewayCaller {
 
 /// `GET /v1/models`.
 #[utoipa::path(
-    get, path = "/v1/models", tag = "openai",
+    tag = "openai", operation_id = "openai_models",
     security(("api_key" = [])),
     responses(
         (status = 200, description = "OpenAI's list format.", body = ModelList),
-        (status = 401, description = "OpenAI error shape, code `invalid_api_key`.", body = ErrorBody),
     ),
 )]
-pub async fn models(state: web::Data<AppState>, _caller: GatewayCaller) -> HttpResponse {
+#[get("/models")]
+pub(crate) async fn models(state: web::Data<AppState>, _caller: GatewayCaller) -> HttpResponse {
     HttpResponse::Ok().json(ModelList {
         object: "list",
         data: state
@@ -123,6 +116,8 @@ pub async fn models(state: web::Data<AppState>, _caller: GatewayCaller) -> HttpR
 struct RawObject(Map<String, Value>);
 
 impl FromJsonObject for RawObject {
+    const LIMIT: usize = GATEWAY_BODY_LIMIT;
+
     fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
         Some(Self(fields.object().clone()))
     }
@@ -130,18 +125,17 @@ impl FromJsonObject for RawObject {
 
 /// `POST /v1/chat/completions`.
 #[utoipa::path(
-    post, path = "/v1/chat/completions", tag = "openai",
+    tag = "openai",
     security(("api_key" = [])),
     request_body(content = ChatCompletionRequest, description = "OpenAI's chat completion request, with the playground's limits; the body itself at most 1 MiB.", content_type = "application/json"),
     responses(
         (status = 200, description = "A `chat.completion`, or with `stream: true` `chat.completion.chunk` server-sent events (`ChatCompletionChunk`) ending with `data: [DONE]`.", body = ChatCompletion),
-        (status = 400, description = "OpenAI error shape, type `invalid_request_error`: a bad body; `param` names the field.", body = ErrorBody),
-        (status = 401, description = "OpenAI error shape, code `invalid_api_key`.", body = ErrorBody),
         (status = 404, description = "OpenAI error shape, code `model_not_found`.", body = ErrorBody),
         (status = 502, description = "OpenAI error shape, type and code `provider_error`.", body = ErrorBody),
     ),
 )]
-pub async fn chat_completions(
+#[post("/chat/completions")]
+pub(crate) async fn chat_completions(
     state: web::Data<AppState>,
     caller: GatewayCaller,
     req: HttpRequest,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use actix_web::get;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use promptyard_services::RepoError;
@@ -11,30 +12,27 @@ use serde_json::json;
 use crate::AppState;
 use crate::problem::Problem;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::resource("/healthz").route(web::get().to(healthz)))
-        .service(crate::resource("/readyz").route(web::get().to(readyz)));
-}
-
 /// 200 `{"status": "ok"}` while the process runs. Touches nothing else.
 #[utoipa::path(
-    get, path = "/healthz", tag = "operations",
+    tag = "operations",
     responses((status = 200, description = "The process runs: `{\"status\": \"ok\"}`.")),
 )]
-pub async fn healthz() -> HttpResponse {
+#[get("/healthz")]
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// 200 `{"status": "ready"}` when a reader answers a query that touches the
 /// database file within the readiness timeout; 503 `unavailable` otherwise.
 #[utoipa::path(
-    get, path = "/readyz", tag = "operations",
+    tag = "operations",
     responses(
         (status = 200, description = "The database answers: `{\"status\": \"ready\"}`."),
         (status = 503, description = "`unavailable`: the database does not answer.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+#[get("/readyz")]
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let timeout = state.settings.readiness_timeout;
     let outcome = tokio::time::timeout(timeout, state.db.ping()).await;
     readiness(outcome.map_err(|_| timeout))

@@ -2,7 +2,7 @@
 //!
 //! | body | answer |
 //! |---|---|
-//! | over the limit (64 KiB unless a route sets a `PayloadConfig`) | 413 `payload_too_large` |
+//! | over the body type's [`FromJsonObject::LIMIT`] (64 KiB unless it says otherwise) | 413 `payload_too_large` |
 //! | missing or empty | 400 `malformed_body` |
 //! | not sent as JSON (`Content-Type`) | 415 `unsupported_media_type` |
 //! | not JSON, or JSON but not an object | 400 `malformed_body` |
@@ -15,9 +15,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::error::PayloadError;
-use actix_web::http::header::CONTENT_TYPE;
-use actix_web::web::Bytes;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest};
 use promptyard_services::FieldError;
 use serde_json::{Map, Value};
@@ -29,6 +28,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// A request body type built from a JSON object.
 pub trait FromJsonObject: Sized {
+    /// The largest body of this type, in bytes.
+    const LIMIT: usize = DEFAULT_BODY_LIMIT;
+
     /// Reads the fields; returns `None` if any is bad (the errors are in
     /// `fields`).
     fn from_json(fields: &mut Fields<'_>) -> Option<Self>;
@@ -44,14 +46,25 @@ impl<T: FromJsonObject + 'static> FromRequest for ApiJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = is_json(req);
-        let body = Bytes::from_request(req, payload);
+        let declared_too_large = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|length| length > T::LIMIT);
+        let payload = web::Payload::from_request(req, payload);
         Box::pin(async move {
-            let body = body
+            if declared_too_large {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            let payload = payload
                 .await
-                .map_err(|err| match err.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
-                    _ => ApiError::MalformedBody("the body could not be read".to_owned()),
-                })?;
+                .map_err(|_| ApiError::MalformedBody("the body could not be read".to_owned()))?;
+            let body: Bytes = payload
+                .to_bytes_limited(T::LIMIT)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge)?
+                .map_err(|_| ApiError::MalformedBody("the body could not be read".to_owned()))?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Err(ApiError::MalformedBody(
                     "a JSON object body is required".to_owned(),

@@ -31,6 +31,7 @@ pub mod json;
 pub mod openapi;
 pub mod playground;
 pub mod problem;
+pub mod routes;
 pub mod session_store;
 pub mod sse;
 
@@ -55,6 +56,7 @@ use promptyard_services::{
     password::HashError,
 };
 use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_actix_web::scope;
 
 pub use error::ApiError;
 pub use session_store::DbSessionStore;
@@ -333,22 +335,24 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         .build();
         let cors = cors(&state.settings.cors_origins);
         let gateway_cors = self::cors(&state.settings.cors_origins);
+        let mut cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
         cfg.app_data(web::Data::new(state))
-            .configure(health::routes)
+            .configure(routes::operations)
             .service(
-                web::scope("/api/v1")
-                    .app_data(web::PayloadConfig::new(json::DEFAULT_BODY_LIMIT))
-                    .configure(auth::routes)
-                    .configure(api_keys::routes)
-                    .configure(playground::routes)
-                    .configure(openapi::routes)
-                    .default_service(web::to(problem::not_found))
+                scope(routes::API_V1)
+                    .configure(routes::api_v1)
+                    .default_service(web::to(routes::no_route))
                     .wrap(from_fn(extract::authenticate_key))
                     .wrap(sessions)
                     .wrap(cors),
             )
-            .service(web::scope("").configure(gateway::routes).wrap(gateway_cors))
-            .default_service(web::to(problem::not_found));
+            .service(
+                scope(routes::GATEWAY)
+                    .configure(routes::gateway)
+                    .default_service(web::to(gateway::no_route))
+                    .wrap(gateway_cors),
+            )
+            .default_service(web::to(routes::no_route));
     }
 }
 
@@ -366,11 +370,6 @@ fn cors(origins: &[String]) -> Condition<Cors> {
         cors = cors.allowed_origin(origin);
     }
     Condition::new(!origins.is_empty(), cors)
-}
-
-/// A resource whose unsupported methods get 405 problem+json.
-pub(crate) fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(problem::method_not_allowed))
 }
 
 #[cfg(test)]

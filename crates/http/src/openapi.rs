@@ -3,9 +3,12 @@
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpResponse, web};
+use actix_web::get;
+use actix_web::{App, HttpResponse};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::{AppExt, scope};
 
 use promptyard_services::playground::ModelUsage;
 use promptyard_services::{
@@ -14,7 +17,9 @@ use promptyard_services::{
 };
 
 use crate::dto::{CreatedApiKeyBody, MessageBody, ModelBody, ModelsBody};
+use crate::gateway::wire::{ChatCompletionChunk, ErrorBody};
 use crate::problem::{FieldErrorSchema, Problem};
+use crate::routes;
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -23,36 +28,12 @@ use crate::problem::{FieldErrorSchema, Problem};
         title = "Promptyard API",
         description = "The backend of an LLM playground: accounts and sessions, personal API keys, saved conversations and an OpenAI-compatible gateway. Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.",
     ),
-    paths(
-        crate::health::healthz,
-        crate::health::readyz,
-        crate::auth::register,
-        crate::auth::login,
-        crate::auth::me,
-        crate::auth::logout,
-        crate::auth::change_password,
-        crate::auth::list_sessions,
-        crate::auth::revoke_session,
-        crate::api_keys::create,
-        crate::api_keys::list,
-        crate::api_keys::revoke,
-        crate::playground::models,
-        crate::playground::create_conversation,
-        crate::playground::list_conversations,
-        crate::playground::get_conversation,
-        crate::playground::delete_conversation,
-        crate::playground::send_message,
-        crate::playground::usage,
-        crate::gateway::models,
-        crate::gateway::chat_completions,
-        openapi_json,
-    ),
     components(schemas(
         AuthUser, MessageBody, SessionInfo, ApiKeyInfo, CreatedApiKeyBody, ModelBody, ModelsBody,
         ConversationInfo, Page, ConversationWithMessages, MessageInfo, Exchange, Tokens,
-        ModelUsage, UsageSummary, Problem, FieldErrorSchema,
+        ModelUsage, UsageSummary, Problem, FieldErrorSchema, ErrorBody,
+        ChatCompletionChunk,
     )),
-    modifiers(&SecuritySchemes, &JsonBodyErrors),
     tags(
         (name = "auth", description = "Accounts, login sessions and passwords."),
         (name = "api-keys", description = "Personal API keys, for scripts and OpenAI clients. Managed with a browser session only."),
@@ -88,95 +69,175 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every operation that takes a JSON body can answer what the JSON
-/// extractor answers before the handler runs: 400 (not JSON, or not an
-/// object), 413 (over the body limit) and, under `/api/v1`, 415 (not sent
-/// as JSON); the gateway answers in OpenAI's shape (a body that is not
-/// JSON is its 400 `invalid_request_error`). Added here once rather than
-/// restated on each operation.
-struct JsonBodyErrors;
+/// An answer many operations share, declared once: the operations it
+/// applies to, its status and its description. An operation that states
+/// its own answer for the status keeps it.
+struct Shared {
+    applies: fn(&Operation) -> bool,
+    status: &'static str,
+    description: &'static str,
+}
 
-impl Modify for JsonBodyErrors {
+fn has_body(op: &Operation) -> bool {
+    op.request_body.is_some()
+}
+
+fn schemes(op: &Operation) -> Vec<String> {
+    let json = serde_json::to_value(&op.security).unwrap_or_default();
+    json.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|requirement| requirement.as_object())
+        .flat_map(|requirement| requirement.keys().cloned())
+        .collect()
+}
+
+fn authenticated(op: &Operation) -> bool {
+    !schemes(op).is_empty()
+}
+
+fn session_only(op: &Operation) -> bool {
+    let schemes = schemes(op);
+    schemes.iter().any(|s| s == "session_cookie") && !schemes.iter().any(|s| s == "api_key")
+}
+
+fn any(_: &Operation) -> bool {
+    true
+}
+
+/// The answers shared under `/api/v1` (as problem+json).
+const API_ANSWERS: &[Shared] = &[
+    Shared {
+        applies: has_body,
+        status: "400",
+        description: "`malformed_body`: no body, a body that is not JSON, or JSON that is not an object.",
+    },
+    Shared {
+        applies: has_body,
+        status: "413",
+        description: "`payload_too_large`: the body is over the endpoint's limit (64 KiB; 1 MiB for messages).",
+    },
+    Shared {
+        applies: has_body,
+        status: "415",
+        description: "`unsupported_media_type`: the body was not sent as `application/json`.",
+    },
+    Shared {
+        applies: authenticated,
+        status: "401",
+        description: "`unauthenticated`: no valid session cookie or API key (a bad `Authorization` header is refused even next to a good cookie).",
+    },
+    Shared {
+        applies: session_only,
+        status: "403",
+        description: "`session_required`: a browser session only; an API key is refused here.",
+    },
+    Shared {
+        applies: any,
+        status: "503",
+        description: "`unavailable`: the database could not answer, or too many passwords are being checked at once (a storm of logins); nothing was done. See `Retry-After` when present.",
+    },
+];
+
+/// The answers shared under `/v1` (OpenAI's error shape).
+const GATEWAY_ANSWERS: &[Shared] = &[
+    Shared {
+        applies: has_body,
+        status: "400",
+        description: "OpenAI error shape, type `invalid_request_error`: a body that is not JSON, or not an object, or sent without a JSON content type; or a bad field, named in `param`.",
+    },
+    Shared {
+        applies: has_body,
+        status: "413",
+        description: "OpenAI error shape, type `invalid_request_error`: the body is over 1 MiB.",
+    },
+    Shared {
+        applies: any,
+        status: "401",
+        description: "OpenAI error shape, code `invalid_api_key`: no valid API key (a session cookie is not one).",
+    },
+];
+
+/// Adds [`API_ANSWERS`] and [`GATEWAY_ANSWERS`] where they apply.
+struct SharedAnswers;
+
+impl Modify for SharedAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         for (path, item) in &mut openapi.paths.paths {
-            let gateway = path.starts_with("/v1/");
-            for operation in [item.post.as_mut(), item.put.as_mut(), item.patch.as_mut()]
-                .into_iter()
-                .flatten()
-            {
-                if operation.request_body.is_none() {
+            let (answers, content_type, schema) = if path.starts_with(routes::GATEWAY) {
+                (GATEWAY_ANSWERS, "application/json", "ErrorBody")
+            } else if path.starts_with(routes::API_V1) {
+                (API_ANSWERS, "application/problem+json", "Problem")
+            } else {
+                continue;
+            };
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                if path.ends_with("/openapi.json") {
                     continue;
                 }
-                let answers: &[(&str, &str)] = if gateway {
-                    &[
-                        (
-                            "400",
-                            "OpenAI error shape, type `invalid_request_error`: a body that is not JSON, or not an object, or sent without a JSON content type.",
-                        ),
-                        (
-                            "413",
-                            "OpenAI error shape, type `invalid_request_error`: the body is over 1 MiB.",
-                        ),
-                    ]
-                } else {
-                    &[
-                        (
-                            "400",
-                            "`malformed_body`: no body, a body that is not JSON, or JSON that is not an object.",
-                        ),
-                        (
-                            "413",
-                            "`payload_too_large`: the body is over the endpoint's limit (64 KiB; 1 MiB for messages).",
-                        ),
-                        (
-                            "415",
-                            "`unsupported_media_type`: the body was not sent as `application/json`.",
-                        ),
-                    ]
-                };
-                for (status, description) in answers {
-                    if operation.responses.responses.contains_key(*status) {
+                for answer in answers {
+                    if !(answer.applies)(operation)
+                        || operation.responses.responses.contains_key(answer.status)
+                    {
                         continue;
                     }
-                    let response = if gateway {
-                        ResponseBuilder::new()
-                            .description(*description)
-                            .content("application/json", ContentBuilder::new().build())
-                    } else {
-                        ResponseBuilder::new().description(*description).content(
-                            "application/problem+json",
+                    let response = ResponseBuilder::new()
+                        .description(answer.description)
+                        .content(
+                            content_type,
                             ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("Problem")))
+                                .schema(Some(Ref::from_schema_name(schema)))
                                 .build(),
                         )
-                    };
+                        .build();
                     operation
                         .responses
                         .responses
-                        .insert((*status).to_owned(), response.build().into());
+                        .insert(answer.status.to_owned(), response.into());
                 }
             }
         }
     }
 }
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::resource("/openapi.json").route(web::get().to(openapi_json)));
+/// The document: what the route table registers
+/// ([`routes`](crate::routes)), with the API's description, tags, shared
+/// schemas, security schemes and the error answers every operation of a
+/// kind shares.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, routed) = App::new()
+            .into_utoipa_app()
+            .configure(routes::operations)
+            .service(scope(routes::API_V1).configure(routes::api_v1))
+            .service(scope(routes::GATEWAY).configure(routes::gateway))
+            .split_for_parts();
+        let mut document = ApiDoc::openapi();
+        document.merge(routed);
+        SecuritySchemes.modify(&mut document);
+        SharedAnswers.modify(&mut document);
+        document
+    })
 }
 
 /// This document.
 #[utoipa::path(
-    get, path = "/api/v1/openapi.json", tag = "operations",
+    tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")),
 )]
-pub async fn openapi_json() -> HttpResponse {
+#[get("/openapi.json")]
+pub(crate) async fn openapi_json() -> HttpResponse {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .unwrap_or_else(|_| "{}".to_owned())
-    });
+    let body = DOCUMENT.get_or_init(|| document().to_json().unwrap_or_else(|_| "{}".to_owned()));
     HttpResponse::Ok()
         .content_type("application/json")
         .body(body.as_str())

@@ -3,6 +3,7 @@
 
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{delete, get, post};
 use futures_util::stream::{self, StreamExt};
 use promptyard_services::playground::PageLimit;
 use promptyard_services::{
@@ -22,39 +23,16 @@ use crate::sse;
 /// The body limit of message posts (long prompts fit).
 pub const MESSAGE_BODY_LIMIT: usize = 1024 * 1024;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/playground")
-            .service(crate::resource("/models").route(web::get().to(models)))
-            .service(
-                crate::resource("/conversations")
-                    .route(web::post().to(create_conversation))
-                    .route(web::get().to(list_conversations)),
-            )
-            .service(
-                crate::resource("/conversations/{id}")
-                    .route(web::get().to(get_conversation))
-                    .route(web::delete().to(delete_conversation)),
-            )
-            .service(
-                crate::resource("/conversations/{id}/messages")
-                    .app_data(web::PayloadConfig::new(MESSAGE_BODY_LIMIT))
-                    .route(web::post().to(send_message)),
-            )
-            .service(crate::resource("/usage").route(web::get().to(usage))),
-    );
-}
-
 /// The models conversations can use.
 #[utoipa::path(
-    get, path = "/api/v1/playground/models", tag = "playground",
+    tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Every model; `echo-1` is always there.", body = ModelsBody),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn models(state: web::Data<AppState>, _caller: CurrentUser) -> HttpResponse {
+#[get("/playground/models")]
+pub(crate) async fn models(state: web::Data<AppState>, _caller: CurrentUser) -> HttpResponse {
     HttpResponse::Ok().json(ModelsBody {
         models: state
             .playground
@@ -67,16 +45,16 @@ pub async fn models(state: web::Data<AppState>, _caller: CurrentUser) -> HttpRes
 
 /// Start a conversation.
 #[utoipa::path(
-    post, path = "/api/v1/playground/conversations", tag = "playground",
+    tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     request_body = CreateConversationBody,
     responses(
         (status = 201, description = "Created.", body = ConversationInfo),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: an unknown model, a title over 200 characters, ...", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn create_conversation(
+#[post("/playground/conversations")]
+pub(crate) async fn create_conversation(
     state: web::Data<AppState>,
     caller: CurrentUser,
     body: ApiJson<CreateConversationBody>,
@@ -90,7 +68,7 @@ pub async fn create_conversation(
 
 /// The caller's conversations, newest first, a page at a time.
 #[utoipa::path(
-    get, path = "/api/v1/playground/conversations", tag = "playground",
+    tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20."),
@@ -98,11 +76,11 @@ pub async fn create_conversation(
     ),
     responses(
         (status = 200, description = "A page; `next_before` is `null` on the last one.", body = Page),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: a bad `limit`, or a `before` that is not one of the caller's conversations.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn list_conversations(
+#[get("/playground/conversations")]
+pub(crate) async fn list_conversations(
     state: web::Data<AppState>,
     caller: CurrentUser,
     req: HttpRequest,
@@ -143,16 +121,16 @@ fn page_request(query: &str) -> Result<PageRequest, ApiError> {
 
 /// One conversation with its messages, oldest first.
 #[utoipa::path(
-    get, path = "/api/v1/playground/conversations/{id}", tag = "playground",
+    tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The conversation's id.")),
     responses(
         (status = 200, description = "The conversation and its messages.", body = ConversationWithMessages),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found` (another user's conversation too).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn get_conversation(
+#[get("/playground/conversations/{id}")]
+pub(crate) async fn get_conversation(
     state: web::Data<AppState>,
     caller: CurrentUser,
     id: web::Path<ConversationId>,
@@ -166,16 +144,16 @@ pub async fn get_conversation(
 
 /// Delete a conversation and its messages (its usage stays).
 #[utoipa::path(
-    delete, path = "/api/v1/playground/conversations/{id}", tag = "playground",
+    tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The conversation's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn delete_conversation(
+#[delete("/playground/conversations/{id}")]
+pub(crate) async fn delete_conversation(
     state: web::Data<AppState>,
     caller: CurrentUser,
     id: web::Path<ConversationId>,
@@ -196,21 +174,21 @@ pub async fn delete_conversation(
 /// {"code": "provider_error", "detail": ...}` ends the stream. Nothing of a
 /// failed exchange is stored.
 #[utoipa::path(
-    post, path = "/api/v1/playground/conversations/{id}/messages", tag = "playground",
+    tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The conversation's id.")),
     request_body = SendMessageBody,
     responses(
         (status = 201, description = "The stored exchange.", body = Exchange),
         (status = 200, description = "With `stream: true`: server-sent events.", content_type = "text/event-stream"),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: over 1 MiB.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: content, temperature or max_tokens out of range.", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "`provider_error`: the provider failed or timed out; nothing was stored.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn send_message(
+#[post("/playground/conversations/{id}/messages")]
+pub(crate) async fn send_message(
     state: web::Data<AppState>,
     caller: CurrentUser,
     id: web::Path<ConversationId>,
@@ -258,14 +236,14 @@ fn sse_event(event: Result<ExchangeEvent, PlaygroundError>) -> Bytes {
 
 /// The caller's token usage, total and per model.
 #[utoipa::path(
-    get, path = "/api/v1/playground/usage", tag = "playground",
+    tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Totals; `by_model` lists only models with usage. Usage stays when conversations are deleted.", body = UsageSummary),
-        (status = 401, description = "`unauthenticated`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn usage(
+#[get("/playground/usage")]
+pub(crate) async fn usage(
     state: web::Data<AppState>,
     caller: CurrentUser,
 ) -> Result<HttpResponse, ApiError> {

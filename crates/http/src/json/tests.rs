@@ -13,6 +13,8 @@ struct Sample {
 }
 
 impl FromJsonObject for Sample {
+    const LIMIT: usize = 1024;
+
     fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
         let name = fields.required_str("name");
         let count = fields.optional_number_with("count", whole_1_to_10);
@@ -71,12 +73,7 @@ async fn echo(body: ApiJson<Sample>) -> HttpResponse {
 }
 
 async fn post(content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::PayloadConfig::new(1024))
-            .route("/echo", web::post().to(echo)),
-    )
-    .await;
+    let app = test::init_service(App::new().route("/echo", web::post().to(echo))).await;
     let mut request = test::TestRequest::post().uri("/echo").set_payload(body);
     if let Some(content_type) = content_type {
         request = request.insert_header(("content-type", content_type));

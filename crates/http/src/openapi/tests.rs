@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use actix_web::http::Method;
 use actix_web::test;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::test_app::{init, parts, test_state};
@@ -73,8 +73,7 @@ async fn the_served_document_is_openapi_3_1_and_documents_exactly_the_contract()
 async fn every_documented_operation_is_routed() {
     let t = test_state();
     let app = init(&t.state).await;
-    let doc: Value =
-        serde_json::from_str(&ApiDoc::openapi().to_json().expect("json")).expect("doc");
+    let doc: Value = serde_json::from_str(&document().to_json().expect("json")).expect("doc");
 
     for operation in documented(&doc) {
         let (method, path) = operation.split_once(' ').expect("METHOD path");
@@ -94,8 +93,7 @@ async fn every_documented_operation_is_routed() {
 
 #[actix_web::test]
 async fn every_documented_error_answer_is_problem_json_outside_the_openai_gateway() {
-    let doc: Value =
-        serde_json::from_str(&ApiDoc::openapi().to_json().expect("json")).expect("doc");
+    let doc: Value = serde_json::from_str(&document().to_json().expect("json")).expect("doc");
     for (path, item) in doc["paths"].as_object().expect("paths") {
         if path.starts_with("/v1/") {
             continue;
@@ -111,4 +109,57 @@ async fn every_documented_error_answer_is_problem_json_outside_the_openai_gatewa
             }
         }
     }
+}
+
+#[actix_web::test]
+async fn other_methods_on_a_documented_path_are_405_and_other_paths_404() {
+    let t = test_state();
+    let app = init(&t.state).await;
+    let doc: Value = serde_json::from_str(&document().to_json().expect("json")).expect("doc");
+
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let uri = path.replace("{id}", "some-id");
+        let item = item.as_object().expect("item");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if item.contains_key(&method.to_lowercase()) {
+                continue;
+            }
+            let request = test::TestRequest::default()
+                .method(Method::from_bytes(method.as_bytes()).expect("method"))
+                .uri(&uri)
+                .to_request();
+            let (status, body) = parts(test::call_service(&app, request).await).await;
+            assert_eq!(status, 405, "{method} {path}");
+            let code = if path.starts_with("/v1/") {
+                &body["error"]["code"]
+            } else {
+                &body["code"]
+            };
+            assert_eq!(code, "method_not_allowed", "{method} {path}: {body}");
+        }
+    }
+    for (uri, code) in [
+        ("/api/v1/nowhere", "not_found"),
+        ("/api/v1/auth/me/extra", "not_found"),
+        ("/elsewhere", "not_found"),
+    ] {
+        let (status, body) =
+            parts(test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await)
+                .await;
+        assert_eq!(
+            (status.as_u16(), &body["code"]),
+            (404, &json!(code)),
+            "{uri}"
+        );
+    }
+    let (status, body) = parts(
+        test::call_service(
+            &app,
+            test::TestRequest::get().uri("/v1/nowhere").to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "unknown_url");
 }
