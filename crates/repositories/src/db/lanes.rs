@@ -28,193 +28,25 @@
 //!   after it run in a batch of their own).
 
 use std::collections::VecDeque;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
-use diesel::{Connection, SqliteConnection};
 use promptyard_db_models::connection::ConnectionOptions;
 use tokio::sync::oneshot;
 
-use super::{Abort, OpenDbError, panic_message};
+mod jobs;
+
+use self::jobs::*;
+use super::OpenDbError;
 use crate::error::{RepoError, Unavailable};
 
 /// The most writes one transaction of the writer takes.
 pub(super) const MAX_BATCH: usize = 128;
-
-/// A job that no connection has taken yet.
-const QUEUED: u8 = 0;
-/// A job a connection has taken: it runs to completion.
-const STARTED: u8 = 1;
-/// A job its caller stopped waiting for: it never runs.
-const CANCELLED: u8 = 2;
-
-/// Takes a job for a connection: false if its caller cancelled it or left.
-fn take(state: &AtomicU8, caller_left: bool) -> bool {
-    !caller_left
-        && state
-            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-}
-
-/// What running a job came to.
-enum Outcome {
-    /// It did not run (cancelled, caller gone), or it ran and was answered.
-    Done,
-    /// It panicked; its caller was told.
-    Panicked,
-    /// A write in a batch: its answer waits for the commit.
-    Pending(Box<dyn Settle>),
-}
-
-/// A closure for a connection, whatever it returns.
-trait Job: Send {
-    /// Whether it is a write that may share the writer's transaction.
-    fn batched(&self) -> bool;
-    /// Runs it on `conn` (a batched write: inside the batch's transaction,
-    /// in a savepoint), unless it was cancelled or its caller left.
-    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome;
-    /// Answers its caller with `err` without running it.
-    fn refuse(self: Box<Self>, err: RepoError);
-}
-
-/// A write that ran in a batch, waiting for the commit.
-trait Settle: Send {
-    /// Answers the caller: its own result if the batch committed (`None`),
-    /// else the batch's error.
-    fn settle(self: Box<Self>, failed: Option<&RepoError>);
-}
-
-/// A closure that runs as it is (a read in its snapshot transaction, a
-/// migration, a checkpoint).
-struct Alone<R, F> {
-    state: Arc<AtomicU8>,
-    work: F,
-    reply: oneshot::Sender<Result<R, RepoError>>,
-}
-
-impl<R, F> Job for Alone<R, F>
-where
-    R: Send + 'static,
-    F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
-{
-    fn batched(&self) -> bool {
-        false
-    }
-
-    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
-        let Self { state, work, reply } = *self;
-        if !take(&state, reply.is_closed()) {
-            return Outcome::Done;
-        }
-        match std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))) {
-            Ok(out) => {
-                let _ = reply.send(Ok(out));
-                Outcome::Done
-            }
-            Err(payload) => {
-                let _ = reply.send(Err(panicked(payload)));
-                Outcome::Panicked
-            }
-        }
-    }
-
-    fn refuse(self: Box<Self>, err: RepoError) {
-        let _ = self.reply.send(Err(err));
-    }
-}
-
-/// A write: runs in a savepoint of the writer's batch transaction.
-struct Write<T, E, F> {
-    state: Arc<AtomicU8>,
-    work: F,
-    reply: oneshot::Sender<Result<T, E>>,
-}
-
-impl<T, E, F> Job for Write<T, E, F>
-where
-    T: Send + 'static,
-    E: From<RepoError> + Send + 'static,
-    F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
-{
-    fn batched(&self) -> bool {
-        true
-    }
-
-    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
-        let Self { state, work, reply } = *self;
-        if !take(&state, reply.is_closed()) {
-            return Outcome::Done;
-        }
-        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            // Nested in the batch's transaction: a savepoint, rolled back
-            // alone when `work` fails.
-            conn.transaction(|c| work(c).map_err(Abort::App))
-        }));
-        match ran {
-            Ok(result) => Outcome::Pending(Box::new(Settled {
-                result: result.map_err(|abort| match abort {
-                    Abort::App(err) => err,
-                    Abort::Db(err) => E::from(RepoError::from(err)),
-                }),
-                reply,
-            })),
-            Err(payload) => {
-                let _ = reply.send(Err(E::from(panicked(payload))));
-                Outcome::Panicked
-            }
-        }
-    }
-
-    fn refuse(self: Box<Self>, err: RepoError) {
-        let _ = self.reply.send(Err(E::from(err)));
-    }
-}
-
-struct Settled<T, E> {
-    result: Result<T, E>,
-    reply: oneshot::Sender<Result<T, E>>,
-}
-
-impl<T, E> Settle for Settled<T, E>
-where
-    T: Send + 'static,
-    E: From<RepoError> + Send + 'static,
-{
-    fn settle(self: Box<Self>, failed: Option<&RepoError>) {
-        let out = match (self.result, failed) {
-            (Ok(_), Some(err)) => Err(E::from(copy_of(err))),
-            (result, _) => result,
-        };
-        let _ = self.reply.send(out);
-    }
-}
-
-fn panicked(payload: Box<dyn std::any::Any + Send>) -> RepoError {
-    let message = panic_message(payload);
-    tracing::error!(panic = %message, "a database closure panicked");
-    RepoError::unexpected(format!("database closure panicked: {message}"))
-}
-
-/// The same error again, for each write of a batch that failed as one.
-fn copy_of(err: &RepoError) -> RepoError {
-    match err {
-        RepoError::NotFound => RepoError::NotFound,
-        RepoError::UniqueViolation { constraint } => RepoError::UniqueViolation {
-            constraint: constraint.clone(),
-        },
-        RepoError::ForeignKeyViolation => RepoError::ForeignKeyViolation,
-        RepoError::Unavailable { reason, source } => RepoError::Unavailable {
-            reason: *reason,
-            source: source.as_ref().map(|s| s.to_string().into()),
-        },
-        RepoError::Unexpected(source) => RepoError::unexpected(source.to_string()),
-    }
-}
 
 /// `size` connections, each on its own thread, taking closures from one
 /// queue. The threads end when the last handle is dropped, after the

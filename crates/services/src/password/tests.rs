@@ -5,6 +5,8 @@ use std::sync::atomic::AtomicUsize;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 
 use super::*;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Params, Version};
 
 fn hasher(workers: usize, queue: usize, max_wait: Duration) -> PasswordHasher {
     PasswordHasher::with_config(HasherConfig {

@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 
 use super::*;
+use crate::providers::StreamEvent;
 use crate::providers::{ChatMessage, Role};
 
 fn provider(fake: &FakeOpenAi, key: Option<&str>, timeout: Duration) -> OpenAiProvider {
