@@ -43,6 +43,12 @@ lint:
     cargo clippy --workspace --all-targets --all-features -- -D warnings
     cargo fmt --all --check
 
+# The docs with warnings denied, the doc tests, and the services example.
+docs:
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
+    cargo test --doc --workspace
+    cargo run -p promptyard-services --example first_conversation
+
 # Run the server (release build) on the embedded SQLite default.
 run:
     cargo run --release

@@ -3,7 +3,30 @@
 //! place that decides the PRAGMAs every SQLite connection runs with).
 //!
 //! This crate knows no query beyond connection setup; the queries live in
-//! `promptyard-repositories`.
+//! `promptyard-repositories`. Ids are typed ([`ids`]): a function that
+//! takes a [`UserId`](ids::UserId) cannot be handed a session's id.
+//!
+//! Open a database file with the production PRAGMAs and migrate it:
+//!
+//! ```
+//! use diesel::RunQueryDsl;
+//! use diesel_migrations::MigrationHarness;
+//! use promptyard_db_models::{ConnectionOptions, MIGRATIONS, open};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("promptyard.db");
+//! let mut conn = open(path.to_str().unwrap(), &ConnectionOptions::default())?;
+//! conn.run_pending_migrations(MIGRATIONS)?;
+//!
+//! #[derive(diesel::QueryableByName)]
+//! struct Mode {
+//!     #[diesel(sql_type = diesel::sql_types::Text)]
+//!     journal_mode: String,
+//! }
+//! let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(&mut conn)?;
+//! assert_eq!(mode.journal_mode, "wal");
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
 
 pub mod connection;
 pub mod ids;

@@ -209,7 +209,7 @@ impl Modify for SharedAnswers {
 }
 
 /// The document: what the route table registers
-/// ([`routes`](crate::routes)), with the API's description, tags, shared
+/// (the [`crate::routes`] module), with the API's description, tags, shared
 /// schemas, security schemes and the error answers every operation of a
 /// kind shares.
 pub fn document() -> &'static utoipa::openapi::OpenApi {

@@ -6,7 +6,7 @@
 //! `utoipa-actix-web`, so neither can have an endpoint the other lacks.
 //!
 //! A path the table has, asked with another method, is 405; any other path
-//! 404 ([`no_route`]; the gateway answers both in OpenAI's shape).
+//! 404 (`no_route`; the gateway answers both in OpenAI's shape).
 
 use std::sync::OnceLock;
 

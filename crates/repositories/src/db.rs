@@ -54,7 +54,7 @@ pub struct DbConfig {
     /// `PRAGMA busy_timeout` of every connection.
     pub busy_timeout: Duration,
     /// How long a call may wait for a connection before it fails with
-    /// [`Unavailable::Timeout`].
+    /// [`Unavailable::Timeout`](crate::Unavailable::Timeout).
     pub acquire_timeout: Duration,
     /// How long the writer waits, after writing, with nothing to do before
     /// it checkpoints the WAL and truncates it (`None`: never).

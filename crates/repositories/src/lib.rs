@@ -8,20 +8,36 @@
 //!   transaction.
 //! - [`RepoError`]: every database failure, classified in one place.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use promptyard_repositories::{Db, DbConfig, RepoError, UserRepository};
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use chrono::Utc;
+//! use promptyard_db_models::models::NewUser;
+//! use promptyard_repositories::{Db, DbConfig, RepoError, UserId, UserRepository};
 //!
-//! let db = Db::open(DbConfig::new("promptyard.db"))?;
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(DbConfig::new(dir.path().join("promptyard.db").to_str().unwrap()))?;
 //! db.migrate().await?;
-//! let user = db
+//!
+//! let now = Utc::now().naive_utc();
+//! let ada = NewUser {
+//!     id: UserId::from("u-1"),
+//!     email: "ada@example.com".to_owned(),
+//!     password_hash: "(an Argon2 PHC string)".to_owned(),
+//!     is_active: true,
+//!     created_at: now,
+//!     updated_at: now,
+//! };
+//! db.write(move |conn| UserRepository::create(conn, &ada)).await?;
+//!
+//! let found = db
 //!     .read(|conn| UserRepository::get_by_email(conn, "ada@example.com"))
+//!     .await?;
+//! assert_eq!(found.id, UserId::from("u-1"));
+//! let missing = db
+//!     .read(|conn| UserRepository::get_by_email(conn, "grace@example.com"))
 //!     .await;
-//! match user {
-//!     Ok(user) => println!("found {}", user.id),
-//!     Err(RepoError::NotFound) => println!("no such user"),
-//!     Err(other) => return Err(other.into()),
-//! }
+//! assert!(matches!(missing, Err(RepoError::NotFound)));
 //! # Ok(()) }
 //! ```
 

@@ -12,7 +12,45 @@
 //! - Collaborators every service takes, so tests control them: a [`Clock`]
 //!   and an [`IdGenerator`]; and the [`PasswordHasher`], which runs Argon2
 //!   on a fixed set of workers with fixed memory, behind a bounded queue.
-//! - Parse-don't-validate newtypes: [`Email`], [`Password`].
+//! - Parse-don't-validate newtypes: [`Email`], [`Password`], and the
+//!   playground's values ([`playground::values`]); typed ids from the data
+//!   layer ([`UserId`], [`ConversationId`], ...).
+//!
+//! Every service is built from a [`Db`] and its collaborators, and used
+//! without any HTTP:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
+//! use promptyard_services::{
+//!     AuthConfig, AuthError, AuthService, Credentials, Db, DbConfig, PasswordHasher,
+//!     SystemClock, UuidV7Ids,
+//! };
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(DbConfig::new(dir.path().join("promptyard.db").to_str().unwrap()))?;
+//! db.migrate().await?;
+//! let auth = AuthService::new(
+//!     db,
+//!     PasswordHasher::new()?,
+//!     Arc::new(SystemClock),
+//!     Arc::new(UuidV7Ids),
+//!     AuthConfig::default(),
+//! );
+//!
+//! let ada = Credentials { email: " Ada@Example.com", password: "correct horse battery" };
+//! let user = auth.register(ada).await?;
+//! assert_eq!(user.email, "ada@example.com", "trimmed, compared case-insensitively");
+//! assert_eq!(auth.login(ada).await?.id, user.id);
+//! let wrong = Credentials { password: "not the password", ..ada };
+//! assert!(matches!(auth.login(wrong).await, Err(AuthError::InvalidCredentials)));
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/first_conversation.rs` goes on to a conversation with the
+//! built-in `echo-1` model.
 
 pub mod api_keys;
 pub mod auth;

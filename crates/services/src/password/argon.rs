@@ -88,7 +88,7 @@ pub(super) fn verify_in(memory: &mut [Block], password: &[u8], hash: &str) -> bo
 
 /// Hashes `password` with a fresh random salt; returns the PHC string.
 /// Allocates its own 19 MiB for this one call: for one-off use (the CLI,
-/// tests). A server hashes through a [`PasswordHasher`].
+/// tests). A server hashes through a [`PasswordHasher`](super::PasswordHasher).
 pub fn hash_password(password: &str) -> Result<String, HashError> {
     hash_in(&mut new_memory(), password.as_bytes())
 }
