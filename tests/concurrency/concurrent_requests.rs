@@ -17,6 +17,14 @@ async fn create_user(db: &Db) -> Result<promptyard_repositories::User, RepoError
         .await
 }
 
+/// How many sessions there are.
+fn session_count(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
+    sessions::table
+        .count()
+        .get_result(conn)
+        .map_err(RepoError::from)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_user_creations_get_unique_ids_and_are_all_readable() {
     let test_db = TestDb::new();
@@ -195,15 +203,7 @@ async fn mixed_readers_and_writers_end_with_exact_counts() {
     let mut readers = JoinSet::new();
     for _ in 0..READERS {
         let db = db.clone();
-        readers.spawn(async move {
-            db.read(|conn| {
-                sessions::table
-                    .count()
-                    .get_result::<i64>(conn)
-                    .map_err(RepoError::from)
-            })
-            .await
-        });
+        readers.spawn(async move { db.read(session_count).await });
     }
     let written = writers.join_all().await;
     let counts = readers.join_all().await;
@@ -213,15 +213,7 @@ async fn mixed_readers_and_writers_end_with_exact_counts() {
         let n = *count.as_ref().expect("every read succeeds");
         assert!((0..=WRITERS as i64).contains(&n), "{n}");
     }
-    let final_count = db
-        .read(|conn| {
-            sessions::table
-                .count()
-                .get_result::<i64>(conn)
-                .map_err(RepoError::from)
-        })
-        .await
-        .expect("count");
+    let final_count = db.read(session_count).await.expect("count");
     assert_eq!(final_count, WRITERS as i64);
 }
 

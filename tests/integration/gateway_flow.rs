@@ -2,41 +2,23 @@
 //! OpenAI client would call it.
 
 use promptyard_test_support::fake_openai::FakeOpenAi;
-use promptyard_tests::{TestApp, TestServer, sign_up};
-use reqwest::{Client, StatusCode};
+use promptyard_tests::{Actor, Request, TestApp, TestServer};
 use serde_json::{Value, json};
 
-async fn key_and_cookie(client: &Client, server: &TestServer) -> (String, String) {
-    let cookie = sign_up(client, server, "ada@example.com").await;
-    let created: Value = client
-        .post(server.url("/api/v1/api-keys"))
-        .header("cookie", &cookie)
-        .json(&json!({"name": "sdk"}))
-        .send()
-        .await
-        .expect("key")
-        .json()
-        .await
-        .expect("json");
-    (created["key"].as_str().expect("key").to_owned(), cookie)
+/// Ada signed up (her session) and her key named `sdk`.
+async fn ada_and_key(server: &TestServer) -> (Actor<'_, TestServer>, Actor<'_, TestServer>) {
+    let ada = server.anonymous().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("sdk").await;
+    (ada, key)
 }
 
 #[tokio::test]
 async fn models_and_completions_through_the_gateway_with_a_key() {
     let fake = FakeOpenAi::start();
     let server = TestServer::serve(TestApp::with_fake_upstream(&fake));
-    let client = Client::new();
-    let (key, cookie) = key_and_cookie(&client, &server).await;
+    let (ada, key) = ada_and_key(&server).await;
 
-    let models: Value = client
-        .get(server.url("/v1/models"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("models")
-        .json()
-        .await
-        .expect("json");
+    let models = key.get("/v1/models").await.json();
     assert_eq!(models["object"], "list");
     let ids: Vec<&str> = models["data"]
         .as_array()
@@ -46,35 +28,30 @@ async fn models_and_completions_through_the_gateway_with_a_key() {
         .collect();
     assert_eq!(ids, ["echo-1", "fake-1"]);
 
-    let completion = client
-        .post(server.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "fake-1", "messages": [{"role": "user", "content": "ping"}]}))
-        .send()
+    let (status, completion) = key
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "fake-1", "messages": [{"role": "user", "content": "ping"}]}),
+        )
         .await
-        .expect("completion");
-    assert_eq!(completion.status(), StatusCode::OK);
-    let completion: Value = completion.json().await.expect("json");
+        .parts();
+    assert_eq!(status, 200);
     assert_eq!(completion["object"], "chat.completion");
     assert_eq!(completion["choices"][0]["message"]["content"], "fake: ping");
 
-    let streamed = client
-        .post(server.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "echo-1", "messages": [{"role": "user", "content": "stream me"}], "stream": true}))
-        .send()
-        .await
-        .expect("stream");
-    assert_eq!(streamed.headers()["content-type"], "text/event-stream");
-    let body = streamed.text().await.expect("body");
-    let datas: Vec<&str> = body
-        .split("\n\n")
-        .filter_map(|f| f.strip_prefix("data: "))
-        .collect();
-    assert_eq!(datas.last(), Some(&"[DONE]"));
-    let text: String = datas[..datas.len() - 1]
+    let streamed = key
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "echo-1", "messages": [{"role": "user", "content": "stream me"}], "stream": true}),
+        )
+        .await;
+    assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+    let frames = streamed.sse();
+    let (done, chunks) = frames.split_last().expect("events");
+    assert_eq!(done.1, "[DONE]");
+    let text: String = chunks
         .iter()
-        .map(|d| serde_json::from_str::<Value>(d).expect("chunk"))
+        .map(|(_, data)| serde_json::from_str::<Value>(data).expect("chunk"))
         .filter_map(|c| {
             c["choices"][0]["delta"]["content"]
                 .as_str()
@@ -84,15 +61,7 @@ async fn models_and_completions_through_the_gateway_with_a_key() {
     assert_eq!(text, "stream me");
 
     // Usage is the key owner's.
-    let usage: Value = client
-        .get(server.url("/api/v1/playground/usage"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("usage")
-        .json()
-        .await
-        .expect("json");
+    let usage = ada.get("/api/v1/playground/usage").await.json();
     let models_used: Vec<&str> = usage["by_model"]
         .as_array()
         .expect("by_model")
@@ -105,22 +74,15 @@ async fn models_and_completions_through_the_gateway_with_a_key() {
 #[tokio::test]
 async fn a_session_cookie_alone_is_refused_by_the_gateway() {
     let server = TestServer::start();
-    let client = Client::new();
-    let (_, cookie) = key_and_cookie(&client, &server).await;
+    let (ada, _) = ada_and_key(&server).await;
 
     for request in [
-        client.get(server.url("/v1/models")),
-        client
-            .post(server.url("/v1/chat/completions"))
+        Request::new("GET", "/v1/models"),
+        Request::new("POST", "/v1/chat/completions")
             .json(&json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}]})),
     ] {
-        let response = request
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        let error: Value = response.json().await.expect("json");
+        let (status, error) = ada.send(request).await.parts();
+        assert_eq!(status, 401);
         assert_eq!(error["error"]["code"], "invalid_api_key");
     }
 }

@@ -2,78 +2,47 @@
 //! built-in echo model and a fake OpenAI-compatible upstream the test runs.
 
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
-use promptyard_tests::{TestApp, TestServer, sign_up};
-use reqwest::{Client, Response, StatusCode};
+use promptyard_tests::{Response, TestApp, TestServer};
 use serde_json::{Value, json};
 
-struct Api {
-    client: Client,
-    server: TestServer,
+/// The path of the conversation `id`.
+fn conversation(id: &Value) -> String {
+    format!(
+        "/api/v1/playground/conversations/{}",
+        id.as_str().expect("id")
+    )
 }
 
-impl Api {
-    async fn user(&self, email: &str) -> String {
-        sign_up(&self.client, &self.server, email).await
-    }
-
-    async fn get(&self, path: &str, cookie: &str) -> Response {
-        self.client
-            .get(self.server.url(path))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .expect("get")
-    }
-
-    async fn post(&self, path: &str, cookie: &str, body: Value) -> Response {
-        self.client
-            .post(self.server.url(path))
-            .header("cookie", cookie)
-            .json(&body)
-            .send()
-            .await
-            .expect("post")
-    }
-
-    async fn json(response: Response, status: StatusCode) -> Value {
-        assert_eq!(response.status(), status);
-        response.json().await.expect("json")
-    }
+/// The path to post messages to the conversation `id`.
+fn messages(id: &Value) -> String {
+    format!("{}/messages", conversation(id))
 }
 
-fn deltas_and_done(body: &str) -> (String, Value) {
-    let datas: Vec<&str> = body
-        .split("\n\n")
-        .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("data: ")))
-        .collect();
-    let (done, deltas) = datas.split_last().expect("events");
+/// The text of a streamed answer's deltas, and its final event.
+fn deltas_and_done(streamed: &Response) -> (String, Value) {
+    let frames = streamed.sse();
+    let (done, deltas) = frames.split_last().expect("events");
     let text = deltas
         .iter()
-        .map(|d| {
-            serde_json::from_str::<Value>(d).expect("json")["delta"]
+        .map(|(_, data)| {
+            serde_json::from_str::<Value>(data).expect("json")["delta"]
                 .as_str()
                 .expect("delta")
                 .to_owned()
         })
         .collect();
-    (text, serde_json::from_str(done).expect("done json"))
+    (text, serde_json::from_str(&done.1).expect("done json"))
 }
 
 #[tokio::test]
 async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     let fake = FakeOpenAi::start();
-    let api = Api {
-        client: Client::new(),
-        server: TestServer::serve(TestApp::with_fake_upstream(&fake)),
-    };
-    let cookie = api.user("ada@example.com").await;
+    let server = TestServer::serve(TestApp::with_fake_upstream(&fake));
+    let ada = server.anonymous().sign_up("ada@example.com").await;
 
     // Models: echo and the configured upstream.
-    let models = Api::json(
-        api.get("/api/v1/playground/models", &cookie).await,
-        StatusCode::OK,
-    )
-    .await;
+    let (status, models) = ada.get("/api/v1/playground/models").await.parts();
+    assert_eq!(status, 200);
     let ids: Vec<&str> = models["models"]
         .as_array()
         .expect("models")
@@ -83,37 +52,22 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     assert_eq!(ids, ["echo-1", "fake-1"]);
 
     // A conversation with echo: both messages are kept.
-    let echo = Api::json(
-        api.post(
+    let (status, echo) = ada
+        .post(
             "/api/v1/playground/conversations",
-            &cookie,
-            json!({"model": "echo-1", "title": "Echo"}),
+            &json!({"model": "echo-1", "title": "Echo"}),
         )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let echo_id = echo["id"].as_str().expect("id").to_owned();
-    let exchange = Api::json(
-        api.post(
-            &format!("/api/v1/playground/conversations/{echo_id}/messages"),
-            &cookie,
-            json!({"content": "hello echo"}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+        .await
+        .parts();
+    assert_eq!(status, 201);
+    let (status, exchange) = ada
+        .post(&messages(&echo["id"]), &json!({"content": "hello echo"}))
+        .await
+        .parts();
+    assert_eq!(status, 201);
     assert_eq!(exchange["assistant_message"]["content"], "hello echo");
-    let history = Api::json(
-        api.get(
-            &format!("/api/v1/playground/conversations/{echo_id}"),
-            &cookie,
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let (status, history) = ada.get(&conversation(&echo["id"])).await.parts();
+    assert_eq!(status, 200);
     let kept: Vec<(&str, &str)> = history["messages"]
         .as_array()
         .expect("messages")
@@ -128,33 +82,21 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     assert_eq!(kept, [("user", "hello echo"), ("assistant", "hello echo")]);
 
     // The upstream receives the system prompt and the history.
-    let upstream = Api::json(
-        api.post(
+    let (status, upstream) = ada
+        .post(
             "/api/v1/playground/conversations",
-            &cookie,
-            json!({"model": "fake-1", "system_prompt": "Answer in French."}),
+            &json!({"model": "fake-1", "system_prompt": "Answer in French."}),
         )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let upstream_id = upstream["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/v1/playground/conversations/{upstream_id}/messages");
-    Api::json(
-        api.post(&path, &cookie, json!({"content": "Hello"})).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    Api::json(
-        api.post(
-            &path,
-            &cookie,
-            json!({"content": "How are you?", "temperature": 0.1}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+        .await
+        .parts();
+    assert_eq!(status, 201);
+    let path = messages(&upstream["id"]);
+    for body in [
+        json!({"content": "Hello"}),
+        json!({"content": "How are you?", "temperature": 0.1}),
+    ] {
+        assert_eq!(ada.post(&path, &body).await.status, 201, "{body}");
+    }
     assert_eq!(
         fake.requests()[1].body["messages"],
         json!([
@@ -171,16 +113,12 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
         usage: Some((20, 3)),
         end: StreamEnd::Done,
     });
-    let streamed = api
-        .post(
-            &path,
-            &cookie,
-            json!({"content": "Et toi?", "stream": true}),
-        )
+    let streamed = ada
+        .post(&path, &json!({"content": "Et toi?", "stream": true}))
         .await;
-    assert_eq!(streamed.status(), StatusCode::OK);
-    assert_eq!(streamed.headers()["content-type"], "text/event-stream");
-    let (text, done) = deltas_and_done(&streamed.text().await.expect("body"));
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+    let (text, done) = deltas_and_done(&streamed);
     assert_eq!(text, "Très bien, merci.");
     assert_eq!(done["assistant_message"]["content"], text);
     assert_eq!(
@@ -189,11 +127,8 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     );
 
     // Usage adds up: echo (hello echo: 2 + 2) and three upstream calls.
-    let usage = Api::json(
-        api.get("/api/v1/playground/usage", &cookie).await,
-        StatusCode::OK,
-    )
-    .await;
+    let (status, usage) = ada.get("/api/v1/playground/usage").await.parts();
+    assert_eq!(status, 200);
     let by_model = usage["by_model"].as_array().expect("by_model");
     assert_eq!(by_model.len(), 2);
     let total: u64 = by_model
@@ -216,74 +151,28 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     );
 
     // Deleting the conversation takes its messages; the usage stays.
-    let deleted = api
-        .client
-        .delete(
-            api.server
-                .url(&format!("/api/v1/playground/conversations/{upstream_id}")),
-        )
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        api.get(
-            &format!("/api/v1/playground/conversations/{upstream_id}"),
-            &cookie
-        )
-        .await
-        .status(),
-        StatusCode::NOT_FOUND
-    );
-    let after = Api::json(
-        api.get("/api/v1/playground/usage", &cookie).await,
-        StatusCode::OK,
-    )
-    .await;
+    let deleted = ada.delete(&conversation(&upstream["id"])).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(ada.get(&conversation(&upstream["id"])).await.status, 404);
+    let (status, after) = ada.get("/api/v1/playground/usage").await.parts();
+    assert_eq!(status, 200);
     assert_eq!(after, usage);
 
     // Another user gets 404 on what is not theirs.
-    let grace = api.user("grace@example.com").await;
-    assert_eq!(
-        api.get(
-            &format!("/api/v1/playground/conversations/{echo_id}"),
-            &grace
-        )
-        .await
-        .status(),
-        StatusCode::NOT_FOUND
-    );
-    let theirs = api
-        .post(
-            &format!("/api/v1/playground/conversations/{echo_id}/messages"),
-            &grace,
-            json!({"content": "hi"}),
-        )
+    let grace = server.anonymous().sign_up("grace@example.com").await;
+    assert_eq!(grace.get(&conversation(&echo["id"])).await.status, 404);
+    let theirs = grace
+        .post(&messages(&echo["id"]), &json!({"content": "hi"}))
         .await;
-    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    assert_eq!(theirs.status, 404);
 }
 
 #[tokio::test]
 async fn failing_and_hanging_providers_give_502_and_store_nothing() {
     let fake = FakeOpenAi::start();
-    let api = Api {
-        client: Client::new(),
-        server: TestServer::serve(TestApp::with_fake_upstream(&fake)),
-    };
-    let cookie = api.user("ada@example.com").await;
-    let c = Api::json(
-        api.post(
-            "/api/v1/playground/conversations",
-            &cookie,
-            json!({"model": "fake-1"}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let id = c["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/v1/playground/conversations/{id}/messages");
+    let server = TestServer::serve(TestApp::with_fake_upstream(&fake));
+    let ada = server.anonymous().sign_up("ada@example.com").await;
+    let c = ada.start_conversation("fake-1").await;
     fake.push(Reply::Status(
         500,
         r#"{"error": {"message": "boom"}}"#.into(),
@@ -298,11 +187,8 @@ async fn failing_and_hanging_providers_give_502_and_store_nothing() {
         json!({"content": "c"}),
         json!({"content": "d", "stream": true}),
     ] {
-        let problem = Api::json(
-            api.post(&path, &cookie, body).await,
-            StatusCode::BAD_GATEWAY,
-        )
-        .await;
+        let (status, problem) = ada.post(&messages(&c["id"]), &body).await.parts();
+        assert_eq!(status, 502, "{body}");
         assert_eq!(problem["code"], "provider_error");
         assert!(
             !problem.to_string().contains("boom"),
@@ -310,18 +196,11 @@ async fn failing_and_hanging_providers_give_502_and_store_nothing() {
         );
     }
 
-    let history = Api::json(
-        api.get(&format!("/api/v1/playground/conversations/{id}"), &cookie)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let (status, history) = ada.get(&conversation(&c["id"])).await.parts();
+    assert_eq!(status, 200);
     assert_eq!(history["messages"], json!([]));
-    let usage = Api::json(
-        api.get("/api/v1/playground/usage", &cookie).await,
-        StatusCode::OK,
-    )
-    .await;
+    let (status, usage) = ada.get("/api/v1/playground/usage").await.parts();
+    assert_eq!(status, 200);
     assert_eq!(usage["by_model"], json!([]));
 }
 
@@ -332,36 +211,25 @@ async fn a_client_that_disconnects_mid_stream_stores_nothing() {
     // can end the upstream request in time, noticed at the next keep-alive.
     let mut app = TestApp::with_fake_upstream_timeout(&fake, std::time::Duration::from_secs(30));
     app.state.settings.sse_keep_alive = std::time::Duration::from_millis(50);
-    let api = Api {
-        client: Client::new(),
-        server: TestServer::serve(app),
-    };
-    let cookie = api.user("ada@example.com").await;
-    let c = Api::json(
-        api.post(
-            "/api/v1/playground/conversations",
-            &cookie,
-            json!({"model": "fake-1"}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let id = c["id"].as_str().expect("id").to_owned();
+    let server = TestServer::serve(app);
+    let ada = server.anonymous().sign_up("ada@example.com").await;
+    let c = ada.start_conversation("fake-1").await;
     fake.push(Reply::Stream {
         deltas: vec!["first ".into()],
         usage: None,
         end: StreamEnd::Hang,
     });
 
-    let mut response = api
-        .post(
-            &format!("/api/v1/playground/conversations/{id}/messages"),
-            &cookie,
-            json!({"content": "go", "stream": true}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    // Read chunk by chunk, then hang up: reqwest itself, not the harness
+    // (which reads whole bodies).
+    let mut response = reqwest::Client::new()
+        .post(server.url(&messages(&c["id"])))
+        .header("cookie", format!("session_id={}", ada.cookie()))
+        .json(&json!({"content": "go", "stream": true}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 200);
     let first = response
         .chunk()
         .await
@@ -378,11 +246,7 @@ async fn a_client_that_disconnects_mid_stream_stores_nothing() {
     }
     assert_eq!(fake.disconnects(), 1, "the upstream request was dropped");
 
-    let history = Api::json(
-        api.get(&format!("/api/v1/playground/conversations/{id}"), &cookie)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let (status, history) = ada.get(&conversation(&c["id"])).await.parts();
+    assert_eq!(status, 200);
     assert_eq!(history["messages"], json!([]));
 }

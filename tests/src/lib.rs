@@ -5,6 +5,10 @@
 //!   a clock the test controls, for in-process calls.
 //! - [`TestServer`]: the same app served over a real socket on
 //!   `127.0.0.1:<free port>`, for flows where cookies and the wire matter.
+//!   It is a [`Transport`] of the shared harness
+//!   ([`promptyard_test_support::api`]): `server.anonymous().sign_up(..)`
+//!   gives the same actors the router tests and the contract test use, and
+//!   requests may run concurrently (reqwest underneath).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,8 +16,12 @@ use std::thread::JoinHandle;
 
 use actix_web::cookie::Key;
 use promptyard_http::{AppState, HttpSettings};
-use promptyard_services::{AuthConfig, ManualClock};
+use promptyard_services::{AuthConfig, ManualClock, ProviderRegistry};
 use promptyard_test_support::TestDb;
+pub use promptyard_test_support::api::{
+    Actor, Credential, PASSWORD, Request, Response, Transport, credentials, error_fields,
+};
+use promptyard_test_support::fake_openai::FakeOpenAi;
 
 /// The app's state, its clock and its database (dropped last).
 #[derive(Debug)]
@@ -51,34 +59,15 @@ impl TestApp {
 impl TestApp {
     /// A fresh app whose providers also serve `fake-1` from `fake` (an
     /// OpenAI-compatible server the test runs), with a 500 ms timeout.
-    pub fn with_fake_upstream(fake: &promptyard_test_support::fake_openai::FakeOpenAi) -> Self {
+    pub fn with_fake_upstream(fake: &FakeOpenAi) -> Self {
         Self::with_fake_upstream_timeout(fake, std::time::Duration::from_millis(500))
     }
 
     /// [`TestApp::with_fake_upstream`] with this upstream timeout.
-    pub fn with_fake_upstream_timeout(
-        fake: &promptyard_test_support::fake_openai::FakeOpenAi,
-        timeout: std::time::Duration,
-    ) -> Self {
+    pub fn with_fake_upstream_timeout(fake: &FakeOpenAi, timeout: std::time::Duration) -> Self {
         let mut app = Self::new();
-        let mut registry = promptyard_services::ProviderRegistry::with_echo();
-        let provider = promptyard_services::providers::OpenAiProvider::new(
-            "local",
-            &fake.base_url(),
-            None,
-            timeout,
-        )
-        .expect("provider");
-        registry
-            .add(
-                Arc::new(provider),
-                &[promptyard_services::providers::ModelSpec::new(
-                    "fake-1",
-                    promptyard_services::providers::DEFAULT_CONTEXT_TOKENS,
-                )],
-                "the test's fake upstream",
-            )
-            .expect("add fake-1");
+        let registry = ProviderRegistry::with_local_openai(&fake.base_url(), &["fake-1"], timeout)
+            .expect("registry");
         app.state = app.state.with_providers(registry);
         app
     }
@@ -95,6 +84,7 @@ impl Default for TestApp {
 #[derive(Debug)]
 pub struct TestServer {
     base_url: String,
+    client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     pub app: TestApp,
@@ -134,6 +124,7 @@ impl TestServer {
         ready_rx.recv().expect("server thread started");
         Self {
             base_url,
+            client: reqwest::Client::new(),
             stop: Some(stop_tx),
             thread: Some(thread),
             app,
@@ -149,6 +140,42 @@ impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
+
+    /// Someone without credentials, calling this server.
+    pub fn anonymous(&self) -> Actor<'_, Self> {
+        Actor::anonymous(self)
+    }
+}
+
+impl Transport for TestServer {
+    async fn send(&self, request: Request) -> Response {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("a method");
+        let mut builder = self.client.request(method, self.url(&request.path));
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let response = builder.send().await.expect("send");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response.bytes().await.expect("body").to_vec();
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
 }
 
 impl Drop for TestServer {
@@ -160,43 +187,4 @@ impl Drop for TestServer {
             let _ = thread.join();
         }
     }
-}
-
-/// The password [`sign_up`] registers with.
-pub const PASSWORD: &str = "correct horse battery";
-
-/// Registers `email` over HTTP and logs in; returns the cookie pair to send
-/// back (`session_id=...`).
-///
-/// # Panics
-/// If registering or logging in fails.
-pub async fn sign_up(client: &reqwest::Client, server: &TestServer, email: &str) -> String {
-    let credentials = serde_json::json!({"email": email, "password": PASSWORD});
-    let registered = client
-        .post(server.url("/api/v1/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(
-        registered.status(),
-        reqwest::StatusCode::CREATED,
-        "register {email}"
-    );
-    let login = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), reqwest::StatusCode::OK, "log in {email}");
-    login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("session_id="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session_id cookie")
-        .to_owned()
 }

@@ -5,7 +5,7 @@ use promptyard_db_models::ids::{ApiKeyId, UserId};
 use promptyard_db_models::models::{ApiKey, NewApiKey, Timestamp, User};
 use promptyard_db_models::schema::{api_keys, users};
 
-use crate::error::{RepoError, found};
+use crate::error::{RepoError, Run as _, found, insert_returning};
 
 /// Queries on `api_keys`.
 #[derive(Debug, Clone, Copy)]
@@ -16,11 +16,7 @@ impl ApiKeyRepository {
     /// if the public id is taken, [`RepoError::ForeignKeyViolation`] if the
     /// user does not exist.
     pub fn create(conn: &mut SqliteConnection, new: &NewApiKey) -> Result<ApiKey, RepoError> {
-        diesel::insert_into(api_keys::table)
-            .values(new)
-            .returning(ApiKey::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+        insert_returning!(conn, api_keys::table, new, ApiKey)
     }
 
     /// The key with this public id and its user, whatever their state
@@ -34,8 +30,7 @@ impl ApiKeyRepository {
             .inner_join(users::table)
             .filter(api_keys::public_id.eq(public_id))
             .select((ApiKey::as_select(), User::as_select()))
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// The user's keys that are neither revoked nor expired at `now`,
@@ -55,8 +50,7 @@ impl ApiKeyRepository {
             )
             .order((api_keys::created_at.desc(), api_keys::id.desc()))
             .select(ApiKey::as_select())
-            .load(conn)
-            .map_err(RepoError::from)
+            .all(conn)
     }
 
     /// Revokes one of the user's keys at `now`. [`RepoError::NotFound`] if

@@ -8,7 +8,7 @@ use promptyard_db_models::ids::{ConversationId, UserId};
 use promptyard_db_models::models::{Conversation, Message, Timestamp, UsageRecord};
 use promptyard_db_models::schema::{conversations, messages, usage_records};
 
-use crate::error::{RepoError, found};
+use crate::error::{RepoError, Run as _, found, insert_returning};
 
 /// Queries on `conversations` and their `messages`.
 #[derive(Debug, Clone, Copy)]
@@ -20,11 +20,7 @@ impl ConversationRepository {
         conn: &mut SqliteConnection,
         new: &Conversation,
     ) -> Result<Conversation, RepoError> {
-        diesel::insert_into(conversations::table)
-            .values(new)
-            .returning(Conversation::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+        insert_returning!(conn, conversations::table, new, Conversation)
     }
 
     /// The user's conversation with this id; [`RepoError::NotFound`] if
@@ -38,8 +34,7 @@ impl ConversationRepository {
             .filter(conversations::id.eq(id))
             .filter(conversations::user_id.eq(user_id))
             .select(Conversation::as_select())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// Up to `limit` of the user's conversations, newest first (by creation,
@@ -66,8 +61,7 @@ impl ConversationRepository {
             .order((conversations::created_at.desc(), conversations::id.desc()))
             .limit(limit)
             .select(Conversation::as_select())
-            .load(conn)
-            .map_err(RepoError::from)
+            .all(conn)
     }
 
     /// Deletes the user's conversation (its messages go with it, through
@@ -109,8 +103,7 @@ impl ConversationRepository {
             .filter(messages::conversation_id.eq(conversation_id))
             .order((messages::created_at.asc(), messages::id.asc()))
             .select(Message::as_select())
-            .load(conn)
-            .map_err(RepoError::from)
+            .all(conn)
     }
 
     /// The newest messages of the conversation that fit in `budget`

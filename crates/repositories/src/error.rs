@@ -176,6 +176,49 @@ impl<T> OptionalExt<T> for Result<T, RepoError> {
     }
 }
 
+/// Runs a diesel query with its error classified as a [`RepoError`], the
+/// one step every repository function ends with.
+pub(crate) trait Run<Conn>: diesel::RunQueryDsl<Conn> + Sized {
+    /// The one row ([`RepoError::NotFound`] if there is none).
+    fn one<'q, U>(self, conn: &mut Conn) -> Result<U, RepoError>
+    where
+        Self: diesel::query_dsl::LoadQuery<'q, Conn, U>,
+    {
+        self.get_result(conn).map_err(RepoError::from)
+    }
+
+    /// Every row.
+    fn all<'q, U>(self, conn: &mut Conn) -> Result<Vec<U>, RepoError>
+    where
+        Self: diesel::query_dsl::LoadQuery<'q, Conn, U>,
+    {
+        self.load(conn).map_err(RepoError::from)
+    }
+
+    /// How many rows the statement changed.
+    fn run(self, conn: &mut Conn) -> Result<usize, RepoError>
+    where
+        Conn: diesel::Connection,
+        Self: diesel::query_dsl::methods::ExecuteDsl<Conn>,
+    {
+        self.execute(conn).map_err(RepoError::from)
+    }
+}
+
+impl<T: diesel::RunQueryDsl<Conn>, Conn> Run<Conn> for T {}
+
+/// `INSERT INTO $table VALUES ($new) RETURNING` the new row as a `$row`,
+/// errors classified: the body of every repository's `create`.
+macro_rules! insert_returning {
+    ($conn:expr, $table:expr, $new:expr, $row:ty) => {
+        diesel::insert_into($table)
+            .values($new)
+            .returning(<$row>::as_returning())
+            .one($conn)
+    };
+}
+pub(crate) use insert_returning;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use diesel::upsert::excluded;
 use promptyard_db_models::models::{LoginFailure, Timestamp};
 use promptyard_db_models::schema::login_failures;
 
-use crate::error::RepoError;
+use crate::error::{RepoError, Run as _};
 
 /// Queries on `login_failures`.
 #[derive(Debug, Clone, Copy)]
@@ -26,8 +26,7 @@ impl LoginFailureRepository {
         login_failures::table
             .find(email)
             .select(LoginFailure::as_select())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// Counts one login attempt for `email` at `now`, before its password
@@ -74,8 +73,7 @@ impl LoginFailureRepository {
                 .otherwise(excluded(login_failures::window_started_at))),
             ))
             .returning(LoginFailure::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// Gives back one attempt counted by [`reserve`](Self::reserve) that
@@ -120,8 +118,7 @@ impl LoginFailureRepository {
             return Ok(0);
         }
         diesel::delete(login_failures::table.filter(login_failures::email.eq_any(&expired)))
-            .execute(conn)
-            .map_err(RepoError::from)
+            .run(conn)
     }
 }
 

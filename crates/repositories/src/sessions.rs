@@ -9,7 +9,7 @@ use promptyard_db_models::ids::{SessionId, SessionPublicId, UserId};
 use promptyard_db_models::models::{NewSession, Session, Timestamp, User};
 use promptyard_db_models::schema::{sessions, users};
 
-use crate::error::RepoError;
+use crate::error::{RepoError, Run as _, insert_returning};
 
 /// Queries on `sessions`. Ids are the SHA-256 of the session key, computed by
 /// the caller.
@@ -29,11 +29,7 @@ impl SessionRepository {
     /// Inserts a session. [`RepoError::ForeignKeyViolation`] if the user does
     /// not exist, [`RepoError::UniqueViolation`] if the id is taken.
     pub fn create(conn: &mut SqliteConnection, new: &NewSession) -> Result<Session, RepoError> {
-        diesel::insert_into(sessions::table)
-            .values(new)
-            .returning(Session::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+        insert_returning!(conn, sessions::table, new, Session)
     }
 
     /// The session with this id if it has not expired at `now`, else
@@ -47,8 +43,7 @@ impl SessionRepository {
             .find(id)
             .filter(sessions::expires_at.gt(now))
             .select(Session::as_select())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// The session with this id and its user, if the session has not
@@ -65,8 +60,7 @@ impl SessionRepository {
             .filter(sessions::expires_at.gt(now))
             .filter(users::is_active.eq(true))
             .select((Session::as_select(), User::as_select()))
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// The user's sessions that have not expired at `now`, newest first.
@@ -80,8 +74,7 @@ impl SessionRepository {
             .filter(sessions::expires_at.gt(now))
             .order((sessions::created_at.desc(), sessions::id.desc()))
             .select(Session::as_select())
-            .load(conn)
-            .map_err(RepoError::from)
+            .all(conn)
     }
 
     /// Records activity on a session: sets `last_seen_at`.
@@ -114,14 +107,12 @@ impl SessionRepository {
             return sessions::table
                 .find(id)
                 .select(Session::as_select())
-                .get_result(conn)
-                .map_err(RepoError::from);
+                .one(conn);
         }
         diesel::update(sessions::table.find(id))
             .set(changes)
             .returning(Session::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// Deletes a session; returns whether it existed.
@@ -144,8 +135,7 @@ impl SessionRepository {
                 .filter(sessions::user_id.eq(user_id)),
         )
         .returning(sessions::id)
-        .get_result::<SessionId>(conn)
-        .map_err(RepoError::from)
+        .one::<SessionId>(conn)
     }
 
     /// Deletes every session of a user (a disabled account, say); returns
@@ -154,9 +144,7 @@ impl SessionRepository {
         conn: &mut SqliteConnection,
         user_id: &UserId,
     ) -> Result<usize, RepoError> {
-        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
-            .execute(conn)
-            .map_err(RepoError::from)
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).run(conn)
     }
 
     /// Deletes every session of a user but one (the caller's own, after a
@@ -171,8 +159,7 @@ impl SessionRepository {
                 .filter(sessions::user_id.eq(user_id))
                 .filter(sessions::id.ne(keep_id)),
         )
-        .execute(conn)
-        .map_err(RepoError::from)
+        .run(conn)
     }
 
     /// Deletes up to `limit` sessions that expired at or before `now` (in
@@ -193,9 +180,7 @@ impl SessionRepository {
         if expired.is_empty() {
             return Ok(0);
         }
-        diesel::delete(sessions::table.filter(sessions::id.eq_any(&expired)))
-            .execute(conn)
-            .map_err(RepoError::from)
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(&expired))).run(conn)
     }
 }
 

@@ -5,7 +5,7 @@ use promptyard_db_models::ids::UserId;
 use promptyard_db_models::models::{NewUser, Timestamp, User};
 use promptyard_db_models::schema::users;
 
-use crate::error::{RepoError, found};
+use crate::error::{RepoError, Run as _, found, insert_returning};
 
 /// Queries on `users`. Every function takes the connection to run on, so a
 /// service can compose several calls in one [`Db::write`](crate::Db::write)
@@ -17,20 +17,12 @@ impl UserRepository {
     /// Inserts a user. Fails with [`RepoError::UniqueViolation`] (constraint
     /// `users.email`) if the email is taken in any letter case.
     pub fn create(conn: &mut SqliteConnection, new: &NewUser) -> Result<User, RepoError> {
-        diesel::insert_into(users::table)
-            .values(new)
-            .returning(User::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+        insert_returning!(conn, users::table, new, User)
     }
 
     /// The user with this id, or [`RepoError::NotFound`].
     pub fn get_by_id(conn: &mut SqliteConnection, id: &UserId) -> Result<User, RepoError> {
-        users::table
-            .find(id)
-            .select(User::as_select())
-            .get_result(conn)
-            .map_err(RepoError::from)
+        users::table.find(id).select(User::as_select()).one(conn)
     }
 
     /// The user with this email compared case-insensitively (the column is
@@ -40,8 +32,7 @@ impl UserRepository {
         users::table
             .filter(users::email.eq(email))
             .select(User::as_select())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// Enables or disables a user; returns the updated row, or
@@ -55,8 +46,7 @@ impl UserRepository {
         diesel::update(users::table.find(id))
             .set((users::is_active.eq(is_active), users::updated_at.eq(now)))
             .returning(User::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// Replaces a user's password hash; returns the updated row, or
@@ -73,8 +63,7 @@ impl UserRepository {
                 users::updated_at.eq(now),
             ))
             .returning(User::as_returning())
-            .get_result(conn)
-            .map_err(RepoError::from)
+            .one(conn)
     }
 
     /// Deletes a user and, through `ON DELETE CASCADE`, everything they own.
@@ -85,10 +74,7 @@ impl UserRepository {
 
     /// How many users there are.
     pub fn count(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
-        users::table
-            .count()
-            .get_result(conn)
-            .map_err(RepoError::from)
+        users::table.count().one(conn)
     }
 }
 

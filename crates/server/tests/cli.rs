@@ -2,17 +2,35 @@
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::process::Output;
 
 use promptyard_test_support::process::{ServerProcess, run};
 use promptyard_test_support::{TestDb, pragma};
 
 const BIN: &str = env!("CARGO_BIN_EXE_promptyard");
 
-fn stderr_lines(output: &std::process::Output) -> Vec<String> {
+fn stderr_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stderr)
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// Runs the binary without arguments in `cwd` with these variables.
+fn promptyard(cwd: &Path, envs: &[(&str, &str)]) -> Output {
+    run(Path::new(BIN), cwd, &[], envs)
+}
+
+/// Asserts that the process exited with `code` after printing one line on
+/// stderr, holding each of `parts`.
+fn assert_one_line(output: &Output, code: i32, parts: &[&str]) {
+    let lines = stderr_lines(output);
+    assert_eq!(output.status.code(), Some(code), "{lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        parts.iter().all(|part| lines[0].contains(part)),
+        "{parts:?} in {lines:?}"
+    );
 }
 
 #[test]
@@ -105,20 +123,12 @@ fn a_flag_overrides_its_environment_variable() {
 #[test]
 fn an_unparsable_bind_address_ends_the_process_with_one_line() {
     let cwd = tempfile::tempdir().expect("temp dir");
-    let output = run(
-        Path::new(BIN),
+    let output = promptyard(
         cwd.path(),
-        &[],
         &[("PROMPTYARD_BIND", "localhost"), ("RUST_BACKTRACE", "1")],
     );
 
-    assert_eq!(output.status.code(), Some(2));
-    let lines = stderr_lines(&output);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].contains("PROMPTYARD_BIND") && lines[0].contains("localhost"),
-        "{lines:?}"
-    );
+    assert_one_line(&output, 2, &["PROMPTYARD_BIND", "localhost"]);
     assert!(
         !cwd.path().join("promptyard.db").exists(),
         "nothing created"
@@ -133,10 +143,8 @@ fn an_unwritable_database_path_ends_the_process_with_one_line() {
     let db_path = not_a_dir.join("promptyard.db");
     let db_path = db_path.to_str().expect("utf-8");
 
-    let output = run(
-        Path::new(BIN),
+    let output = promptyard(
         cwd.path(),
-        &[],
         &[
             ("PROMPTYARD_BIND", "127.0.0.1:0"),
             ("PROMPTYARD_DATABASE_URL", db_path),
@@ -144,13 +152,7 @@ fn an_unwritable_database_path_ends_the_process_with_one_line() {
         ],
     );
 
-    assert_eq!(output.status.code(), Some(1));
-    let lines = stderr_lines(&output);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].contains("cannot open database") && lines[0].contains(db_path),
-        "{lines:?}"
-    );
+    assert_one_line(&output, 1, &["cannot open database", db_path]);
 }
 
 #[test]
@@ -159,20 +161,12 @@ fn an_address_in_use_ends_the_process_with_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
 
-    let output = run(
-        Path::new(BIN),
+    let output = promptyard(
         cwd.path(),
-        &[],
         &[("PROMPTYARD_BIND", &addr), ("RUST_LOG", "off")],
     );
 
-    assert_eq!(output.status.code(), Some(1));
-    let lines = stderr_lines(&output);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].contains("cannot listen on") && lines[0].contains(&addr),
-        "{lines:?}"
-    );
+    assert_one_line(&output, 1, &["cannot listen on", &addr]);
 }
 
 /// How many migration folders the repository holds.
@@ -227,28 +221,18 @@ fn a_bad_providers_file_stops_startup_with_one_line_naming_the_file_and_the_prob
         ),
     ] {
         std::fs::write(&file, content).expect("write");
-        let output = run(
-            Path::new(BIN),
+        let output = promptyard(
             cwd.path(),
-            &[],
             &[
                 ("PROMPTYARD_BIND", "127.0.0.1:0"),
                 ("PROMPTYARD_PROVIDERS_FILE", path),
                 ("RUST_BACKTRACE", "1"),
             ],
         );
-        assert_eq!(output.status.code(), Some(2), "{content}");
-        let lines = stderr_lines(&output);
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(
-            lines[0].contains(path) && lines[0].contains(problem),
-            "{lines:?}"
-        );
+        assert_one_line(&output, 2, &[path, problem]);
     }
-    let output = run(
-        Path::new(BIN),
+    let output = promptyard(
         cwd.path(),
-        &[],
         &[
             ("PROMPTYARD_BIND", "127.0.0.1:0"),
             ("PROMPTYARD_PROVIDERS_FILE", "/no/such/providers.toml"),

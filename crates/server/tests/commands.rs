@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use promptyard_test_support::TestDb;
+use promptyard_test_support::api::{Actor, PASSWORD, Response, Wire, credentials};
 use promptyard_test_support::process::{ServerProcess, run};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_promptyard");
-const PASSWORD: &str = "correct horse battery";
 
 fn promptyard(test_db: &TestDb, args: &[&str]) -> (Option<i32>, Vec<String>, String) {
     promptyard_logging(test_db, args, "warn")
@@ -56,37 +56,26 @@ fn migration_names() -> Vec<String> {
 }
 
 fn serve(test_db: &TestDb) -> ServerProcess {
-    ServerProcess::start(
-        Path::new(BIN),
-        test_db.dir(),
-        &[],
-        &[
-            ("PROMPTYARD_BIND", "127.0.0.1:0"),
-            ("PROMPTYARD_DATABASE_URL", test_db.url()),
-        ],
-    )
+    serve_with(test_db, &[])
 }
 
-/// Registers and logs in; returns the session cookie.
-fn signed_in(server: &ServerProcess, email: &str) -> String {
-    let credentials = json!({"email": email, "password": PASSWORD});
-    assert_eq!(
-        server
-            .post_json("/api/v1/auth/register", &credentials, None)
-            .status,
-        201
-    );
-    login(server, email)
-        .cookie("session_id")
-        .expect("session cookie")
+/// [`serve`] with these variables set too.
+fn serve_with(test_db: &TestDb, envs: &[(&str, &str)]) -> ServerProcess {
+    let mut all = vec![
+        ("PROMPTYARD_BIND", "127.0.0.1:0"),
+        ("PROMPTYARD_DATABASE_URL", test_db.url()),
+    ];
+    all.extend_from_slice(envs);
+    ServerProcess::start(Path::new(BIN), test_db.dir(), &[], &all)
 }
 
-fn login(server: &ServerProcess, email: &str) -> promptyard_test_support::process::HttpResponse {
-    server.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": email, "password": PASSWORD}),
-        None,
+/// `POST /api/v1/auth/password` with `user`'s session.
+async fn change_password(user: &Actor<'_, Wire>, current: &str, new: &str) -> Response {
+    user.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": current, "new_password": new}),
     )
+    .await
 }
 
 #[test]
@@ -142,32 +131,28 @@ fn migrate_status_up_down_and_down_all() {
     );
 }
 
-#[test]
-fn user_disable_stops_a_live_session_at_once_and_enable_restores_login() {
+#[tokio::test]
+async fn user_disable_stops_a_live_session_at_once_and_enable_restores_login() {
     let test_db = TestDb::new();
     let server = serve(&test_db);
-    let cookie = signed_in(&server, "ada@example.com");
-    assert_eq!(
-        server.get_with_session("/api/v1/auth/me", &cookie).status,
-        200
-    );
+    let wire = Wire(server.addr());
+    let anon = Actor::anonymous(&wire);
+    let ada = anon.sign_up("ada@example.com").await;
+    assert_eq!(ada.get("/api/v1/auth/me").await.status, 200);
 
     let (code, out, err) = promptyard(&test_db, &["user", "disable", "Ada@Example.com"]);
 
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, ["disabled ada@example.com"]);
-    assert_eq!(
-        server.get_with_session("/api/v1/auth/me", &cookie).status,
-        401
-    );
-    let refused = login(&server, "ada@example.com");
+    assert_eq!(ada.get("/api/v1/auth/me").await.status, 401);
+    let refused = anon.login("ada@example.com", PASSWORD).await;
     assert_eq!(refused.status, 403);
     assert_eq!(refused.json()["code"], "account_disabled");
 
     let (code, out, _) = promptyard(&test_db, &["user", "enable", "ada@example.com"]);
     assert_eq!(code, Some(0));
     assert_eq!(out, ["enabled ada@example.com"]);
-    assert_eq!(login(&server, "ada@example.com").status, 200);
+    assert_eq!(anon.login("ada@example.com", PASSWORD).await.status, 200);
 }
 
 #[test]
@@ -189,11 +174,14 @@ fn user_commands_name_an_unknown_or_malformed_email_in_one_line() {
     }
 }
 
-#[test]
-fn a_restart_keeps_sessions_valid_with_the_key_kept_next_to_the_database() {
+#[tokio::test]
+async fn a_restart_keeps_sessions_valid_with_the_key_kept_next_to_the_database() {
     let test_db = TestDb::new();
     let first = serve(&test_db);
-    let cookie = signed_in(&first, "ada@example.com");
+    let cookie = Actor::anonymous(&Wire(first.addr()))
+        .sign_up("ada@example.com")
+        .await
+        .credential;
     assert!(first.terminate().0.success());
 
     let key_file = format!("{}.secret", test_db.url());
@@ -207,18 +195,18 @@ fn a_restart_keeps_sessions_valid_with_the_key_kept_next_to_the_database() {
         assert_eq!(mode & 0o777, 0o600, "owner-only");
     }
     let second = serve(&test_db);
+    let wire = Wire(second.addr());
 
-    assert_eq!(
-        second.get_with_session("/api/v1/auth/me", &cookie).status,
-        200
-    );
+    let me = Actor::with(&wire, cookie).get("/api/v1/auth/me").await;
+
+    assert_eq!(me.status, 200);
 }
 
 #[test]
 fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
     let test_db = TestDb::new();
     let server = serve(&test_db);
-    let body = json!({"email": "ada@example.com", "password": PASSWORD}).to_string();
+    let body = credentials("ada@example.com", PASSWORD).to_string();
     let (head, tail) = body.split_at(10);
     let mut stream = TcpStream::connect(server.addr()).expect("connect");
     write!(
@@ -242,35 +230,17 @@ fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
     assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
 }
 
-#[test]
-fn logs_never_show_passwords_cookies_or_keys_even_at_debug_level() {
+#[tokio::test]
+async fn logs_never_show_passwords_cookies_or_keys_even_at_debug_level() {
     let test_db = TestDb::new();
-    let server = ServerProcess::start(
-        Path::new(BIN),
-        test_db.dir(),
-        &[],
-        &[
-            ("PROMPTYARD_BIND", "127.0.0.1:0"),
-            ("PROMPTYARD_DATABASE_URL", test_db.url()),
-            ("RUST_LOG", "debug"),
-        ],
-    );
-    let cookie = signed_in(&server, "ada@example.com");
-    assert_eq!(
-        server.get_with_session("/api/v1/auth/me", &cookie).status,
-        200
-    );
-    let wrong = server.post_json(
-        "/api/v1/auth/login",
-        &json!({"email": "ada@example.com", "password": "a-wrong-password-123"}),
-        None,
-    );
+    let server = serve_with(&test_db, &[("RUST_LOG", "debug")]);
+    let wire = Wire(server.addr());
+    let anon = Actor::anonymous(&wire);
+    let ada = anon.sign_up("ada@example.com").await;
+    assert_eq!(ada.get("/api/v1/auth/me").await.status, 200);
+    let wrong = anon.login("ada@example.com", "a-wrong-password-123").await;
     assert_eq!(wrong.status, 401);
-    let changed = server.post_json(
-        "/api/v1/auth/password",
-        &json!({"current_password": PASSWORD, "new_password": "the-next-password-456"}),
-        Some(&cookie),
-    );
+    let changed = change_password(&ada, PASSWORD, "the-next-password-456").await;
     assert_eq!(changed.status, 200);
 
     let (_, logs) = server.terminate();
@@ -284,7 +254,7 @@ fn logs_never_show_passwords_cookies_or_keys_even_at_debug_level() {
         PASSWORD,
         "a-wrong-password-123",
         "the-next-password-456",
-        cookie.as_str(),
+        ada.cookie(),
         key.trim(),
         "$argon2id$",
     ] {
@@ -324,16 +294,7 @@ fn the_server_purges_expired_sessions_at_startup_and_then_periodically() {
     };
     assert_eq!(count(&expired.id), 1);
 
-    let _server = ServerProcess::start(
-        Path::new(BIN),
-        test_db.dir(),
-        &[],
-        &[
-            ("PROMPTYARD_BIND", "127.0.0.1:0"),
-            ("PROMPTYARD_DATABASE_URL", test_db.url()),
-            ("PROMPTYARD_PURGE_INTERVAL_SECS", "1"),
-        ],
-    );
+    let _server = serve_with(&test_db, &[("PROMPTYARD_PURGE_INTERVAL_SECS", "1")]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while count(&expired.id) == 1 {
         assert!(
@@ -459,96 +420,53 @@ fn a_database_from_a_newer_release_is_refused_by_serve_and_migrate_and_left_unch
     }
 }
 
-#[test]
-fn security_events_are_logged_once_each_with_the_request_id_and_the_user_id() {
-    use promptyard_test_support::process::http_request;
+#[tokio::test]
+async fn security_events_are_logged_once_each_with_the_request_id_and_the_user_id() {
     let test_db = TestDb::new();
-    let server = ServerProcess::start(
-        Path::new(BIN),
-        test_db.dir(),
-        &[],
-        &[
-            ("PROMPTYARD_BIND", "127.0.0.1:0"),
-            ("PROMPTYARD_DATABASE_URL", test_db.url()),
-            ("RUST_LOG", "info"),
-        ],
-    );
-    let ada = signed_in(&server, "ada@example.com");
-    let ada_id = server.get_with_session("/api/v1/auth/me", &ada).json()["id"]
+    let server = serve_with(&test_db, &[("RUST_LOG", "info")]);
+    let wire = Wire(server.addr());
+    let anon = Actor::anonymous(&wire);
+    let ada = anon.sign_up("ada@example.com").await;
+    let ada_id = ada.get("/api/v1/auth/me").await.json()["id"]
         .as_str()
         .expect("id")
         .to_owned();
-    let cookie = format!("session_id={ada}");
-    let with_cookie = [
-        ("Cookie", cookie.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let wrong = json!({"email": "ada@example.com", "password": "a-wrong-password-123"});
     for _ in 0..10 {
         assert_eq!(
-            server.post_json("/api/v1/auth/login", &wrong, None).status,
+            anon.login("ada@example.com", "a-wrong-password-123")
+                .await
+                .status,
             401
         );
     }
     assert_eq!(
-        server.post_json("/api/v1/auth/login", &wrong, None).status,
+        anon.login("ada@example.com", "a-wrong-password-123")
+            .await
+            .status,
         429
     );
-    let unknown = json!({"email": "nobody@example.com", "password": "a-wrong-password-123"});
     assert_eq!(
-        server
-            .post_json("/api/v1/auth/login", &unknown, None)
+        anon.login("nobody@example.com", "a-wrong-password-123")
+            .await
             .status,
         401
     );
-    let created = http_request(
-        server.addr(),
-        "POST",
-        "/api/v1/api-keys",
-        &with_cookie,
-        Some(br#"{"name": "ci"}"#),
-    );
-    assert_eq!(created.status, 201);
-    let (key, key_id) = {
-        let body = created.json();
-        (
-            body["key"].as_str().expect("key").to_owned(),
-            body["id"].as_str().expect("id").to_owned(),
-        )
-    };
-    let revoke = format!("/api/v1/api-keys/{key_id}");
-    assert_eq!(
-        http_request(server.addr(), "DELETE", &revoke, &with_cookie, None).status,
-        204
-    );
-    let sessions = server
-        .get_with_session("/api/v1/auth/sessions", &ada)
-        .json();
+    let (key, created) = ada.mint_key("ci").await;
+    let revoke = format!("/api/v1/api-keys/{}", created["id"].as_str().expect("id"));
+    assert_eq!(ada.delete(&revoke).await.status, 204);
+    let sessions = ada.get("/api/v1/auth/sessions").await.json();
     let session_id = sessions[0]["id"].as_str().expect("id").to_owned();
-    let changed = server.post_json(
-        "/api/v1/auth/password",
-        &json!({"current_password": "not-it-at-all-789", "new_password": "the-next-password-456"}),
-        Some(&ada),
-    );
+    let changed = change_password(&ada, "not-it-at-all-789", "the-next-password-456").await;
     assert_eq!(changed.status, 429, "the email is limited");
-    let grace = signed_in(&server, "grace@example.com");
-    let changed = server.post_json(
-        "/api/v1/auth/password",
-        &json!({"current_password": PASSWORD, "new_password": "the-next-password-456"}),
-        Some(&grace),
-    );
+    let grace = anon.sign_up("grace@example.com").await;
+    let changed = change_password(&grace, PASSWORD, "the-next-password-456").await;
     assert_eq!(changed.status, 200);
     assert_eq!(
-        server
-            .post_json("/api/v1/auth/logout", &json!({}), Some(&grace))
-            .status,
+        grace.post("/api/v1/auth/logout", &json!({})).await.status,
         200
     );
     let revoke = format!("/api/v1/auth/sessions/{session_id}");
-    assert_eq!(
-        http_request(server.addr(), "DELETE", &revoke, &with_cookie, None).status,
-        204
-    );
+    assert_eq!(ada.delete(&revoke).await.status, 204);
     let (_, logs) = server.terminate();
     let (code, _, cli) =
         promptyard_logging(&test_db, &["user", "disable", "grace@example.com"], "info");
@@ -601,9 +519,9 @@ fn security_events_are_logged_once_each_with_the_request_id_and_the_user_id() {
         "a-wrong-password-123",
         "the-next-password-456",
         "not-it-at-all-789",
-        ada.as_str(),
-        grace.as_str(),
-        key.as_str(),
+        ada.cookie(),
+        grace.cookie(),
+        key.key(),
         "$argon2id$",
     ] {
         assert!(!everything.contains(secret), "the logs show {secret:?}");

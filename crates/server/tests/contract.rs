@@ -13,11 +13,12 @@
 use std::path::{Path, PathBuf};
 
 use promptyard_test_support::TestDb;
+use promptyard_test_support::api::{
+    Actor, Credential, PASSWORD, Request, Response, Wire, credentials,
+};
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
-use promptyard_test_support::process::{HttpResponse, ServerProcess, http_request, run};
+use promptyard_test_support::process::{ServerProcess, run};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
 
 fn binary() -> PathBuf {
     std::env::var_os("PROMPTYARD_BIN").map_or_else(
@@ -35,24 +36,17 @@ fn binary() -> PathBuf {
     )
 }
 
+/// The binary on a database of its own, and the wire to it.
 struct Server {
-    process: ServerProcess,
+    /// Killed when dropped, before its database is removed.
+    _process: ServerProcess,
     test_db: TestDb,
+    wire: Wire,
 }
 
 impl Server {
     fn start() -> Self {
-        let test_db = TestDb::empty();
-        let process = ServerProcess::start(
-            &binary(),
-            test_db.dir(),
-            &[],
-            &[
-                ("PROMPTYARD_BIND", "127.0.0.1:0"),
-                ("PROMPTYARD_DATABASE_URL", test_db.url()),
-            ],
-        );
-        Self { process, test_db }
+        Self::launch(TestDb::empty(), &[])
     }
 
     /// Started with a providers file pointing at `fake` (model `fake-1`,
@@ -68,96 +62,63 @@ impl Server {
             ),
         )
         .expect("providers file");
-        let process = ServerProcess::start(
-            &binary(),
-            test_db.dir(),
-            &[],
+        let providers = providers.to_str().expect("utf-8").to_owned();
+        Self::launch(
+            test_db,
             &[
-                ("PROMPTYARD_BIND", "127.0.0.1:0"),
-                ("PROMPTYARD_DATABASE_URL", test_db.url()),
-                (
-                    "PROMPTYARD_PROVIDERS_FILE",
-                    providers.to_str().expect("utf-8"),
-                ),
+                ("PROMPTYARD_PROVIDERS_FILE", &providers),
                 ("FAKE_KEY", "sk-upstream-secret"),
             ],
+        )
+    }
+
+    /// The binary on `test_db`, with the bind address, the database URL
+    /// and `envs` set.
+    fn launch(test_db: TestDb, envs: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            ("PROMPTYARD_BIND", "127.0.0.1:0"),
+            ("PROMPTYARD_DATABASE_URL", test_db.url()),
+        ];
+        all.extend_from_slice(envs);
+        let process = ServerProcess::start(&binary(), test_db.dir(), &[], &all);
+        let wire = Wire(process.addr());
+        Self {
+            _process: process,
+            test_db,
+            wire,
+        }
+    }
+
+    /// Someone calling it without credentials.
+    fn anon(&self) -> Actor<'_, Wire> {
+        Actor::anonymous(&self.wire)
+    }
+
+    /// Runs `promptyard user disable email` on its database.
+    fn disable_user(&self, email: &str) {
+        let output = run(
+            &binary(),
+            self.test_db.dir(),
+            &["user", "disable", email],
+            &[("PROMPTYARD_DATABASE_URL", self.test_db.url())],
         );
-        Self { process, test_db }
-    }
-
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> HttpResponse {
-        http_request(self.process.addr(), method, path, headers, body)
-    }
-
-    fn post(&self, path: &str, body: &Value, cookie: Option<&str>) -> HttpResponse {
-        self.process.post_json(path, body, cookie)
-    }
-
-    fn call(&self, method: &str, path: &str, cookie: Option<&str>) -> HttpResponse {
-        let cookie = cookie.map(|c| format!("session_id={c}"));
-        let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
-        self.request(method, path, &headers, None)
-    }
-
-    fn register(&self, email: &str) -> HttpResponse {
-        self.post(
-            "/api/v1/auth/register",
-            &json!({"email": email, "password": PASSWORD}),
-            None,
-        )
-    }
-
-    fn login(&self, email: &str, password: &str) -> HttpResponse {
-        self.post(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": password}),
-            None,
-        )
-    }
-
-    fn session(&self, email: &str) -> String {
-        let login = self.login(email, PASSWORD);
-        assert_eq!(login.status, 200);
-        login.cookie("session_id").expect("session cookie")
+        assert!(output.status.success());
     }
 }
 
-/// Asserts a problem+json answer with this status and code.
-fn assert_problem(response: &HttpResponse, status: u16, code: &str) -> Value {
-    assert_eq!(
-        response.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    assert_eq!(
-        response.header("content-type"),
-        Some("application/problem+json")
-    );
-    let body = response.json();
-    assert_eq!(body["type"], "about:blank");
-    assert_eq!(body["status"], status);
-    assert_eq!(body["code"], code);
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
-    body
-}
-
-/// Asserts the contract's user object.
-fn assert_user(body: &Value, email: &str) {
-    let keys: Vec<&str> = body
+/// The keys of a JSON object, in order.
+fn keys(object: &Value) -> Vec<&str> {
+    object
         .as_object()
         .expect("object")
         .keys()
         .map(String::as_str)
-        .collect();
-    assert_eq!(keys, ["created_at", "email", "id", "is_active"]);
+        .collect()
+}
+
+/// Asserts the contract's user object.
+fn assert_user(body: &Value, email: &str) {
+    assert_eq!(keys(body), ["created_at", "email", "id", "is_active"]);
     assert_eq!(body["email"], email);
     assert_eq!(body["is_active"], true);
     let created = body["created_at"].as_str().expect("created_at");
@@ -166,39 +127,57 @@ fn assert_user(body: &Value, email: &str) {
     assert!(uuid::Uuid::parse_str(body["id"].as_str().expect("id")).is_ok());
 }
 
-#[test]
-fn register_201_409_422() {
+// --- Auth -------------------------------------------------------------------
+
+#[tokio::test]
+async fn register_201_answers_the_user_with_the_email_lowercased() {
     let s = Server::start();
 
-    let created = s.register("Ada@Example.com");
+    let created = s.anon().register("Ada@Example.com").await;
+
     assert_eq!(created.status, 201);
     assert_user(&created.json(), "ada@example.com");
+}
 
-    assert_problem(&s.register("ADA@example.com"), 409, "email_taken");
+#[tokio::test]
+async fn register_409_for_an_email_taken_in_any_case() {
+    let s = Server::start();
+    let anon = s.anon();
+    assert_eq!(anon.register("Ada@Example.com").await.status, 201);
 
-    let invalid = s.post(
-        "/api/v1/auth/register",
-        &json!({"email": "ada", "password": "short"}),
-        None,
-    );
-    let body = assert_problem(&invalid, 422, "validation_failed");
+    anon.register("ADA@example.com")
+        .await
+        .problem(409, "email_taken");
+}
+
+#[tokio::test]
+async fn register_422_names_each_invalid_field() {
+    let s = Server::start();
+
+    let invalid = s
+        .anon()
+        .post("/api/v1/auth/register", &credentials("ada", "short"))
+        .await;
+
+    let body = invalid.problem(422, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "email");
     assert_eq!(body["errors"][1]["field"], "password");
 }
 
-#[test]
-fn login_200_with_the_cookie_401_403_429() {
+#[tokio::test]
+async fn login_200_answers_the_user_and_sets_an_http_only_lax_session_cookie() {
     let s = Server::start();
-    s.register("ada@example.com");
+    let anon = s.anon();
+    anon.register("ada@example.com").await;
 
-    let ok = s.login("ada@example.com", PASSWORD);
+    let ok = anon.login("ada@example.com", PASSWORD).await;
+
     assert_eq!(ok.status, 200);
     assert_user(&ok.json(), "ada@example.com");
     let set_cookie = ok
-        .headers
-        .iter()
-        .find(|(n, v)| n == "set-cookie" && v.starts_with("session_id="))
-        .map(|(_, v)| v.clone())
+        .set_cookies()
+        .into_iter()
+        .find(|v| v.starts_with("session_id="))
         .expect("session_id cookie");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
@@ -207,73 +186,100 @@ fn login_200_with_the_cookie_401_403_429() {
         !set_cookie.contains("Secure"),
         "Secure only when configured: {set_cookie}"
     );
+}
 
-    let unknown = s.login("nobody@example.com", PASSWORD);
-    let wrong = s.login("ada@example.com", "wrong password");
-    assert_problem(&unknown, 401, "invalid_credentials");
-    assert_problem(&wrong, 401, "invalid_credentials");
+#[tokio::test]
+async fn login_401_is_the_same_for_an_unknown_email_and_a_wrong_password() {
+    let s = Server::start();
+    let anon = s.anon();
+    anon.register("ada@example.com").await;
+
+    let unknown = anon.login("nobody@example.com", PASSWORD).await;
+    let wrong = anon.login("ada@example.com", "wrong password").await;
+
+    unknown.problem(401, "invalid_credentials");
+    wrong.problem(401, "invalid_credentials");
     assert_eq!(unknown.body, wrong.body, "the same answer for both");
+}
 
-    for _ in 0..9 {
-        assert_eq!(s.login("ada@example.com", "wrong password").status, 401);
+#[tokio::test]
+async fn login_429_with_a_retry_after_once_an_email_failed_ten_times() {
+    let s = Server::start();
+    let anon = s.anon();
+    anon.register("ada@example.com").await;
+    for _ in 0..10 {
+        assert_eq!(
+            anon.login("ada@example.com", "wrong password").await.status,
+            401
+        );
     }
-    let limited = s.login("ada@example.com", PASSWORD);
-    assert_problem(&limited, 429, "rate_limited");
+
+    let limited = anon.login("ada@example.com", PASSWORD).await;
+
+    limited.problem(429, "rate_limited");
     let retry: u64 = limited
         .header("retry-after")
         .expect("Retry-After")
         .parse()
         .expect("seconds");
     assert!((1..=900).contains(&retry), "{retry}");
-
-    s.register("grace@example.com");
-    let output = run(
-        &binary(),
-        s.test_db.dir(),
-        &["user", "disable", "grace@example.com"],
-        &[("PROMPTYARD_DATABASE_URL", s.test_db.url())],
-    );
-    assert!(output.status.success());
-    assert_problem(
-        &s.login("grace@example.com", PASSWORD),
-        403,
-        "account_disabled",
-    );
 }
 
-#[test]
-fn me_200_401() {
+#[tokio::test]
+async fn login_403_for_a_disabled_account() {
     let s = Server::start();
-    s.register("ada@example.com");
-    let cookie = s.session("ada@example.com");
+    let anon = s.anon();
+    anon.register("grace@example.com").await;
+    s.disable_user("grace@example.com");
 
-    let me = s.call("GET", "/api/v1/auth/me", Some(&cookie));
+    anon.login("grace@example.com", PASSWORD)
+        .await
+        .problem(403, "account_disabled");
+}
+
+#[tokio::test]
+async fn me_200_answers_the_sessions_user() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+
+    let me = ada.get("/api/v1/auth/me").await;
+
     assert_eq!(me.status, 200);
     assert_user(&me.json(), "ada@example.com");
-    assert_problem(
-        &s.call("GET", "/api/v1/auth/me", None),
-        401,
-        "unauthenticated",
-    );
-    assert_problem(
-        &s.call("GET", "/api/v1/auth/me", Some("garbage")),
-        401,
-        "unauthenticated",
-    );
 }
 
-#[test]
-fn logout_200_then_the_old_cookie_gets_401_on_every_endpoint() {
+#[tokio::test]
+async fn me_401_without_a_session_or_with_an_unknown_cookie() {
     let s = Server::start();
-    s.register("ada@example.com");
-    let cookie = s.session("ada@example.com");
-    assert_problem(
-        &s.post("/api/v1/auth/logout", &json!({}), None),
-        401,
-        "unauthenticated",
-    );
+    s.anon().sign_up("ada@example.com").await;
 
-    let out = s.post("/api/v1/auth/logout", &json!({}), Some(&cookie));
+    s.anon()
+        .get("/api/v1/auth/me")
+        .await
+        .problem(401, "unauthenticated");
+    s.anon()
+        .as_(Credential::Cookie("garbage".to_owned()))
+        .get("/api/v1/auth/me")
+        .await
+        .problem(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn logout_401_without_a_session() {
+    let s = Server::start();
+
+    s.anon()
+        .post("/api/v1/auth/logout", &json!({}))
+        .await
+        .problem(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn logout_200_expires_the_cookie_then_the_old_cookie_gets_401_on_every_endpoint() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+
+    let out = ada.post("/api/v1/auth/logout", &json!({})).await;
 
     assert_eq!(out.status, 200);
     assert_eq!(out.json(), json!({"message": "logged out"}));
@@ -288,76 +294,90 @@ fn logout_200_then_the_old_cookie_gets_401_on_every_endpoint() {
         ("GET", "/api/v1/auth/sessions"),
         ("DELETE", "/api/v1/auth/sessions/some-id"),
     ] {
-        assert_problem(&s.call(method, path, Some(&cookie)), 401, "unauthenticated");
+        ada.send(Request::new(method, path))
+            .await
+            .problem(401, "unauthenticated");
     }
-    let password = s.post(
-        "/api/v1/auth/password",
-        &json!({"current_password": PASSWORD, "new_password": "whatever whatever"}),
-        Some(&cookie),
-    );
-    assert_problem(&password, 401, "unauthenticated");
+    change_password(&ada, PASSWORD, "whatever whatever")
+        .await
+        .problem(401, "unauthenticated");
 }
 
-#[test]
-fn password_200_revokes_other_sessions_401_422() {
-    let s = Server::start();
-    s.register("ada@example.com");
-    let mine = s.session("ada@example.com");
-    let other = s.session("ada@example.com");
+/// `POST /api/v1/auth/password` with `user`'s credential.
+async fn change_password(user: &Actor<'_, Wire>, current: &str, new: &str) -> Response {
+    user.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": current, "new_password": new}),
+    )
+    .await
+}
 
-    let wrong = s.post(
-        "/api/v1/auth/password",
-        &json!({"current_password": "not it at all", "new_password": "a newer password"}),
-        Some(&mine),
-    );
-    assert_problem(&wrong, 401, "invalid_credentials");
-    let short = s.post(
-        "/api/v1/auth/password",
-        &json!({"current_password": PASSWORD, "new_password": "short"}),
-        Some(&mine),
-    );
+#[tokio::test]
+async fn password_401_for_a_wrong_current_password() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+
+    change_password(&ada, "not it at all", "a newer password")
+        .await
+        .problem(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn password_422_for_a_short_new_password() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+
+    let short = change_password(&ada, PASSWORD, "short").await;
+
     assert_eq!(
-        assert_problem(&short, 422, "validation_failed")["errors"][0]["field"],
+        short.problem(422, "validation_failed")["errors"][0]["field"],
         "new_password"
     );
-
-    let changed = s.post(
-        "/api/v1/auth/password",
-        &json!({"current_password": PASSWORD, "new_password": "a newer password"}),
-        Some(&mine),
-    );
-    assert_eq!(changed.status, 200);
-    assert!(changed.json()["message"].is_string());
-    assert_eq!(s.call("GET", "/api/v1/auth/me", Some(&mine)).status, 200);
-    assert_eq!(s.call("GET", "/api/v1/auth/me", Some(&other)).status, 401);
 }
 
-#[test]
-fn sessions_200_and_delete_204_404() {
+#[tokio::test]
+async fn password_200_keeps_this_session_and_revokes_the_others() {
     let s = Server::start();
-    s.register("ada@example.com");
-    let mine = s.session("ada@example.com");
-    let other = s.session("ada@example.com");
-    assert_problem(
-        &s.call("GET", "/api/v1/auth/sessions", None),
-        401,
-        "unauthenticated",
-    );
+    let mine = s.anon().sign_up("ada@example.com").await;
+    let other = s.anon().log_in("ada@example.com").await;
 
-    let list = s.call("GET", "/api/v1/auth/sessions", Some(&mine));
+    let changed = change_password(&mine, PASSWORD, "a newer password").await;
+
+    assert_eq!(changed.status, 200);
+    assert!(changed.json()["message"].is_string());
+    assert_eq!(mine.get("/api/v1/auth/me").await.status, 200);
+    assert_eq!(other.get("/api/v1/auth/me").await.status, 401);
+}
+
+/// `GET /api/v1/auth/sessions` with `user`'s session: 200, the list.
+async fn sessions(user: &Actor<'_, Wire>) -> Vec<Value> {
+    let list = user.get("/api/v1/auth/sessions").await;
     assert_eq!(list.status, 200);
-    let sessions = list.json();
-    let sessions = sessions.as_array().expect("array");
+    list.json().as_array().expect("array").clone()
+}
+
+#[tokio::test]
+async fn sessions_401_without_a_session() {
+    let s = Server::start();
+
+    s.anon()
+        .get("/api/v1/auth/sessions")
+        .await
+        .problem(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn sessions_200_lists_each_session_and_marks_the_current_one() {
+    let s = Server::start();
+    let mine = s.anon().sign_up("ada@example.com").await;
+    s.anon().log_in("ada@example.com").await;
+
+    let sessions = sessions(&mine).await;
+
     assert_eq!(sessions.len(), 2);
-    for session in sessions {
-        let keys: Vec<&str> = session
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+    for session in &sessions {
         assert_eq!(
-            keys,
+            keys(session),
             [
                 "created_at",
                 "current",
@@ -368,65 +388,99 @@ fn sessions_200_and_delete_204_404() {
             ]
         );
     }
-    let current: Vec<bool> = sessions.iter().map(|s| s["current"] == true).collect();
-    assert_eq!(current.iter().filter(|c| **c).count(), 1);
-    let other_id = sessions
+    let current = sessions.iter().filter(|s| s["current"] == true).count();
+    assert_eq!(current, 1);
+}
+
+#[tokio::test]
+async fn delete_session_204_revokes_it_at_once_then_404() {
+    let s = Server::start();
+    let mine = s.anon().sign_up("ada@example.com").await;
+    let other = s.anon().log_in("ada@example.com").await;
+    let other_id = sessions(&mine)
+        .await
         .iter()
         .find(|s| s["current"] == false)
         .and_then(|s| s["id"].as_str())
         .expect("the other session")
         .to_owned();
+    let path = format!("/api/v1/auth/sessions/{other_id}");
 
-    let deleted = s.call(
-        "DELETE",
-        &format!("/api/v1/auth/sessions/{other_id}"),
-        Some(&mine),
-    );
+    let deleted = mine.delete(&path).await;
+
     assert_eq!(deleted.status, 204);
     assert!(deleted.body.is_empty());
-    assert_eq!(s.call("GET", "/api/v1/auth/me", Some(&other)).status, 401);
-    let again = s.call(
-        "DELETE",
-        &format!("/api/v1/auth/sessions/{other_id}"),
-        Some(&mine),
-    );
-    assert_problem(&again, 404, "not_found");
+    assert_eq!(other.get("/api/v1/auth/me").await.status, 401);
+    mine.delete(&path).await.problem(404, "not_found");
 }
 
-#[test]
-fn body_conventions_400_413_415_422() {
-    let s = Server::start();
-    let json = [("Content-Type", "application/json")];
-    let post = |headers: &[(&str, &str)], body: &[u8]| {
-        s.request("POST", "/api/v1/auth/register", headers, Some(body))
-    };
+// --- Conventions ------------------------------------------------------------
 
-    assert_problem(&post(&json, b""), 400, "malformed_body");
-    assert_problem(
-        &s.request("POST", "/api/v1/auth/register", &json, None),
-        400,
-        "malformed_body",
-    );
-    assert_problem(&post(&json, b"{not json"), 400, "malformed_body");
-    assert_problem(&post(&json, b"[\"an\", \"array\"]"), 400, "malformed_body");
-    assert_problem(
-        &post(&[("Content-Type", "text/plain")], b"{\"email\":\"a@b.co\"}"),
-        415,
-        "unsupported_media_type",
-    );
-    assert_problem(
-        &post(&[], b"{\"email\":\"a@b.co\"}"),
-        415,
-        "unsupported_media_type",
-    );
+/// `POST /api/v1/auth/register` with this `Content-Type` and body (each if
+/// any), sent as they are.
+async fn register_raw(s: &Server, content_type: Option<&str>, body: Option<&[u8]>) -> Response {
+    let mut request = Request::new("POST", "/api/v1/auth/register");
+    if let Some(content_type) = content_type {
+        request = request.header("Content-Type", content_type);
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    s.anon().send(request).await
+}
+
+const JSON: Option<&str> = Some("application/json");
+
+#[tokio::test]
+async fn an_empty_missing_unparsable_or_non_object_body_is_400() {
+    let s = Server::start();
+
+    for body in [
+        Some(&b""[..]),
+        None,
+        Some(&b"{not json"[..]),
+        Some(&b"[\"an\", \"array\"]"[..]),
+    ] {
+        register_raw(&s, JSON, body)
+            .await
+            .problem(400, "malformed_body");
+    }
+}
+
+#[tokio::test]
+async fn a_body_not_sent_as_json_is_415() {
+    let s = Server::start();
+    let body = Some(&b"{\"email\":\"a@b.co\"}"[..]);
+
+    register_raw(&s, Some("text/plain"), body)
+        .await
+        .problem(415, "unsupported_media_type");
+    register_raw(&s, None, body)
+        .await
+        .problem(415, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413() {
+    let s = Server::start();
     let big = format!(
         r#"{{"email":"a@b.co","password":"{}"}}"#,
         "x".repeat(65 * 1024)
     );
-    assert_problem(&post(&json, big.as_bytes()), 413, "payload_too_large");
-    let mistyped = assert_problem(&post(&json, br#"{"email": 42}"#), 422, "validation_failed");
+
+    register_raw(&s, JSON, Some(big.as_bytes()))
+        .await
+        .problem(413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_mistyped_or_incomplete_body_is_422_naming_each_field() {
+    let s = Server::start();
+
+    let mistyped = register_raw(&s, JSON, Some(br#"{"email": 42}"#)).await;
+
     assert_eq!(
-        mistyped["errors"],
+        mistyped.problem(422, "validation_failed")["errors"],
         json!([
             {"field": "email", "message": "must be a string"},
             {"field": "password", "message": "is required"},
@@ -434,33 +488,40 @@ fn body_conventions_400_413_415_422() {
     );
 }
 
-#[test]
-fn route_conventions_404_405_and_operations() {
+#[tokio::test]
+async fn an_unknown_path_is_404_inside_and_outside_the_api() {
     let s = Server::start();
-    assert_problem(
-        &s.call("GET", "/api/v1/nothing-here", None),
-        404,
-        "not_found",
-    );
-    assert_problem(&s.call("GET", "/nothing-here", None), 404, "not_found");
-    assert_problem(
-        &s.call("PUT", "/api/v1/auth/me", None),
-        405,
-        "method_not_allowed",
-    );
-    assert_problem(
-        &s.call("GET", "/api/v1/auth/register", None),
-        405,
-        "method_not_allowed",
-    );
 
-    let health = s.call("GET", "/healthz", None);
+    for path in ["/api/v1/nothing-here", "/nothing-here"] {
+        s.anon().get(path).await.problem(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405() {
+    let s = Server::start();
+
+    s.anon()
+        .send(Request::new("PUT", "/api/v1/auth/me"))
+        .await
+        .problem(405, "method_not_allowed");
+    s.anon()
+        .get("/api/v1/auth/register")
+        .await
+        .problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn health_readiness_and_the_openapi_document_answer_200() {
+    let s = Server::start();
+    let anon = s.anon();
+
     assert_eq!(
-        (health.status, health.json()),
+        anon.get("/healthz").await.parts(),
         (200, json!({"status": "ok"}))
     );
-    assert_eq!(s.call("GET", "/readyz", None).status, 200);
-    let doc = s.call("GET", "/api/v1/openapi.json", None);
+    assert_eq!(anon.get("/readyz").await.status, 200);
+    let doc = anon.get("/api/v1/openapi.json").await;
     assert_eq!(doc.status, 200);
     assert!(
         doc.json()["openapi"]
@@ -470,42 +531,27 @@ fn route_conventions_404_405_and_operations() {
     );
 }
 
-#[test]
-fn no_cors_headers_by_default() {
+#[tokio::test]
+async fn no_cors_headers_by_default() {
     let s = Server::start();
-    let response = s.request(
-        "GET",
-        "/api/v1/auth/me",
-        &[("Origin", "https://elsewhere.example")],
-        None,
-    );
+
+    let response = s
+        .anon()
+        .send(Request::new("GET", "/api/v1/auth/me").header("Origin", "https://elsewhere.example"))
+        .await;
+
     assert_eq!(response.status, 401);
     assert!(response.header("access-control-allow-origin").is_none());
 }
 
 // --- API keys -------------------------------------------------------------
 
-fn bearer(s: &Server, method: &str, path: &str, key: &str, body: Option<&Value>) -> HttpResponse {
-    let auth = format!("Bearer {key}");
-    let mut headers = vec![("Authorization", auth.as_str())];
-    let body = body.map(Value::to_string);
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json"));
-    }
-    s.request(method, path, &headers, body.as_deref().map(str::as_bytes))
-}
-
 /// Asserts the contract's API key object (without `key`).
 fn assert_key_object(key: &Value) {
-    let mut keys: Vec<&str> = key
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.retain(|k| *k != "key");
+    let mut names = keys(key);
+    names.retain(|k| *k != "key");
     assert_eq!(
-        keys,
+        names,
         [
             "created_at",
             "expires_at",
@@ -518,95 +564,106 @@ fn assert_key_object(key: &Value) {
     assert!(key["prefix"].as_str().expect("prefix").starts_with("pyk_"));
 }
 
-#[test]
-fn api_keys_create_201_list_200_delete_204_and_their_errors() {
-    let s = Server::start();
-    s.register("ada@example.com");
-    let cookie = s.session("ada@example.com");
+/// Creates a key with `user`'s session: 201, the key object.
+async fn create_key(user: &Actor<'_, Wire>, body: &Value) -> Value {
+    let created = user.post("/api/v1/api-keys", body).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    created.json()
+}
 
-    let created = s.post(
-        "/api/v1/api-keys",
-        &json!({"name": "laptop", "expires_in_days": 3650}),
-        Some(&cookie),
-    );
-    assert_eq!(created.status, 201);
-    let created = created.json();
+/// `GET /api/v1/api-keys` with `user`'s session: 200, the list.
+async fn list_keys(user: &Actor<'_, Wire>) -> Vec<Value> {
+    let list = user.get("/api/v1/api-keys").await;
+    assert_eq!(list.status, 200);
+    list.json().as_array().expect("array").clone()
+}
+
+#[tokio::test]
+async fn api_keys_create_201_shows_the_whole_key_once_with_an_optional_expiry() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+
+    let created = create_key(&ada, &json!({"name": "laptop", "expires_in_days": 3650})).await;
+    let forever = create_key(&ada, &json!({"name": "forever"})).await;
+
     assert_key_object(&created);
-    let key = created["key"].as_str().expect("the whole key").to_owned();
+    let key = created["key"].as_str().expect("the whole key");
     assert!(key.starts_with(&format!("{}_", created["prefix"].as_str().expect("prefix"))));
     assert!(created["expires_at"].is_string());
-    let forever = s
-        .post(
-            "/api/v1/api-keys",
-            &json!({"name": "forever"}),
-            Some(&cookie),
-        )
-        .json();
     assert_eq!(forever["expires_at"], Value::Null);
+}
 
-    let list = s.call("GET", "/api/v1/api-keys", Some(&cookie));
-    assert_eq!(list.status, 200);
-    let list = list.json();
-    let list = list.as_array().expect("array");
+#[tokio::test]
+async fn api_keys_list_200_shows_every_key_without_its_secret() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("laptop").await;
+    ada.mint_key("forever").await;
+
+    let list = list_keys(&ada).await;
+
     assert_eq!(list.len(), 2);
-    for listed in list {
+    for listed in &list {
         assert_key_object(listed);
         assert!(listed.get("key").is_none(), "no secrets in the list");
     }
     assert!(
-        !String::from_utf8_lossy(&s.call("GET", "/api/v1/api-keys", Some(&cookie)).body)
-            .contains(&key[17..])
+        !ada.get("/api/v1/api-keys")
+            .await
+            .text()
+            .contains(&key.key()[17..])
     );
+}
 
-    // The key on an auth endpoint; last_used_at is recorded.
-    let me = bearer(&s, "GET", "/api/v1/auth/me", &key, None);
+#[tokio::test]
+async fn a_key_authenticates_on_an_auth_endpoint_and_records_last_used_at() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, created) = ada.mint_key("laptop").await;
+
+    let me = key.get("/api/v1/auth/me").await;
+
     assert_eq!(me.status, 200);
     assert_user(&me.json(), "ada@example.com");
-    let used = s.call("GET", "/api/v1/api-keys", Some(&cookie)).json();
-    let used = used
-        .as_array()
-        .expect("array")
-        .iter()
+    let used = list_keys(&ada)
+        .await
+        .into_iter()
         .find(|k| k["id"] == created["id"])
-        .expect("listed")
-        .clone();
+        .expect("listed");
     assert!(used["last_used_at"].is_string(), "{used}");
+}
 
-    // Session only: a key gets 403 session_required on key management.
-    assert_problem(
-        &bearer(
-            &s,
-            "POST",
-            "/api/v1/api-keys",
-            &key,
-            Some(&json!({"name": "more"})),
-        ),
-        403,
-        "session_required",
-    );
-    assert_problem(
-        &bearer(&s, "GET", "/api/v1/api-keys", &key, None),
-        403,
-        "session_required",
-    );
-    let id = created["id"].as_str().expect("id").to_owned();
-    assert_problem(
-        &bearer(&s, "DELETE", &format!("/api/v1/api-keys/{id}"), &key, None),
-        403,
-        "session_required",
-    );
-    assert_problem(
-        &s.post("/api/v1/api-keys", &json!({"name": "x"}), None),
-        401,
-        "unauthenticated",
-    );
-    assert_problem(
-        &s.call("GET", "/api/v1/api-keys", None),
-        401,
-        "unauthenticated",
-    );
+#[tokio::test]
+async fn api_keys_need_a_session_403_with_a_key_and_401_without_credentials() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, created) = ada.mint_key("laptop").await;
+    let id = created["id"].as_str().expect("id");
 
-    // Validation: name 1..100, expires_in_days 1..3650.
+    key.post("/api/v1/api-keys", &json!({"name": "more"}))
+        .await
+        .problem(403, "session_required");
+    key.get("/api/v1/api-keys")
+        .await
+        .problem(403, "session_required");
+    key.delete(&format!("/api/v1/api-keys/{id}"))
+        .await
+        .problem(403, "session_required");
+    s.anon()
+        .post("/api/v1/api-keys", &json!({"name": "x"}))
+        .await
+        .problem(401, "unauthenticated");
+    s.anon()
+        .get("/api/v1/api-keys")
+        .await
+        .problem(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn api_keys_create_422_outside_a_name_of_1_to_100_and_1_to_3650_days() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+
     for body in [
         json!({"name": ""}),
         json!({"name": "x".repeat(101)}),
@@ -614,104 +671,71 @@ fn api_keys_create_201_list_200_delete_204_and_their_errors() {
         json!({"name": "ok", "expires_in_days": 3651}),
         json!({}),
     ] {
-        assert_problem(
-            &s.post("/api/v1/api-keys", &body, Some(&cookie)),
-            422,
-            "validation_failed",
-        );
+        ada.post("/api/v1/api-keys", &body)
+            .await
+            .problem(422, "validation_failed");
     }
-    assert_eq!(
-        s.post(
-            "/api/v1/api-keys",
-            &json!({"name": "é".repeat(100), "expires_in_days": 1}),
-            Some(&cookie)
-        )
-        .status,
-        201
-    );
+    create_key(
+        &ada,
+        &json!({"name": "é".repeat(100), "expires_in_days": 1}),
+    )
+    .await;
+}
 
-    // Another user's key is 404, never 403.
-    s.register("grace@example.com");
-    let grace = s.session("grace@example.com");
-    assert_problem(
-        &s.call("DELETE", &format!("/api/v1/api-keys/{id}"), Some(&grace)),
-        404,
-        "not_found",
-    );
-    assert_eq!(
-        s.call("GET", "/api/v1/api-keys", Some(&grace)).json(),
-        json!([])
-    );
+#[tokio::test]
+async fn another_users_key_is_404_never_403() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (_, created) = ada.mint_key("laptop").await;
+    let id = created["id"].as_str().expect("id");
+    let grace = s.anon().sign_up("grace@example.com").await;
 
-    // Revoked: 204, and the key stops working at once.
-    let revoked = s.call("DELETE", &format!("/api/v1/api-keys/{id}"), Some(&cookie));
+    grace
+        .delete(&format!("/api/v1/api-keys/{id}"))
+        .await
+        .problem(404, "not_found");
+    assert_eq!(grace.get("/api/v1/api-keys").await.json(), json!([]));
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_at_once_and_revoking_it_again_is_404() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, created) = ada.mint_key("laptop").await;
+    let path = format!("/api/v1/api-keys/{}", created["id"].as_str().expect("id"));
+
+    let revoked = ada.delete(&path).await;
+
     assert_eq!(revoked.status, 204);
-    assert_problem(
-        &bearer(&s, "GET", "/api/v1/auth/me", &key, None),
-        401,
-        "unauthenticated",
-    );
-    assert_problem(
-        &s.call("DELETE", &format!("/api/v1/api-keys/{id}"), Some(&cookie)),
-        404,
-        "not_found",
-    );
+    key.get("/api/v1/auth/me")
+        .await
+        .problem(401, "unauthenticated");
+    ada.delete(&path).await.problem(404, "not_found");
+}
 
-    // Unknown keys, and the keys of a disabled user, get 401.
-    assert_problem(
-        &bearer(&s, "GET", "/api/v1/auth/me", "pyk_0000000000000_nope", None),
-        401,
-        "unauthenticated",
-    );
-    let other = forever["key"].as_str().expect("key").to_owned();
-    assert_eq!(
-        bearer(&s, "GET", "/api/v1/auth/me", &other, None).status,
-        200
-    );
-    let output = run(
-        &binary(),
-        s.test_db.dir(),
-        &["user", "disable", "ada@example.com"],
-        &[("PROMPTYARD_DATABASE_URL", s.test_db.url())],
-    );
-    assert!(output.status.success());
-    assert_problem(
-        &bearer(&s, "GET", "/api/v1/auth/me", &other, None),
-        401,
-        "unauthenticated",
-    );
+#[tokio::test]
+async fn unknown_keys_and_the_keys_of_a_disabled_user_get_401() {
+    let s = Server::start();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("forever").await;
+
+    s.anon()
+        .as_(Credential::Key("pyk_0000000000000_nope".to_owned()))
+        .get("/api/v1/auth/me")
+        .await
+        .problem(401, "unauthenticated");
+    assert_eq!(key.get("/api/v1/auth/me").await.status, 200);
+    s.disable_user("ada@example.com");
+    key.get("/api/v1/auth/me")
+        .await
+        .problem(401, "unauthenticated");
 }
 
 // --- Playground -------------------------------------------------------------
 
-/// `data:` payloads of an SSE body, with their `event:` names.
-fn sse(body: &[u8]) -> Vec<(Option<String>, String)> {
-    String::from_utf8_lossy(body)
-        .split("\n\n")
-        .filter(|f| !f.trim().is_empty())
-        .map(|frame| {
-            let event = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .map(str::to_owned);
-            let data = frame
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect::<String>();
-            (event, data)
-        })
-        .collect()
-}
-
 fn assert_conversation(c: &Value) {
-    let keys: Vec<&str> = c
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        keys(c),
         [
             "created_at",
             "id",
@@ -724,45 +748,65 @@ fn assert_conversation(c: &Value) {
 }
 
 fn assert_message(m: &Value, role: &str) {
-    let keys: Vec<&str> = m
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys, ["content", "created_at", "id", "role"]);
+    assert_eq!(keys(m), ["content", "created_at", "id", "role"]);
     assert_eq!(m["role"], role);
 }
 
 fn assert_usage(u: &Value) {
-    let keys: Vec<&str> = u
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys, ["completion_tokens", "prompt_tokens", "total_tokens"]);
+    assert_eq!(
+        keys(u),
+        ["completion_tokens", "prompt_tokens", "total_tokens"]
+    );
     assert_eq!(
         u["total_tokens"].as_u64(),
         Some(u["prompt_tokens"].as_u64().expect("n") + u["completion_tokens"].as_u64().expect("n"))
     );
 }
 
-#[test]
-fn playground_rows_over_real_http_with_a_configured_upstream() {
+/// Creates a conversation with `user`'s credential: 201, its JSON.
+async fn create_conversation(user: &Actor<'_, Wire>, body: &Value) -> Value {
+    let created = user.post("/api/v1/playground/conversations", body).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    created.json()
+}
+
+/// A `fake-1` conversation with the system prompt `Be brief.`; its id.
+async fn brief_conversation(user: &Actor<'_, Wire>) -> String {
+    let created = create_conversation(
+        user,
+        &json!({"model": "fake-1", "system_prompt": "Be brief."}),
+    )
+    .await;
+    created["id"].as_str().expect("id").to_owned()
+}
+
+fn conversation_path(id: &str) -> String {
+    format!("/api/v1/playground/conversations/{id}")
+}
+
+fn messages_path(id: &str) -> String {
+    format!("/api/v1/playground/conversations/{id}/messages")
+}
+
+/// Sends `content` to conversation `id`, streamed or not.
+async fn send(user: &Actor<'_, Wire>, id: &str, content: &str, stream: bool) -> Response {
+    let body = if stream {
+        json!({"content": content, "stream": true})
+    } else {
+        json!({"content": content})
+    };
+    user.post(&messages_path(id), &body).await
+}
+
+#[tokio::test]
+async fn playground_models_200_with_a_cookie_or_a_key_and_401_without() {
     let fake = FakeOpenAi::start();
     let s = Server::start_with_upstream(&fake);
-    s.register("ada@example.com");
-    let cookie = s.session("ada@example.com");
-    let key = s
-        .post("/api/v1/api-keys", &json!({"name": "k"}), Some(&cookie))
-        .json()["key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("k").await;
 
-    // GET /models (auth: cookie or key)
-    let models = s.call("GET", "/api/v1/playground/models", Some(&cookie));
+    let models = ada.get("/api/v1/playground/models").await;
+
     assert_eq!(models.status, 200);
     let models = models.json();
     let ids: Vec<&str> = models["models"]
@@ -773,86 +817,76 @@ fn playground_rows_over_real_http_with_a_configured_upstream() {
         .collect();
     assert_eq!(ids, ["echo-1", "fake-1"]);
     assert_eq!(models["models"][1]["provider"], "local");
-    assert_eq!(
-        bearer(&s, "GET", "/api/v1/playground/models", &key, None).status,
-        200
-    );
-    assert_problem(
-        &s.call("GET", "/api/v1/playground/models", None),
-        401,
-        "unauthenticated",
-    );
+    assert_eq!(key.get("/api/v1/playground/models").await.status, 200);
+    s.anon()
+        .get("/api/v1/playground/models")
+        .await
+        .problem(401, "unauthenticated");
+}
 
-    // POST /conversations: 201, 422 (unknown model too)
-    let created = s.post(
-        "/api/v1/playground/conversations",
+#[tokio::test]
+async fn playground_create_conversation_201_and_422_for_an_unknown_model() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+
+    let conversation = create_conversation(
+        &ada,
         &json!({"model": "fake-1", "system_prompt": "Be brief."}),
-        Some(&cookie),
-    );
-    assert_eq!(created.status, 201);
-    let conversation = created.json();
+    )
+    .await;
+
     assert_conversation(&conversation);
     assert_eq!(conversation["title"], Value::Null);
-    let id = conversation["id"].as_str().expect("id").to_owned();
-    assert_problem(
-        &s.post(
-            "/api/v1/playground/conversations",
-            &json!({"model": "gpt-9"}),
-            Some(&cookie),
-        ),
-        422,
-        "validation_failed",
-    );
-    let echo = s
-        .post(
-            "/api/v1/playground/conversations",
-            &json!({"model": "echo-1", "title": "Echo"}),
-            Some(&cookie),
-        )
-        .json();
-    let echo_id = echo["id"].as_str().expect("id").to_owned();
+    ada.post(
+        "/api/v1/playground/conversations",
+        &json!({"model": "gpt-9"}),
+    )
+    .await
+    .problem(422, "validation_failed");
+}
 
-    // GET /conversations: newest first, limit + before, 422
-    let page = s.call(
-        "GET",
-        "/api/v1/playground/conversations?limit=1",
-        Some(&cookie),
-    );
+#[tokio::test]
+async fn playground_conversations_list_newest_first_by_limit_and_before_and_422_otherwise() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let id = brief_conversation(&ada).await;
+    let echo = create_conversation(&ada, &json!({"model": "echo-1", "title": "Echo"})).await;
+
+    let page = ada.get("/api/v1/playground/conversations?limit=1").await;
+
     assert_eq!(page.status, 200);
     let page = page.json();
-    assert_eq!(page["items"][0]["id"], echo_id.as_str());
-    let next = page["next_before"]
-        .as_str()
-        .expect("a next page")
-        .to_owned();
-    let rest = s
-        .call(
-            "GET",
-            &format!("/api/v1/playground/conversations?before={next}"),
-            Some(&cookie),
-        )
+    assert_eq!(page["items"][0]["id"], echo["id"]);
+    let next = page["next_before"].as_str().expect("a next page");
+    let rest = ada
+        .get(&format!("/api/v1/playground/conversations?before={next}"))
+        .await
         .json();
     assert_eq!(rest["items"][0]["id"], id.as_str());
     assert_eq!(rest["next_before"], Value::Null);
     for query in ["limit=0", "limit=101", "before=", "before=unknown"] {
-        assert_problem(
-            &s.call(
-                "GET",
-                &format!("/api/v1/playground/conversations?{query}"),
-                Some(&cookie),
-            ),
-            422,
-            "validation_failed",
-        );
+        ada.get(&format!("/api/v1/playground/conversations?{query}"))
+            .await
+            .problem(422, "validation_failed");
     }
+}
 
-    // POST /conversations/{id}/messages: 201 with the exchange; the
-    // upstream gets the system prompt first, with our key.
-    let sent = s.post(
-        &format!("/api/v1/playground/conversations/{id}/messages"),
-        &json!({"content": "Hello", "temperature": 0.2, "max_tokens": 100}),
-        Some(&cookie),
-    );
+#[tokio::test]
+async fn playground_send_201_answers_the_exchange_and_sends_the_system_prompt_first_with_our_key() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let id = brief_conversation(&ada).await;
+
+    let sent = ada
+        .post(
+            &messages_path(&id),
+            &json!({"content": "Hello", "temperature": 0.2, "max_tokens": 100}),
+        )
+        .await;
+
     assert_eq!(sent.status, 201);
     let exchange = sent.json();
     assert_message(&exchange["user_message"], "user");
@@ -868,19 +902,20 @@ fn playground_rows_over_real_http_with_a_configured_upstream() {
         upstream[0].header("authorization"),
         Some("Bearer sk-upstream-secret")
     );
+}
 
-    // ... streamed: 200 text/event-stream, deltas then one done
-    let body = json!({"content": "Stream it", "stream": true}).to_string();
-    let auth = format!("session_id={cookie}");
-    let streamed = s.request(
-        "POST",
-        &format!("/api/v1/playground/conversations/{id}/messages"),
-        &[("Content-Type", "application/json"), ("Cookie", &auth)],
-        Some(body.as_bytes()),
-    );
+#[tokio::test]
+async fn playground_send_streamed_200_sends_deltas_then_one_done_event() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let id = brief_conversation(&ada).await;
+
+    let streamed = send(&ada, &id, "Stream it", true).await;
+
     assert_eq!(streamed.status, 200);
     assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
-    let frames = sse(&streamed.body);
+    let frames = streamed.sse();
     let (done, deltas) = frames.split_last().expect("frames");
     let text: String = deltas
         .iter()
@@ -896,69 +931,50 @@ fn playground_rows_over_real_http_with_a_configured_upstream() {
     assert_eq!(done["done"], true);
     assert_message(&done["assistant_message"], "assistant");
     assert_usage(&done["usage"]);
+}
 
-    // ... 422, 404, 502 (nothing stored)
+#[tokio::test]
+async fn playground_sends_422_404_502_or_cut_store_nothing_and_a_conversation_reads_oldest_first() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let id = brief_conversation(&ada).await;
+    assert_eq!(send(&ada, &id, "Hello", false).await.status, 201);
+    assert_eq!(send(&ada, &id, "Stream it", true).await.status, 200);
+
     for body in [
         json!({"content": ""}),
         json!({"content": "x", "temperature": 2.5}),
         json!({"content": "x", "max_tokens": 40000}),
     ] {
-        assert_problem(
-            &s.post(
-                &format!("/api/v1/playground/conversations/{id}/messages"),
-                &body,
-                Some(&cookie),
-            ),
-            422,
-            "validation_failed",
-        );
+        ada.post(&messages_path(&id), &body)
+            .await
+            .problem(422, "validation_failed");
     }
-    assert_problem(
-        &s.post(
-            "/api/v1/playground/conversations/nope/messages",
-            &json!({"content": "x"}),
-            Some(&cookie),
-        ),
-        404,
-        "not_found",
-    );
+    send(&ada, "nope", "x", false)
+        .await
+        .problem(404, "not_found");
     fake.push(Reply::Status(500, "{}".into())).push(Reply::Hang);
     for _ in 0..2 {
-        assert_problem(
-            &s.post(
-                &format!("/api/v1/playground/conversations/{id}/messages"),
-                &json!({"content": "fail"}),
-                Some(&cookie),
-            ),
-            502,
-            "provider_error",
-        );
+        send(&ada, &id, "fail", false)
+            .await
+            .problem(502, "provider_error");
     }
     fake.push(Reply::Stream {
         deltas: vec!["half ".into()],
         usage: None,
         end: StreamEnd::Cut,
     });
-    let body = json!({"content": "cut", "stream": true}).to_string();
-    let cut = s.request(
-        "POST",
-        &format!("/api/v1/playground/conversations/{id}/messages"),
-        &[("Content-Type", "application/json"), ("Cookie", &auth)],
-        Some(body.as_bytes()),
-    );
-    let last = sse(&cut.body).pop().expect("frames");
+    let cut = send(&ada, &id, "cut", true).await;
+    let last = cut.sse().pop().expect("frames");
     assert_eq!(last.0.as_deref(), Some("error"));
     assert_eq!(
         serde_json::from_str::<Value>(&last.1).expect("json")["code"],
         "provider_error"
     );
 
-    // GET /conversations/{id}: messages oldest first, nothing of the failures
-    let read = s.call(
-        "GET",
-        &format!("/api/v1/playground/conversations/{id}"),
-        Some(&cookie),
-    );
+    let read = ada.get(&conversation_path(&id)).await;
+
     assert_eq!(read.status, 200);
     let read = read.json();
     let contents: Vec<&str> = read["messages"]
@@ -971,9 +987,19 @@ fn playground_rows_over_real_http_with_a_configured_upstream() {
         contents,
         ["Hello", "fake: Hello", "Stream it", "fake: Stream it"]
     );
+}
 
-    // GET /usage
-    let usage = s.call("GET", "/api/v1/playground/usage", Some(&cookie));
+#[tokio::test]
+async fn playground_usage_200_totals_and_lists_only_models_with_usage() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let id = brief_conversation(&ada).await;
+    ada.start_conversation("echo-1").await;
+    assert_eq!(send(&ada, &id, "Hello", false).await.status, 201);
+
+    let usage = ada.get("/api/v1/playground/usage").await;
+
     assert_eq!(usage.status, 200);
     let usage = usage.json();
     assert_usage(&usage["total"]);
@@ -983,96 +1009,43 @@ fn playground_rows_over_real_http_with_a_configured_upstream() {
         "only models with usage"
     );
     assert_eq!(usage["by_model"][0]["model"], "fake-1");
+}
 
-    // DELETE: 204, then 404; another user gets 404; the usage stays
-    s.register("grace@example.com");
-    let grace = s.session("grace@example.com");
-    assert_problem(
-        &s.call(
-            "GET",
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&grace),
-        ),
-        404,
-        "not_found",
-    );
-    assert_problem(
-        &s.call(
-            "DELETE",
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&grace),
-        ),
-        404,
-        "not_found",
-    );
-    assert_eq!(
-        s.call(
-            "DELETE",
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&cookie)
-        )
-        .status,
-        204
-    );
-    assert_problem(
-        &s.call(
-            "GET",
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&cookie),
-        ),
-        404,
-        "not_found",
-    );
-    assert_problem(
-        &s.call(
-            "DELETE",
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&cookie),
-        ),
-        404,
-        "not_found",
-    );
-    assert_eq!(
-        s.call("GET", "/api/v1/playground/usage", Some(&cookie))
-            .json(),
-        usage
-    );
+#[tokio::test]
+async fn playground_delete_204_then_404_another_user_gets_404_and_the_usage_stays() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let id = brief_conversation(&ada).await;
+    assert_eq!(send(&ada, &id, "Hello", false).await.status, 201);
+    let usage = ada.get("/api/v1/playground/usage").await.json();
+    let grace = s.anon().sign_up("grace@example.com").await;
+    let path = conversation_path(&id);
+
+    grace.get(&path).await.problem(404, "not_found");
+    grace.delete(&path).await.problem(404, "not_found");
+    assert_eq!(ada.delete(&path).await.status, 204);
+    ada.get(&path).await.problem(404, "not_found");
+    ada.delete(&path).await.problem(404, "not_found");
+    assert_eq!(ada.get("/api/v1/playground/usage").await.json(), usage);
 }
 
 // --- Gateway ----------------------------------------------------------------
 
-fn assert_openai_error(response: &HttpResponse, status: u16, kind: &str, code: Option<&str>) {
-    assert_eq!(
-        response.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let body = response.json();
-    assert!(body["error"]["message"].is_string(), "{body}");
-    assert_eq!(body["error"]["type"], kind, "{body}");
-    assert_eq!(
-        body["error"]["code"],
-        code.map_or(Value::Null, |c| json!(c)),
-        "{body}"
-    );
+/// A chat completion request for `model` with one user message.
+fn chat(model: &str, content: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": content}]})
 }
 
-#[test]
-fn gateway_rows_over_real_http_with_a_configured_upstream() {
+#[tokio::test]
+async fn gateway_models_200_in_openais_list_shape() {
     let fake = FakeOpenAi::start();
     let s = Server::start_with_upstream(&fake);
-    s.register("ada@example.com");
-    let cookie = s.session("ada@example.com");
-    let key = s
-        .post("/api/v1/api-keys", &json!({"name": "sdk"}), Some(&cookie))
-        .json()["key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("sdk").await;
 
-    // GET /v1/models
-    let models = bearer(&s, "GET", "/v1/models", &key, None);
+    let models = key.get("/v1/models").await;
+
     assert_eq!(models.status, 200);
     let models = models.json();
     assert_eq!(models["object"], "list");
@@ -1082,10 +1055,19 @@ fn gateway_rows_over_real_http_with_a_configured_upstream() {
             model["id"].is_string() && model["owned_by"].is_string() && model["created"].is_i64()
         );
     }
+}
 
-    // POST /v1/chat/completions
-    let request = json!({"model": "fake-1", "messages": [{"role": "user", "content": "hi"}]});
-    let completion = bearer(&s, "POST", "/v1/chat/completions", &key, Some(&request));
+#[tokio::test]
+async fn gateway_chat_completion_200_in_openais_shape() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("sdk").await;
+
+    let completion = key
+        .post("/v1/chat/completions", &chat("fake-1", "hi"))
+        .await;
+
     assert_eq!(completion.status, 200);
     let completion = completion.json();
     assert_eq!(completion["object"], "chat.completion");
@@ -1095,12 +1077,28 @@ fn gateway_rows_over_real_http_with_a_configured_upstream() {
     );
     assert_eq!(completion["choices"][0]["finish_reason"], "stop");
     assert_usage(&completion["usage"]);
+}
 
-    let stream = json!({"model": "echo-1", "messages": [{"role": "user", "content": "a b c"}], "stream": true, "stream_options": {"include_usage": true}});
-    let streamed = bearer(&s, "POST", "/v1/chat/completions", &key, Some(&stream));
+/// The streamed `echo-1` completion of `a b c`, with the usage.
+fn echo_stream() -> Value {
+    let mut request = chat("echo-1", "a b c");
+    request["stream"] = json!(true);
+    request["stream_options"] = json!({"include_usage": true});
+    request
+}
+
+#[tokio::test]
+async fn gateway_streamed_completion_200_sends_chunks_the_usage_then_done() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("sdk").await;
+
+    let streamed = key.post("/v1/chat/completions", &echo_stream()).await;
+
     assert_eq!(streamed.status, 200);
     assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
-    let frames = sse(&streamed.body);
+    let frames = streamed.sse();
     assert_eq!(frames.last().map(|(_, d)| d.as_str()), Some("[DONE]"));
     let chunks: Vec<Value> = frames[..frames.len() - 1]
         .iter()
@@ -1112,70 +1110,81 @@ fn gateway_rows_over_real_http_with_a_configured_upstream() {
             .all(|c| c["object"] == "chat.completion.chunk")
     );
     assert_usage(&chunks.last().expect("usage chunk")["usage"]);
+}
 
-    // Errors in OpenAI's shape
-    assert_openai_error(
-        &s.call("GET", "/v1/models", Some(&cookie)),
-        401,
-        "invalid_request_error",
-        Some("invalid_api_key"),
-    );
-    assert_openai_error(
-        &bearer(&s, "GET", "/v1/models", "pyk_bad", None),
-        401,
-        "invalid_request_error",
-        Some("invalid_api_key"),
-    );
-    let unknown = json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]});
-    assert_openai_error(
-        &bearer(&s, "POST", "/v1/chat/completions", &key, Some(&unknown)),
-        404,
-        "invalid_request_error",
-        Some("model_not_found"),
-    );
-    assert_openai_error(
-        &bearer(
-            &s,
-            "POST",
-            "/v1/chat/completions",
-            &key,
-            Some(&json!({"model": "echo-1"})),
-        ),
-        400,
-        "invalid_request_error",
-        None,
-    );
+#[tokio::test]
+async fn gateway_401_invalid_api_key_for_a_session_or_an_unknown_key() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+
+    ada.get("/v1/models")
+        .await
+        .openai_error(401, "invalid_request_error", Some("invalid_api_key"));
+    s.anon()
+        .as_(Credential::Key("pyk_bad".to_owned()))
+        .get("/v1/models")
+        .await
+        .openai_error(401, "invalid_request_error", Some("invalid_api_key"));
+}
+
+#[tokio::test]
+async fn gateway_404_for_an_unknown_model_and_400_for_an_invalid_request() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("sdk").await;
+
+    key.post("/v1/chat/completions", &chat("gpt-9", "hi"))
+        .await
+        .openai_error(404, "invalid_request_error", Some("model_not_found"));
+    key.post("/v1/chat/completions", &json!({"model": "echo-1"}))
+        .await
+        .openai_error(400, "invalid_request_error", None);
+}
+
+#[tokio::test]
+async fn gateway_502_when_the_upstream_fails_and_a_cut_stream_ends_with_an_error() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("sdk").await;
+
     fake.push(Reply::Status(503, "{}".into()));
-    assert_openai_error(
-        &bearer(&s, "POST", "/v1/chat/completions", &key, Some(&request)),
-        502,
-        "provider_error",
-        Some("provider_error"),
-    );
+    key.post("/v1/chat/completions", &chat("fake-1", "hi"))
+        .await
+        .openai_error(502, "provider_error", Some("provider_error"));
     fake.push(Reply::Stream {
         deltas: vec!["x ".into()],
         usage: None,
         end: StreamEnd::Cut,
     });
-    let cut = bearer(
-        &s,
-        "POST",
-        "/v1/chat/completions",
-        &key,
-        Some(
-            &json!({"model": "fake-1", "messages": [{"role": "user", "content": "hi"}], "stream": true}),
-        ),
-    );
-    let frames = sse(&cut.body);
+    let mut stream = chat("fake-1", "hi");
+    stream["stream"] = json!(true);
+    let cut = key.post("/v1/chat/completions", &stream).await;
+
+    let frames = cut.sse();
     assert!(frames.iter().all(|(_, d)| d != "[DONE]"));
     let last: Value = serde_json::from_str(&frames.last().expect("frames").1).expect("json");
     assert_eq!(last["error"]["type"], "provider_error");
     assert_eq!(last["error"]["code"], "provider_error");
+}
 
-    // Usage is recorded for the key's owner (the two completed calls).
-    let usage = s
-        .call("GET", "/api/v1/playground/usage", Some(&cookie))
-        .json();
+#[tokio::test]
+async fn gateway_usage_is_recorded_for_the_keys_owner() {
+    let fake = FakeOpenAi::start();
+    let s = Server::start_with_upstream(&fake);
+    let ada = s.anon().sign_up("ada@example.com").await;
+    let (key, _) = ada.mint_key("sdk").await;
+    let completion = key
+        .post("/v1/chat/completions", &chat("fake-1", "hi"))
+        .await;
+    assert_eq!(completion.status, 200);
+    let streamed = key.post("/v1/chat/completions", &echo_stream()).await;
+    assert_eq!(streamed.status, 200);
+
+    let usage = ada.get("/api/v1/playground/usage").await.json();
+
     let used: Vec<&str> = usage["by_model"]
         .as_array()
         .expect("by_model")

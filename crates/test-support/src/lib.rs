@@ -14,8 +14,12 @@
 //!   answers, streams, errors and hangs.
 //! - [`process`]: run the `promptyard` binary as a real process and talk
 //!   HTTP/1.1 to it.
+//! - [`api`]: one way for every suite to call the API: transports, actors
+//!   (anonymous, session, key), the shared password, start time and SSE
+//!   parser.
 //! - [`pragma`]: read a PRAGMA's value, for the SQLite configuration tests.
 
+pub mod api;
 mod db;
 pub mod factories;
 pub mod fake_openai;

@@ -8,6 +8,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::api::Response;
+
 /// How long a server gets to print its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -92,7 +94,7 @@ impl ServerProcess {
     }
 
     /// `GET path` over a fresh connection.
-    pub fn get(&self, path: &str) -> HttpResponse {
+    pub fn get(&self, path: &str) -> Response {
         http_request(self.addr, "GET", path, &[], None)
     }
 
@@ -108,7 +110,7 @@ impl ServerProcess {
         path: &str,
         body: &serde_json::Value,
         cookie: Option<&str>,
-    ) -> HttpResponse {
+    ) -> Response {
         let cookie = cookie.map(|c| format!("session_id={c}"));
         let mut headers = vec![("Content-Type", "application/json")];
         if let Some(cookie) = &cookie {
@@ -124,7 +126,7 @@ impl ServerProcess {
     }
 
     /// `GET path` with a `session_id` cookie.
-    pub fn get_with_session(&self, path: &str, cookie: &str) -> HttpResponse {
+    pub fn get_with_session(&self, path: &str, cookie: &str) -> Response {
         let cookie = format!("session_id={cookie}");
         http_request(self.addr, "GET", path, &[("Cookie", &cookie)], None)
     }
@@ -221,49 +223,6 @@ pub fn run(bin: &Path, cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Outp
     child.wait_with_output().expect("collect output")
 }
 
-/// A parsed HTTP response.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    /// Header names lower-cased, in order.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// The first header with this (case-insensitive) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The value of the cookie `name` this response sets, if any.
-    pub fn cookie(&self, name: &str) -> Option<String> {
-        let prefix = format!("{name}=");
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == "set-cookie")
-            .find_map(|(_, v)| v.strip_prefix(&prefix))
-            .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-    }
-
-    /// The body parsed as JSON.
-    ///
-    /// # Panics
-    /// If it is not JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
 /// One HTTP/1.1 request over a fresh connection (`Connection: close`), for
 /// tests that want to see exactly what goes over the wire.
 ///
@@ -275,7 +234,7 @@ pub fn http_request(
     path: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
-) -> HttpResponse {
+) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -297,7 +256,7 @@ pub fn http_request(
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> HttpResponse {
+fn parse_response(raw: &[u8]) -> Response {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -320,7 +279,7 @@ fn parse_response(raw: &[u8]) -> HttpResponse {
     if chunked {
         body = dechunk(&body);
     }
-    HttpResponse {
+    Response {
         status,
         headers,
         body,

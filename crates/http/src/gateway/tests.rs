@@ -1,83 +1,51 @@
-use actix_web::http::{Method, StatusCode};
-use actix_web::test;
+use std::sync::Arc;
+
+use actix_web::cookie::Key;
+use promptyard_services::{AuthConfig, ManualClock, SequentialIds};
+use promptyard_test_support::TestDb;
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 use serde_json::{Value, json};
 
 use crate::test_app::{
-    get, init, parts, post_json, signed_in, sse_frames, test_state, with_bearer, with_fake_provider,
+    Actor, Credential, Request, Response, Transport, in_process, start, test_state,
 };
+use crate::{AppState, HttpSettings};
 
-/// Signs up and mints a key; returns (session cookie, key).
-async fn key_for<S, B>(app: &S, email: &str) -> (actix_web::cookie::Cookie<'static>, String)
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
-    let cookie = signed_in(app, email).await;
-    let (_, key) = parts(
-        post_json(
-            app,
-            "/api/v1/api-keys",
-            json!({"name": "openai client"}),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    (cookie, key["key"].as_str().expect("key").to_owned())
-}
+const COMPLETIONS: &str = "/v1/chat/completions";
 
-fn assert_openai_error(body: &Value, kind: &str, code: Option<&str>) {
-    let error = &body["error"];
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    assert_eq!(error["type"], kind, "{body}");
-    assert_eq!(
-        error["code"],
-        code.map_or(Value::Null, |c| json!(c)),
-        "{body}"
-    );
-    assert!(error.as_object().expect("object").contains_key("param"));
+/// Ada, signed up with a session, and Ada with a key named "openai client".
+async fn ada_with_key<T: Transport>(api: &T) -> (Actor<'_, T>, Actor<'_, T>) {
+    let ada = Actor::anonymous(api).sign_up("ada@example.com").await;
+    let (ada_key, _) = ada.mint_key("openai client").await;
+    (ada, ada_key)
 }
 
 #[actix_web::test]
 async fn models_come_in_openai_list_format_for_a_key_only() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let (cookie, key) = key_for(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let (ada, ada_key) = ada_with_key(&api).await;
 
-    let (status, body) =
-        parts(with_bearer(&app, Method::GET, "/v1/models", &key, None).await).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = ada_key.get("/v1/models").await.parts();
+    assert_eq!(status, 200);
     assert_eq!(body["object"], "list");
     assert_eq!(
         body["data"][0],
         json!({"id": "echo-1", "object": "model", "created": 0, "owned_by": "echo"})
     );
 
-    let (status, body) = parts(get(&app, "/v1/models", Some(&cookie)).await).await;
-    assert_eq!(
-        status,
-        StatusCode::UNAUTHORIZED,
-        "a session cookie alone is refused"
-    );
-    assert_openai_error(&body, "invalid_request_error", Some("invalid_api_key"));
-    let (status, _) =
-        parts(with_bearer(&app, Method::GET, "/v1/models", "pyk_nope", None).await).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let cookie_only = ada.get("/v1/models").await;
+    assert_eq!(cookie_only.status, 401, "a session cookie alone is refused");
+    cookie_only.openai_error(401, "invalid_request_error", Some("invalid_api_key"));
+    let nope = api.anonymous().as_(Credential::Key("pyk_nope".to_owned()));
+    assert_eq!(nope.get("/v1/models").await.status, 401);
 }
 
 #[actix_web::test]
 async fn a_chat_completion_has_openais_shape_and_its_usage_is_recorded() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let (cookie, key) = key_for(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let (ada, ada_key) = ada_with_key(&api).await;
     let request = json!({
         "model": "echo-1",
         "messages": [
@@ -87,19 +55,9 @@ async fn a_chat_completion_has_openais_shape_and_its_usage_is_recorded() {
         "temperature": 0.7, "max_completion_tokens": 20, "n": 1, "top_p": 1,
     });
 
-    let (status, body) = parts(
-        with_bearer(
-            &app,
-            Method::POST,
-            "/v1/chat/completions",
-            &key,
-            Some(request),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = ada_key.post(COMPLETIONS, &request).await.parts();
 
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, 200);
     assert!(body["id"].as_str().expect("id").starts_with("chatcmpl-"));
     assert_eq!(body["object"], "chat.completion");
     assert!(body["created"].as_i64().expect("created") > 1_700_000_000);
@@ -112,7 +70,7 @@ async fn a_chat_completion_has_openais_shape_and_its_usage_is_recorded() {
         body["usage"],
         json!({"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6})
     );
-    let (_, usage) = parts(get(&app, "/api/v1/playground/usage", Some(&cookie)).await).await;
+    let (_, usage) = ada.get("/api/v1/playground/usage").await.parts();
     assert_eq!(
         usage["total"]["total_tokens"], 6,
         "recorded for the key's owner"
@@ -122,28 +80,15 @@ async fn a_chat_completion_has_openais_shape_and_its_usage_is_recorded() {
 #[actix_web::test]
 async fn a_streamed_completion_is_chunks_then_usage_then_done() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let (_, key) = key_for(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let (_, ada_key) = ada_with_key(&api).await;
     let request = json!({"model": "echo-1", "messages": [{"role": "user", "content": "three little words"}], "stream": true, "stream_options": {"include_usage": true}});
 
-    let response = with_bearer(
-        &app,
-        Method::POST,
-        "/v1/chat/completions",
-        &key,
-        Some(request),
-    )
-    .await;
+    let response = ada_key.post(COMPLETIONS, &request).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("text/event-stream")
-    );
-    let frames = sse_frames(&test::read_body(response).await);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("text/event-stream"));
+    let frames = response.sse();
     let datas: Vec<&str> = frames.iter().map(|(_, d)| d.as_str()).collect();
     assert_eq!(datas.last(), Some(&"[DONE]"));
     let chunks: Vec<Value> = datas[..datas.len() - 1]
@@ -178,8 +123,8 @@ async fn a_streamed_completion_is_chunks_then_usage_then_done() {
 #[actix_web::test]
 async fn bad_bodies_are_400_and_unknown_models_404_in_openais_shape() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let (_, key) = key_for(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let (_, ada_key) = ada_with_key(&api).await;
 
     for body in [
         json!({"messages": [{"role": "user", "content": "x"}]}),
@@ -199,58 +144,37 @@ async fn bad_bodies_are_400_and_unknown_models_404_in_openais_shape() {
         json!({"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "n": 2}),
         json!([1, 2]),
     ] {
-        let (status, error) = parts(
-            with_bearer(
-                &app,
-                Method::POST,
-                "/v1/chat/completions",
-                &key,
-                Some(body.clone()),
-            )
-            .await,
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert_openai_error(&error, "invalid_request_error", None);
+        let response = ada_key.post(COMPLETIONS, &body).await;
+        assert_eq!(response.status, 400, "{body}");
+        response.openai_error(400, "invalid_request_error", None);
     }
-    let raw = test::TestRequest::post()
-        .uri("/v1/chat/completions")
-        .insert_header(("authorization", format!("Bearer {key}")))
-        .insert_header(("content-type", "application/json"))
-        .set_payload("{not json")
-        .to_request();
-    let (status, _) = parts(test::call_service(&app, raw).await).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let raw = Request::new("POST", COMPLETIONS)
+        .header("content-type", "application/json")
+        .body("{not json");
+    assert_eq!(ada_key.send(raw).await.status, 400);
 
     let unknown = json!({"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]});
-    let (status, error) = parts(
-        with_bearer(
-            &app,
-            Method::POST,
-            "/v1/chat/completions",
-            &key,
-            Some(unknown),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_openai_error(&error, "invalid_request_error", Some("model_not_found"));
+    let error = ada_key.post(COMPLETIONS, &unknown).await.openai_error(
+        404,
+        "invalid_request_error",
+        Some("model_not_found"),
+    );
     assert_eq!(error["error"]["param"], "model");
 
-    let (status, error) =
-        parts(with_bearer(&app, Method::GET, "/v1/embeddings", &key, None).await).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_openai_error(&error, "invalid_request_error", Some("unknown_url"));
+    ada_key.get("/v1/embeddings").await.openai_error(
+        404,
+        "invalid_request_error",
+        Some("unknown_url"),
+    );
 }
 
 #[actix_web::test]
 async fn provider_failures_are_502_or_an_error_chunk_without_done() {
     let t = test_state();
     let fake = FakeOpenAi::start();
-    let state = with_fake_provider(&t, &fake);
-    let app = init(&state).await;
-    let (cookie, key) = key_for(&app, "ada@example.com").await;
+    let state = t.with_fake_provider(&fake);
+    let api = in_process(&state).await;
+    let (ada, ada_key) = ada_with_key(&api).await;
     let request = |stream: bool| json!({"model": "fake-1", "messages": [{"role": "user", "content": "x"}], "stream": stream});
     fake.push(Reply::Status(500, "{}".into()))
         .push(Reply::Hang)
@@ -261,35 +185,23 @@ async fn provider_failures_are_502_or_an_error_chunk_without_done() {
         });
 
     for stream in [false, true] {
-        let (status, error) = parts(
-            with_bearer(
-                &app,
-                Method::POST,
-                "/v1/chat/completions",
-                &key,
-                Some(request(stream)),
-            )
-            .await,
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_GATEWAY);
-        assert_openai_error(&error, "provider_error", Some("provider_error"));
+        ada_key
+            .post(COMPLETIONS, &request(stream))
+            .await
+            .openai_error(502, "provider_error", Some("provider_error"));
     }
-    let cut = with_bearer(
-        &app,
-        Method::POST,
-        "/v1/chat/completions",
-        &key,
-        Some(request(true)),
-    )
-    .await;
-    assert_eq!(cut.status(), StatusCode::OK);
-    let frames = sse_frames(&test::read_body(cut).await);
-    let last: Value = serde_json::from_str(&frames.last().expect("frames").1).expect("json");
-    assert_openai_error(&last, "provider_error", Some("provider_error"));
+    let cut = ada_key.post(COMPLETIONS, &request(true)).await;
+    assert_eq!(cut.status, 200);
+    let frames = cut.sse();
+    // The last event, read as the stream's answer would be.
+    let last = Response {
+        body: frames.last().expect("frames").1.clone().into_bytes(),
+        ..cut.clone()
+    };
+    last.openai_error(200, "provider_error", Some("provider_error"));
     assert!(frames.iter().all(|(_, d)| d != "[DONE]"));
 
-    let (_, usage) = parts(get(&app, "/api/v1/playground/usage", Some(&cookie)).await).await;
+    let (_, usage) = ada.get("/api/v1/playground/usage").await.parts();
     assert_eq!(
         usage["by_model"],
         json!([]),
@@ -301,24 +213,14 @@ async fn provider_failures_are_502_or_an_error_chunk_without_done() {
 async fn the_upstream_gets_the_clients_request_through_the_gateway() {
     let t = test_state();
     let fake = FakeOpenAi::start();
-    let state = with_fake_provider(&t, &fake);
-    let app = init(&state).await;
-    let (_, key) = key_for(&app, "ada@example.com").await;
+    let state = t.with_fake_provider(&fake);
+    let api = in_process(&state).await;
+    let (_, ada_key) = ada_with_key(&api).await;
     let request = json!({"model": "fake-1", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], "temperature": 0.3, "max_tokens": 9});
 
-    let (status, body) = parts(
-        with_bearer(
-            &app,
-            Method::POST,
-            "/v1/chat/completions",
-            &key,
-            Some(request),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = ada_key.post(COMPLETIONS, &request).await.parts();
 
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, 200);
     assert_eq!(body["choices"][0]["message"]["content"], "fake: u");
     let sent = &fake.requests()[0].body;
     assert_eq!(
@@ -334,26 +236,19 @@ async fn the_upstream_gets_the_clients_request_through_the_gateway() {
 #[actix_web::test]
 async fn the_playgrounds_limits_are_the_gateways_and_their_edges_are_accepted() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let (_, key) = key_for(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let (_, ada_key) = ada_with_key(&api).await;
     let longest = "é".repeat(100_000);
+    let request = json!({
+        "model": "echo-1",
+        "messages": [{"role": "user", "content": longest}],
+        "max_tokens": 32768,
+        "temperature": 2
+    });
 
-    let response = with_bearer(
-        &app,
-        Method::POST,
-        "/v1/chat/completions",
-        &key,
-        Some(json!({
-            "model": "echo-1",
-            "messages": [{"role": "user", "content": longest}],
-            "max_tokens": 32768,
-            "temperature": 2
-        })),
-    )
-    .await;
+    let (status, body) = ada_key.post(COMPLETIONS, &request).await.parts();
 
-    let (status, body) = parts(response).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["choices"][0]["message"]["content"]
             .as_str()
@@ -364,35 +259,23 @@ async fn the_playgrounds_limits_are_the_gateways_and_their_edges_are_accepted() 
 
 #[actix_web::test]
 async fn completion_ids_and_times_come_from_the_injected_id_source_and_clock() {
-    let test_db = promptyard_test_support::TestDb::new();
-    let state = crate::AppState::with_clock_and_ids(
+    let test_db = TestDb::new();
+    let state = AppState::with_clock_and_ids(
         test_db.db(),
-        promptyard_services::AuthConfig::default(),
-        crate::HttpSettings::new(actix_web::cookie::Key::generate()),
-        std::sync::Arc::new(promptyard_services::ManualClock::new(
-            crate::test_app::start(),
-        )),
-        std::sync::Arc::new(promptyard_services::SequentialIds::default()),
+        AuthConfig::default(),
+        HttpSettings::new(Key::generate()),
+        Arc::new(ManualClock::new(start())),
+        Arc::new(SequentialIds::default()),
     )
     .expect("state");
-    let app = init(&state).await;
-    let (_, key) = key_for(&app, "ada@example.com").await;
+    let api = in_process(&state).await;
+    let (_, ada_key) = ada_with_key(&api).await;
     let request = json!({"model": "echo-1", "messages": [{"role": "user", "content": "hi"}]});
 
-    let (status, body) = parts(
-        with_bearer(
-            &app,
-            Method::POST,
-            "/v1/chat/completions",
-            &key,
-            Some(request),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = ada_key.post(COMPLETIONS, &request).await.parts();
 
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["created"], crate::test_app::start().timestamp());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["created"], start().timestamp());
     let id = body["id"].as_str().expect("id");
     let n = id.strip_prefix("chatcmpl-id").expect("a sequential id");
     assert!(n.parse::<u32>().is_ok(), "{id}");

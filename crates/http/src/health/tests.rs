@@ -1,55 +1,63 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use actix_web::http::{Method, StatusCode, header};
+use actix_web::http::Method;
 use actix_web::{App, test};
 use promptyard_services::RepoError;
+use serde_json::json;
 
-use crate::test_app::{TestState, test_state};
-use crate::{AppState, configure};
+use crate::test_app::{Response, TestState, in_process, test_state};
+use crate::{AppState, REQUEST_ID_HEADER, configure};
 
-async fn call(
-    state: AppState,
-    method: Method,
-    path: &str,
-) -> (StatusCode, Option<String>, serde_json::Value) {
+/// `method path` on a bare `App` with only the [`configure`]d routes (none
+/// of [`crate::app`]'s middleware), as an embedder would mount them.
+async fn on_configured_routes(state: AppState, method: Method, path: &str) -> Response {
     let app = test::init_service(App::new().configure(configure(state))).await;
-    let response = test::call_service(
-        &app,
-        test::TestRequest::default()
-            .method(method)
-            .uri(path)
-            .to_request(),
-    )
-    .await;
-    let status = response.status();
-    let content_type = response
+    let request = test::TestRequest::default()
+        .method(method)
+        .uri(path)
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    let status = response.status().as_u16();
+    let headers = response
         .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = test::read_body(response).await;
-    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    (status, content_type, json)
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = test::read_body(response).await.to_vec();
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 #[actix_web::test]
 async fn healthz_answers_ok() {
     let t = test_state();
-    let (status, content_type, body) = call(t.state.clone(), Method::GET, "/healthz").await;
+    let api = t.api().await;
 
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(content_type.as_deref(), Some("application/json"));
-    assert_eq!(body, serde_json::json!({"status": "ok"}));
+    let response = api.anonymous().get("/healthz").await;
+
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.json(), json!({"status": "ok"}));
 }
 
 #[actix_web::test]
 async fn readyz_answers_ready_when_the_database_answers() {
     let t = test_state();
-    let (status, _, body) = call(t.state.clone(), Method::GET, "/readyz").await;
+    let api = t.api().await;
 
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, serde_json::json!({"status": "ready"}));
+    let (status, body) = api.anonymous().get("/readyz").await.parts();
+
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "ready"}));
 }
 
 #[actix_web::test]
@@ -76,15 +84,13 @@ async fn readyz_answers_503_when_no_reader_answers_in_time() {
     let mut state = t.state.clone();
     state.db = db;
     state.settings.readiness_timeout = Duration::from_millis(50);
+    let api = in_process(&state).await;
 
-    let (status, content_type, body) = call(state, Method::GET, "/readyz").await;
+    let response = api.anonymous().get("/readyz").await;
 
     release_tx.send(()).expect("release");
     holder.await.expect("join").expect("holder");
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
-    assert_eq!(body["code"], "unavailable");
-    assert_eq!(body["status"], 503);
+    response.problem(503, "unavailable");
 }
 
 #[actix_web::test]
@@ -93,7 +99,7 @@ async fn a_database_error_makes_readiness_503() {
 
     let response = super::readiness(Ok(Err(err)));
 
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.status(), 503);
     let body = actix_web::body::to_bytes(response.into_body())
         .await
         .expect("body");
@@ -108,15 +114,12 @@ async fn a_database_error_makes_readiness_503() {
 #[actix_web::test]
 async fn every_response_carries_a_request_id() {
     let t = test_state();
-    let app = crate::test_app::init(&t.state).await;
+    let api = t.api().await;
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let response =
-            test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+        let response = api.anonymous().get("/healthz").await;
         let id = response
-            .headers()
-            .get(crate::REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
+            .header(REQUEST_ID_HEADER)
             .expect("x-request-id")
             .to_owned();
         assert!(uuid_like(&id), "{id}");
@@ -132,20 +135,17 @@ fn uuid_like(id: &str) -> bool {
 #[actix_web::test]
 async fn unknown_routes_get_404_problem_json() {
     let t = test_state();
-    let (status, content_type, body) = call(t.state.clone(), Method::GET, "/nope").await;
 
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
-    assert_eq!(body["code"], "not_found");
-    assert_eq!(body["type"], "about:blank");
+    let response = on_configured_routes(t.state.clone(), Method::GET, "/nope").await;
+
+    response.problem(404, "not_found");
 }
 
 #[actix_web::test]
 async fn a_wrong_method_gets_405_problem_json() {
     let t = test_state();
-    let (status, content_type, body) = call(t.state.clone(), Method::POST, "/healthz").await;
 
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
-    assert_eq!(body["code"], "method_not_allowed");
+    let response = on_configured_routes(t.state.clone(), Method::POST, "/healthz").await;
+
+    response.problem(405, "method_not_allowed");
 }

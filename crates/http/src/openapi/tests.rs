@@ -1,11 +1,9 @@
 use std::collections::BTreeSet;
 
-use actix_web::http::Method;
-use actix_web::test;
 use serde_json::{Value, json};
 
-use super::*;
-use crate::test_app::{init, parts, test_state};
+use super::document;
+use crate::test_app::{Request, test_state};
 
 /// Every endpoint of the contract implemented so far, as `METHOD path`.
 const CONTRACT: &[&str] = &[
@@ -33,6 +31,11 @@ const CONTRACT: &[&str] = &[
     "POST /v1/chat/completions",
 ];
 
+/// The document [`document`] builds, as JSON.
+fn the_document() -> Value {
+    serde_json::from_str(&document().to_json().expect("json")).expect("doc")
+}
+
 fn documented(doc: &Value) -> BTreeSet<String> {
     let mut operations = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -46,16 +49,9 @@ fn documented(doc: &Value) -> BTreeSet<String> {
 #[actix_web::test]
 async fn the_served_document_is_openapi_3_1_and_documents_exactly_the_contract() {
     let t = test_state();
-    let app = init(&t.state).await;
+    let api = t.api().await;
 
-    let response = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/api/v1/openapi.json")
-            .to_request(),
-    )
-    .await;
-    let (status, doc) = parts(response).await;
+    let (status, doc) = api.anonymous().get("/api/v1/openapi.json").await.parts();
 
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
@@ -72,17 +68,14 @@ async fn the_served_document_is_openapi_3_1_and_documents_exactly_the_contract()
 #[actix_web::test]
 async fn every_documented_operation_is_routed() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let doc: Value = serde_json::from_str(&document().to_json().expect("json")).expect("doc");
+    let api = t.api().await;
+    let anyone = api.anonymous();
+    let doc = the_document();
 
     for operation in documented(&doc) {
         let (method, path) = operation.split_once(' ').expect("METHOD path");
         let uri = path.replace("{id}", "some-id");
-        let request = test::TestRequest::default()
-            .method(Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(&uri)
-            .to_request();
-        let (status, body) = parts(test::call_service(&app, request).await).await;
+        let (status, body) = anyone.send(Request::new(method, &uri)).await.parts();
         let unrouted = body["detail"] == "no such route" || body["code"] == "method_not_allowed";
         assert!(
             !unrouted,
@@ -93,7 +86,7 @@ async fn every_documented_operation_is_routed() {
 
 #[actix_web::test]
 async fn every_documented_error_answer_is_problem_json_outside_the_openai_gateway() {
-    let doc: Value = serde_json::from_str(&document().to_json().expect("json")).expect("doc");
+    let doc = the_document();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         if path.starts_with("/v1/") {
             continue;
@@ -114,8 +107,9 @@ async fn every_documented_error_answer_is_problem_json_outside_the_openai_gatewa
 #[actix_web::test]
 async fn other_methods_on_a_documented_path_are_405_and_other_paths_404() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let doc: Value = serde_json::from_str(&document().to_json().expect("json")).expect("doc");
+    let api = t.api().await;
+    let anyone = api.anonymous();
+    let doc = the_document();
 
     for (path, item) in doc["paths"].as_object().expect("paths") {
         let uri = path.replace("{id}", "some-id");
@@ -124,11 +118,7 @@ async fn other_methods_on_a_documented_path_are_405_and_other_paths_404() {
             if item.contains_key(&method.to_lowercase()) {
                 continue;
             }
-            let request = test::TestRequest::default()
-                .method(Method::from_bytes(method.as_bytes()).expect("method"))
-                .uri(&uri)
-                .to_request();
-            let (status, body) = parts(test::call_service(&app, request).await).await;
+            let (status, body) = anyone.send(Request::new(method, &uri)).await.parts();
             assert_eq!(status, 405, "{method} {path}");
             let code = if path.starts_with("/v1/") {
                 &body["error"]["code"]
@@ -143,23 +133,10 @@ async fn other_methods_on_a_documented_path_are_405_and_other_paths_404() {
         ("/api/v1/auth/me/extra", "not_found"),
         ("/elsewhere", "not_found"),
     ] {
-        let (status, body) =
-            parts(test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await)
-                .await;
-        assert_eq!(
-            (status.as_u16(), &body["code"]),
-            (404, &json!(code)),
-            "{uri}"
-        );
+        let (status, body) = anyone.get(uri).await.parts();
+        assert_eq!((status, &body["code"]), (404, &json!(code)), "{uri}");
     }
-    let (status, body) = parts(
-        test::call_service(
-            &app,
-            test::TestRequest::get().uri("/v1/nowhere").to_request(),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = anyone.get("/v1/nowhere").await.parts();
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "unknown_url");
 }

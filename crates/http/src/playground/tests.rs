@@ -1,68 +1,70 @@
-use actix_web::http::{Method, StatusCode};
-use actix_web::test;
+use chrono::TimeDelta;
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 use serde_json::{Value, json};
 
-use crate::test_app::{
-    delete, get, init, parts, post_json, signed_in, sse_frames, test_state, with_bearer,
-    with_fake_provider,
-};
+use crate::test_app::{Actor, Transport, in_process, test_state};
+
+const CONVERSATIONS: &str = "/api/v1/playground/conversations";
+
+/// Starts a conversation with `user` from this body (model, title, system
+/// prompt); its JSON.
+async fn start_with<T: Transport>(user: &Actor<'_, T>, body: Value) -> Value {
+    let (status, created) = user.post(CONVERSATIONS, &body).await.parts();
+    assert_eq!(status, 201, "start a conversation with {body}: {created}");
+    created
+}
+
+/// The path of a conversation object.
+fn conversation_path(conversation: &Value) -> String {
+    format!(
+        "{CONVERSATIONS}/{}",
+        conversation["id"].as_str().expect("id")
+    )
+}
+
+/// The path that posts messages to a conversation object.
+fn messages_path(conversation: &Value) -> String {
+    format!("{}/messages", conversation_path(conversation))
+}
+
+/// A server-sent event's data, parsed as JSON.
+fn data_json(data: &str) -> Value {
+    serde_json::from_str(data).expect("json")
+}
 
 #[actix_web::test]
 async fn models_list_echo_for_cookie_and_key_callers_only() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
 
-    let (status, body) = parts(get(&app, "/api/v1/playground/models", Some(&cookie)).await).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = ada.get("/api/v1/playground/models").await.parts();
+    assert_eq!(status, 200);
     assert_eq!(body["models"][0]["id"], "echo-1");
     assert_eq!(body["models"][0]["provider"], "echo");
     assert!(body["models"][0]["description"].is_string());
 
-    let (_, key) = parts(
-        post_json(
-            &app,
-            "/api/v1/api-keys",
-            json!({"name": "k"}),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    let by_key = with_bearer(
-        &app,
-        Method::GET,
-        "/api/v1/playground/models",
-        key["key"].as_str().expect("key"),
-        None,
-    )
-    .await;
-    assert_eq!(by_key.status(), StatusCode::OK);
-    let (status, problem) = parts(get(&app, "/api/v1/playground/models", None).await).await;
+    let (ada_key, _) = ada.mint_key("k").await;
+    let by_key = ada_key.get("/api/v1/playground/models").await;
+    assert_eq!(by_key.status, 200);
+    let (status, problem) = api
+        .anonymous()
+        .get("/api/v1/playground/models")
+        .await
+        .parts();
     assert_eq!(
         (status, problem["code"].clone()),
-        (StatusCode::UNAUTHORIZED, json!("unauthenticated"))
+        (401, json!("unauthenticated"))
     );
 }
 
 #[actix_web::test]
 async fn a_conversation_is_created_with_a_known_model_only() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
 
-    let (status, created) = parts(
-        post_json(
-            &app,
-            "/api/v1/playground/conversations",
-            json!({"model": "echo-1"}),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let created = ada.start_conversation("echo-1").await;
     let keys: Vec<&str> = created
         .as_object()
         .expect("object")
@@ -91,17 +93,8 @@ async fn a_conversation_is_created_with_a_known_model_only() {
         json!({"model": 1}),
         json!({"model": "echo-1", "title": "t".repeat(201)}),
     ] {
-        let (status, problem) = parts(
-            post_json(
-                &app,
-                "/api/v1/playground/conversations",
-                body.clone(),
-                Some(&cookie),
-            )
-            .await,
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (status, problem) = ada.post(CONVERSATIONS, &body).await.parts();
+        assert_eq!(status, 422, "{body}");
         assert!(
             problem["errors"][0]["field"] == "model" || problem["errors"][0]["field"] == "title",
             "{problem}"
@@ -112,46 +105,24 @@ async fn a_conversation_is_created_with_a_known_model_only() {
 #[actix_web::test]
 async fn conversations_page_newest_first_and_bad_queries_are_422() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
+    let api = t.api().await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let (_, c) = parts(
-            post_json(
-                &app,
-                "/api/v1/playground/conversations",
-                json!({"model": "echo-1", "title": format!("c{i}")}),
-                Some(&cookie),
-            )
-            .await,
-        )
-        .await;
+        let c = start_with(&ada, json!({"model": "echo-1", "title": format!("c{i}")})).await;
         ids.push(c["id"].as_str().expect("id").to_owned());
-        t.clock.advance(chrono::TimeDelta::seconds(1));
+        t.clock.advance(TimeDelta::seconds(1));
     }
 
-    let (status, first) = parts(
-        get(
-            &app,
-            "/api/v1/playground/conversations?limit=2",
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, first) = ada.get(&format!("{CONVERSATIONS}?limit=2")).await.parts();
+    assert_eq!(status, 200);
     assert_eq!(first["items"].as_array().expect("items").len(), 2);
     assert_eq!(first["items"][0]["id"], ids[2], "newest first");
     let next = first["next_before"].as_str().expect("more").to_owned();
-    let (_, second) = parts(
-        get(
-            &app,
-            &format!("/api/v1/playground/conversations?limit=2&before={next}"),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
+    let second = ada
+        .get(&format!("{CONVERSATIONS}?limit=2&before={next}"))
+        .await
+        .json();
     assert_eq!(second["items"][0]["id"], ids[0]);
     assert_eq!(second["next_before"], Value::Null);
 
@@ -163,16 +134,8 @@ async fn conversations_page_newest_first_and_bad_queries_are_422() {
         "before=nope",
         "limit=1.5",
     ] {
-        let (status, problem) = parts(
-            get(
-                &app,
-                &format!("/api/v1/playground/conversations?{query}"),
-                Some(&cookie),
-            )
-            .await,
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let (status, problem) = ada.get(&format!("{CONVERSATIONS}?{query}")).await.parts();
+        assert_eq!(status, 422, "{query}");
         assert_eq!(problem["code"], "validation_failed");
     }
 }
@@ -180,32 +143,23 @@ async fn conversations_page_newest_first_and_bad_queries_are_422() {
 #[actix_web::test]
 async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
-    let (_, c) = parts(
-        post_json(
-            &app,
-            "/api/v1/playground/conversations",
-            json!({"model": "echo-1", "system_prompt": "Be brief."}),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    let id = c["id"].as_str().expect("id").to_owned();
-
-    let (status, exchange) = parts(
-        post_json(
-            &app,
-            &format!("/api/v1/playground/conversations/{id}/messages"),
-            json!({"content": "hello echo", "temperature": 0.5, "max_tokens": 10}),
-            Some(&cookie),
-        )
-        .await,
+    let api = t.api().await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
+    let c = start_with(
+        &ada,
+        json!({"model": "echo-1", "system_prompt": "Be brief."}),
     )
     .await;
 
-    assert_eq!(status, StatusCode::CREATED);
+    let (status, exchange) = ada
+        .post(
+            &messages_path(&c),
+            &json!({"content": "hello echo", "temperature": 0.5, "max_tokens": 10}),
+        )
+        .await
+        .parts();
+
+    assert_eq!(status, 201);
     assert_eq!(exchange["assistant_message"]["content"], "hello echo");
     assert_eq!(
         exchange["usage"],
@@ -218,15 +172,7 @@ async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
         .map(String::as_str)
         .collect();
     assert_eq!(keys, ["content", "created_at", "id", "role"]);
-    let (_, read) = parts(
-        get(
-            &app,
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
+    let read = ada.get(&conversation_path(&c)).await.json();
     let roles: Vec<&str> = read["messages"]
         .as_array()
         .expect("messages")
@@ -235,7 +181,7 @@ async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
         .collect();
     assert_eq!(roles, ["user", "assistant"]);
     assert_eq!(read["system_prompt"], "Be brief.");
-    let (_, usage) = parts(get(&app, "/api/v1/playground/usage", Some(&cookie)).await).await;
+    let usage = ada.get("/api/v1/playground/usage").await.json();
     assert_eq!(
         usage,
         json!({"total": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}, "by_model": [{"model": "echo-1", "prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}]})
@@ -245,22 +191,9 @@ async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
 #[actix_web::test]
 async fn message_bodies_are_validated_and_long_prompts_fit_under_one_mebibyte() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
-    let (_, c) = parts(
-        post_json(
-            &app,
-            "/api/v1/playground/conversations",
-            json!({"model": "echo-1"}),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    let path = format!(
-        "/api/v1/playground/conversations/{}/messages",
-        c["id"].as_str().expect("id")
-    );
+    let api = t.api().await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
+    let path = messages_path(&ada.start_conversation("echo-1").await);
 
     for (body, field) in [
         (json!({"content": ""}), "content"),
@@ -271,145 +204,74 @@ async fn message_bodies_are_validated_and_long_prompts_fit_under_one_mebibyte() 
         (json!({"content": "ok", "max_tokens": 32_769}), "max_tokens"),
         (json!({"content": "ok", "stream": "yes"}), "stream"),
     ] {
-        let (status, problem) =
-            parts(post_json(&app, &path, body.clone(), Some(&cookie)).await).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body:.60}");
+        let (status, problem) = ada.post(&path, &body).await.parts();
+        assert_eq!(status, 422, "{body:.60}");
         assert_eq!(problem["errors"][0]["field"], field, "{body:.60}");
     }
-    let long = post_json(
-        &app,
-        &path,
-        json!({"content": "é".repeat(100_000)}),
-        Some(&cookie),
-    )
-    .await;
-    assert_eq!(
-        long.status(),
-        StatusCode::CREATED,
-        "200 KB of UTF-8 is under the 1 MiB limit"
-    );
-    let too_big = post_json(
-        &app,
-        &path,
-        json!({"content": "x".repeat(1_100_000)}),
-        Some(&cookie),
-    )
-    .await;
-    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let long = ada
+        .post(&path, &json!({"content": "é".repeat(100_000)}))
+        .await;
+    assert_eq!(long.status, 201, "200 KB of UTF-8 is under the 1 MiB limit");
+    let too_big = ada
+        .post(&path, &json!({"content": "x".repeat(1_100_000)}))
+        .await;
+    assert_eq!(too_big.status, 413);
 }
 
 #[actix_web::test]
 async fn another_users_conversation_is_404_and_a_deleted_one_too() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let ada = signed_in(&app, "ada@example.com").await;
-    let grace = signed_in(&app, "grace@example.com").await;
-    let (_, c) = parts(
-        post_json(
-            &app,
-            "/api/v1/playground/conversations",
-            json!({"model": "echo-1"}),
-            Some(&ada),
-        )
-        .await,
-    )
-    .await;
-    let path = format!(
-        "/api/v1/playground/conversations/{}",
-        c["id"].as_str().expect("id")
-    );
+    let api = t.api().await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
+    let grace = api.anonymous().sign_up("grace@example.com").await;
+    let c = ada.start_conversation("echo-1").await;
+    let path = conversation_path(&c);
 
+    assert_eq!(grace.get(&path).await.status, 404);
+    assert_eq!(grace.delete(&path).await.status, 404);
     assert_eq!(
-        get(&app, &path, Some(&grace)).await.status(),
-        StatusCode::NOT_FOUND
+        grace
+            .post(&messages_path(&c), &json!({"content": "hi"}))
+            .await
+            .status,
+        404
     );
-    assert_eq!(
-        delete(&app, &path, Some(&grace)).await.status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        post_json(
-            &app,
-            &format!("{path}/messages"),
-            json!({"content": "hi"}),
-            Some(&grace)
-        )
-        .await
-        .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        delete(&app, &path, Some(&ada)).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    let (status, problem) = parts(get(&app, &path, Some(&ada)).await).await;
-    assert_eq!(
-        (status, problem["code"].clone()),
-        (StatusCode::NOT_FOUND, json!("not_found"))
-    );
+    assert_eq!(ada.delete(&path).await.status, 204);
+    let (status, problem) = ada.get(&path).await.parts();
+    assert_eq!((status, problem["code"].clone()), (404, json!("not_found")));
 }
 
 #[actix_web::test]
 async fn a_streamed_answer_is_deltas_then_done_with_the_stored_message() {
     let t = test_state();
-    let app = init(&t.state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
-    let (_, c) = parts(
-        post_json(
-            &app,
-            "/api/v1/playground/conversations",
-            json!({"model": "echo-1"}),
-            Some(&cookie),
+    let api = t.api().await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
+    let c = ada.start_conversation("echo-1").await;
+
+    let response = ada
+        .post(
+            &messages_path(&c),
+            &json!({"content": "stream these four words", "stream": true}),
         )
-        .await,
-    )
-    .await;
-    let id = c["id"].as_str().expect("id").to_owned();
+        .await;
 
-    let response = post_json(
-        &app,
-        &format!("/api/v1/playground/conversations/{id}/messages"),
-        json!({"content": "stream these four words", "stream": true}),
-        Some(&cookie),
-    )
-    .await;
-
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("text/event-stream")
-    );
-    let frames = sse_frames(&test::read_body(response).await);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("text/event-stream"));
+    let frames = response.sse();
     let (done, deltas) = frames.split_last().expect("frames");
     let text: String = deltas
         .iter()
-        .map(|(_, data)| {
-            serde_json::from_str::<Value>(data).expect("json")["delta"]
-                .as_str()
-                .expect("delta")
-                .to_owned()
-        })
+        .map(|(_, data)| data_json(data)["delta"].as_str().expect("delta").to_owned())
         .collect();
     assert_eq!(text, "stream these four words");
-    let done: Value = serde_json::from_str(&done.1).expect("json");
+    let done = data_json(&done.1);
     assert_eq!(done["done"], true);
     assert_eq!(
         done["assistant_message"]["content"],
         "stream these four words"
     );
     assert_eq!(done["usage"]["completion_tokens"], 4);
-    let (_, read) = parts(
-        get(
-            &app,
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
+    let read = ada.get(&conversation_path(&c)).await.json();
     assert_eq!(read["messages"][1]["id"], done["assistant_message"]["id"]);
 }
 
@@ -417,21 +279,11 @@ async fn a_streamed_answer_is_deltas_then_done_with_the_stored_message() {
 async fn provider_failures_are_502_and_store_nothing() {
     let t = test_state();
     let fake = FakeOpenAi::start();
-    let state = with_fake_provider(&t, &fake);
-    let app = init(&state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
-    let (_, c) = parts(
-        post_json(
-            &app,
-            "/api/v1/playground/conversations",
-            json!({"model": "fake-1"}),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    let id = c["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/v1/playground/conversations/{id}/messages");
+    let state = t.with_fake_provider(&fake);
+    let api = in_process(&state).await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
+    let c = ada.start_conversation("fake-1").await;
+    let path = messages_path(&c);
     fake.push(Reply::Status(500, "{}".into()))
         .push(Reply::Hang)
         .push(Reply::Stream {
@@ -450,39 +302,23 @@ async fn provider_failures_are_502_and_store_nothing() {
         json!({"content": "b"}),
         json!({"content": "c", "stream": true}),
     ] {
-        let (status, problem) =
-            parts(post_json(&app, &path, body.clone(), Some(&cookie)).await).await;
-        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        let (status, problem) = ada.post(&path, &body).await.parts();
+        assert_eq!(status, 502, "{body}");
         assert_eq!(problem["code"], "provider_error");
     }
-    let cut = post_json(
-        &app,
-        &path,
-        json!({"content": "d", "stream": true}),
-        Some(&cookie),
-    )
-    .await;
-    assert_eq!(cut.status(), StatusCode::OK, "the first delta came through");
-    let frames = sse_frames(&test::read_body(cut).await);
+    let cut = ada
+        .post(&path, &json!({"content": "d", "stream": true}))
+        .await;
+    assert_eq!(cut.status, 200, "the first delta came through");
+    let frames = cut.sse();
     assert_eq!(frames[0].1, r#"{"delta":"Once "}"#);
     let (event, data) = frames.last().expect("frames");
     assert_eq!(event.as_deref(), Some("error"));
-    assert_eq!(
-        serde_json::from_str::<Value>(data).expect("json")["code"],
-        "provider_error"
-    );
+    assert_eq!(data_json(data)["code"], "provider_error");
 
-    let (_, read) = parts(
-        get(
-            &app,
-            &format!("/api/v1/playground/conversations/{id}"),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
+    let read = ada.get(&conversation_path(&c)).await.json();
     assert_eq!(read["messages"], json!([]));
-    let (_, usage) = parts(get(&app, "/api/v1/playground/usage", Some(&cookie)).await).await;
+    let usage = ada.get("/api/v1/playground/usage").await.json();
     assert_eq!(usage["by_model"], json!([]));
 }
 
@@ -490,29 +326,16 @@ async fn provider_failures_are_502_and_store_nothing() {
 async fn the_upstream_receives_the_system_prompt_and_the_history() {
     let t = test_state();
     let fake = FakeOpenAi::start();
-    let state = with_fake_provider(&t, &fake);
-    let app = init(&state).await;
-    let cookie = signed_in(&app, "ada@example.com").await;
-    let (_, c) = parts(
-        post_json(
-            &app,
-            "/api/v1/playground/conversations",
-            json!({"model": "fake-1", "system_prompt": "Rhyme."}),
-            Some(&cookie),
-        )
-        .await,
-    )
-    .await;
-    let path = format!(
-        "/api/v1/playground/conversations/{}/messages",
-        c["id"].as_str().expect("id")
-    );
-    post_json(&app, &path, json!({"content": "one"}), Some(&cookie)).await;
+    let state = t.with_fake_provider(&fake);
+    let api = in_process(&state).await;
+    let ada = api.anonymous().sign_up("ada@example.com").await;
+    let c = start_with(&ada, json!({"model": "fake-1", "system_prompt": "Rhyme."})).await;
+    let path = messages_path(&c);
+    ada.post(&path, &json!({"content": "one"})).await;
 
-    let (status, exchange) =
-        parts(post_json(&app, &path, json!({"content": "two"}), Some(&cookie)).await).await;
+    let (status, exchange) = ada.post(&path, &json!({"content": "two"})).await.parts();
 
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, 201);
     assert_eq!(exchange["assistant_message"]["content"], "fake: two");
     assert_eq!(
         fake.requests()[1].body["messages"],

@@ -123,15 +123,15 @@ pub struct Sampling {
     pub max_tokens: Option<MaxTokens>,
 }
 
-/// A conversation's title: at most [`TITLE_MAX_CHARS`] characters.
+/// Text of at most `MAX` characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Title(String);
+pub struct AtMost<const MAX: usize>(String);
 
-impl Title {
-    /// `text`, if it is at most [`TITLE_MAX_CHARS`] characters.
+impl<const MAX: usize> AtMost<MAX> {
+    /// `text`, if it is at most `MAX` characters.
     pub fn parse(text: impl Into<String>) -> Result<Self, Broken> {
         let text = text.into();
-        at_most(&text, TITLE_MAX_CHARS).map(|()| Self(text))
+        at_most(&text, MAX).map(|()| Self(text))
     }
 
     /// The text, owned.
@@ -139,24 +139,13 @@ impl Title {
         self.0
     }
 }
+
+/// A conversation's title: at most [`TITLE_MAX_CHARS`] characters.
+pub type Title = AtMost<TITLE_MAX_CHARS>;
 
 /// A conversation's system prompt: at most [`SYSTEM_PROMPT_MAX_CHARS`]
 /// characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemPrompt(String);
-
-impl SystemPrompt {
-    /// `text`, if it is at most [`SYSTEM_PROMPT_MAX_CHARS`] characters.
-    pub fn parse(text: impl Into<String>) -> Result<Self, Broken> {
-        let text = text.into();
-        at_most(&text, SYSTEM_PROMPT_MAX_CHARS).map(|()| Self(text))
-    }
-
-    /// The text, owned.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+pub type SystemPrompt = AtMost<SYSTEM_PROMPT_MAX_CHARS>;
 
 /// A conversation to start. Whether `model` is served is the service's
 /// to say (it knows the providers).

@@ -13,6 +13,7 @@ mod openai;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -269,6 +270,30 @@ impl ProviderRegistry {
             );
         }
         Ok(())
+    }
+
+    /// The echo provider and an OpenAI-compatible server without a key
+    /// (a local Ollama, a test's fake) serving `models` with the default
+    /// context window, under the provider name `local`.
+    pub fn with_local_openai(
+        base_url: &str,
+        models: &[&str],
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let mut registry = Self::with_echo();
+        let provider = OpenAiProvider::new("local", base_url, None, timeout)?;
+        let specs: Vec<ModelSpec> = models
+            .iter()
+            .map(|id| ModelSpec::new(*id, DEFAULT_CONTEXT_TOKENS))
+            .collect();
+        registry
+            .add(
+                Arc::new(provider),
+                &specs,
+                &format!("Served by {base_url}."),
+            )
+            .map_err(|clash| format!("the model {clash:?} is there twice"))?;
+        Ok(registry)
     }
 
     /// Every model, in the order they were added (`echo-1` first).
