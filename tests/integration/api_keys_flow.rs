@@ -54,9 +54,10 @@ async fn create_see_it_once_use_it_revoke_it() {
 
     // Revoked: refused at once.
     assert_eq!(revoke(&ada, id).await, 204);
-    let (status, problem) = ada_key.get("/api/v1/auth/me").await.parts();
-    assert_eq!(status, 401);
-    assert_eq!(problem["code"], "unauthenticated");
+    ada_key
+        .get("/api/v1/auth/me")
+        .await
+        .problem(401, "unauthenticated");
     assert_eq!(list_keys(&ada).await, json!([]));
 }
 
@@ -79,13 +80,11 @@ async fn a_key_cannot_create_keys() {
     let ada = server.anonymous().sign_up("ada@example.com").await;
     let (ada_key, _) = ada.mint_key("ci").await;
 
-    let (status, problem) = ada_key
+    let escalation = ada_key
         .post("/api/v1/api-keys", &json!({"name": "escalation"}))
-        .await
-        .parts();
+        .await;
 
-    assert_eq!(status, 403);
-    assert_eq!(problem["code"], "session_required");
+    escalation.problem(403, "session_required");
     assert_eq!(list_keys(&ada).await.as_array().expect("array").len(), 1);
 }
 

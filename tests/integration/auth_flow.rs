@@ -5,7 +5,6 @@
 use chrono::TimeDelta;
 use promptyard_services::AuthConfig;
 use promptyard_tests::{Actor, Credential, PASSWORD, TestApp, TestServer};
-use serde_json::json;
 
 /// The status `GET /api/v1/auth/me` answers `user`.
 async fn me(user: &Actor<'_, TestServer>) -> u16 {
@@ -41,13 +40,13 @@ async fn register_login_me_logout_then_the_old_cookie_is_refused() {
     assert_eq!(me["id"], user["id"]);
 
     // 4. Logout
-    let logout = newuser.post("/api/v1/auth/logout", &json!({})).await;
-    assert_eq!(logout.status, 200);
+    assert_eq!(newuser.logout().await.status, 200);
 
     // 5. The session is gone server-side: the old cookie gets 401
-    let (status, problem) = newuser.get("/api/v1/auth/me").await.parts();
-    assert_eq!(status, 401);
-    assert_eq!(problem["code"], "unauthenticated");
+    newuser
+        .get("/api/v1/auth/me")
+        .await
+        .problem(401, "unauthenticated");
 }
 
 #[tokio::test]
@@ -56,10 +55,10 @@ async fn registering_an_email_again_in_another_case_is_409() {
     let anyone = server.anonymous();
     assert_eq!(anyone.register("ada@example.com").await.status, 201);
 
-    let (status, problem) = anyone.register("  ADA@Example.com").await.parts();
-
-    assert_eq!(status, 409);
-    assert_eq!(problem["code"], "email_taken");
+    anyone
+        .register("  ADA@Example.com")
+        .await
+        .problem(409, "email_taken");
 }
 
 #[tokio::test]
@@ -107,7 +106,7 @@ async fn logging_out_one_session_leaves_another_valid() {
     let laptop = server.anonymous().sign_up("ada@example.com").await;
     let phone = server.anonymous().log_in("ada@example.com").await;
 
-    let logout = laptop.post("/api/v1/auth/logout", &json!({})).await;
+    let logout = laptop.logout().await;
 
     assert_eq!(logout.status, 200);
     assert_eq!(me(&laptop).await, 401);
@@ -123,10 +122,7 @@ async fn a_password_change_revokes_every_other_session() {
     let tablet = anyone.log_in("ada@example.com").await;
 
     let changed = laptop
-        .post(
-            "/api/v1/auth/password",
-            &json!({"current_password": PASSWORD, "new_password": "a much newer password"}),
-        )
+        .change_password(PASSWORD, "a much newer password")
         .await;
 
     assert_eq!(changed.status, 200);
@@ -190,12 +186,10 @@ async fn a_disabled_user_gets_403_on_login_and_401_with_an_existing_session() {
         .await
         .expect("disable");
 
-    let (status, problem) = server
+    server
         .anonymous()
         .login("ada@example.com", PASSWORD)
         .await
-        .parts();
-    assert_eq!(status, 403);
-    assert_eq!(problem["code"], "account_disabled");
+        .problem(403, "account_disabled");
     assert_eq!(me(&ada).await, 401);
 }

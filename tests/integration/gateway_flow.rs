@@ -2,7 +2,7 @@
 //! OpenAI client would call it.
 
 use promptyard_test_support::fake_openai::FakeOpenAi;
-use promptyard_tests::{Actor, Request, TestApp, TestServer};
+use promptyard_tests::{Actor, Request, TestApp, TestServer, each};
 use serde_json::{Value, json};
 
 /// Ada signed up (her session) and her key named `sdk`.
@@ -20,13 +20,7 @@ async fn models_and_completions_through_the_gateway_with_a_key() {
 
     let models = key.get("/v1/models").await.json();
     assert_eq!(models["object"], "list");
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|m| m["id"].as_str().expect("id"))
-        .collect();
-    assert_eq!(ids, ["echo-1", "fake-1"]);
+    assert_eq!(each(&models["data"], "id"), ["echo-1", "fake-1"]);
 
     let (status, completion) = key
         .post(
@@ -62,13 +56,7 @@ async fn models_and_completions_through_the_gateway_with_a_key() {
 
     // Usage is the key owner's.
     let usage = ada.get("/api/v1/playground/usage").await.json();
-    let models_used: Vec<&str> = usage["by_model"]
-        .as_array()
-        .expect("by_model")
-        .iter()
-        .map(|m| m["model"].as_str().expect("model"))
-        .collect();
-    assert_eq!(models_used, ["echo-1", "fake-1"]);
+    assert_eq!(each(&usage["by_model"], "model"), ["echo-1", "fake-1"]);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! built-in echo model and a fake OpenAI-compatible upstream the test runs.
 
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
-use promptyard_tests::{Response, TestApp, TestServer};
+use promptyard_tests::{TestApp, TestServer, each};
 use serde_json::{Value, json};
 
 /// The path of the conversation `id`.
@@ -18,22 +18,6 @@ fn messages(id: &Value) -> String {
     format!("{}/messages", conversation(id))
 }
 
-/// The text of a streamed answer's deltas, and its final event.
-fn deltas_and_done(streamed: &Response) -> (String, Value) {
-    let frames = streamed.sse();
-    let (done, deltas) = frames.split_last().expect("events");
-    let text = deltas
-        .iter()
-        .map(|(_, data)| {
-            serde_json::from_str::<Value>(data).expect("json")["delta"]
-                .as_str()
-                .expect("delta")
-                .to_owned()
-        })
-        .collect();
-    (text, serde_json::from_str(&done.1).expect("done json"))
-}
-
 #[tokio::test]
 async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     let fake = FakeOpenAi::start();
@@ -43,23 +27,12 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     // Models: echo and the configured upstream.
     let (status, models) = ada.get("/api/v1/playground/models").await.parts();
     assert_eq!(status, 200);
-    let ids: Vec<&str> = models["models"]
-        .as_array()
-        .expect("models")
-        .iter()
-        .map(|m| m["id"].as_str().expect("id"))
-        .collect();
-    assert_eq!(ids, ["echo-1", "fake-1"]);
+    assert_eq!(each(&models["models"], "id"), ["echo-1", "fake-1"]);
 
     // A conversation with echo: both messages are kept.
-    let (status, echo) = ada
-        .post(
-            "/api/v1/playground/conversations",
-            &json!({"model": "echo-1", "title": "Echo"}),
-        )
-        .await
-        .parts();
-    assert_eq!(status, 201);
+    let echo = ada
+        .create_conversation(&json!({"model": "echo-1", "title": "Echo"}))
+        .await;
     let (status, exchange) = ada
         .post(&messages(&echo["id"]), &json!({"content": "hello echo"}))
         .await
@@ -68,28 +41,16 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
     assert_eq!(exchange["assistant_message"]["content"], "hello echo");
     let (status, history) = ada.get(&conversation(&echo["id"])).await.parts();
     assert_eq!(status, 200);
-    let kept: Vec<(&str, &str)> = history["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| {
-            (
-                m["role"].as_str().expect("role"),
-                m["content"].as_str().expect("content"),
-            )
-        })
-        .collect();
-    assert_eq!(kept, [("user", "hello echo"), ("assistant", "hello echo")]);
+    assert_eq!(each(&history["messages"], "role"), ["user", "assistant"]);
+    assert_eq!(
+        each(&history["messages"], "content"),
+        ["hello echo", "hello echo"]
+    );
 
     // The upstream receives the system prompt and the history.
-    let (status, upstream) = ada
-        .post(
-            "/api/v1/playground/conversations",
-            &json!({"model": "fake-1", "system_prompt": "Answer in French."}),
-        )
-        .await
-        .parts();
-    assert_eq!(status, 201);
+    let upstream = ada
+        .create_conversation(&json!({"model": "fake-1", "system_prompt": "Answer in French."}))
+        .await;
     let path = messages(&upstream["id"]);
     for body in [
         json!({"content": "Hello"}),
@@ -118,7 +79,7 @@ async fn register_chat_with_echo_and_upstream_stream_count_usage_and_delete() {
         .await;
     assert_eq!(streamed.status, 200);
     assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
-    let (text, done) = deltas_and_done(&streamed);
+    let (text, done) = streamed.deltas_and_done();
     assert_eq!(text, "Très bien, merci.");
     assert_eq!(done["assistant_message"]["content"], text);
     assert_eq!(

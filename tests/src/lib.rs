@@ -19,7 +19,7 @@ use promptyard_http::{AppState, HttpSettings};
 use promptyard_services::{AuthConfig, ManualClock, ProviderRegistry};
 use promptyard_test_support::TestDb;
 pub use promptyard_test_support::api::{
-    Actor, Credential, PASSWORD, Request, Response, Transport, credentials, error_fields,
+    Actor, Credential, PASSWORD, Request, Response, Transport, credentials, each, error_fields,
 };
 use promptyard_test_support::fake_openai::FakeOpenAi;
 
@@ -157,24 +157,12 @@ impl Transport for TestServer {
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let response = builder.send().await.expect("send");
+        let mut response = builder.send().await.expect("send");
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = std::mem::take(response.headers_mut());
         let body = response.bytes().await.expect("body").to_vec();
-        Response {
-            status,
-            headers,
-            body,
-        }
+        let headers = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+        Response::received(status, headers, body)
     }
 }
 

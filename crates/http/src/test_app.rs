@@ -3,20 +3,22 @@
 //! ([`promptyard_test_support::api`]) so that the same actors and helpers
 //! serve here, in the cross-crate flows and in the contract test.
 
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::Method;
+use actix_web::rt::task::JoinHandle;
 use actix_web::test;
-use promptyard_services::{AuthConfig, ManualClock, ProviderRegistry};
+use promptyard_services::{AuthConfig, Db, ManualClock, ProviderRegistry, RepoError};
 use promptyard_test_support::TestDb;
 pub(crate) use promptyard_test_support::api::{
     Actor, Credential, PASSWORD, Request, Response, Transport, credentials, error_fields, start,
 };
 use promptyard_test_support::fake_openai::FakeOpenAi;
+use serde_json::Value;
 
 use crate::{AppState, HttpSettings};
 
@@ -51,6 +53,24 @@ pub(crate) fn test_state_with(
     }
 }
 
+/// A fresh test state and the app on it, in process. Keep the state (it
+/// holds the database) for as long as the app.
+pub(crate) async fn test_app() -> (TestState, InProcess<impl AppService + use<>>) {
+    let t = test_state();
+    let api = t.api().await;
+    (t, api)
+}
+
+/// The same, with `fake-1` also served by a fake OpenAI upstream (see
+/// [`TestState::with_fake_provider`]).
+pub(crate) async fn test_app_with_fake_provider()
+-> (TestState, FakeOpenAi, InProcess<impl AppService + use<>>) {
+    let t = test_state();
+    let fake = FakeOpenAi::start();
+    let api = in_process(&t.with_fake_provider(&fake)).await;
+    (t, fake, api)
+}
+
 impl TestState {
     /// The app on this state, in process.
     pub(crate) async fn api(&self) -> InProcess<impl AppService + use<>> {
@@ -67,15 +87,32 @@ impl TestState {
         .expect("registry");
         self.state.clone().with_providers(registry)
     }
+
+    /// This state's auth configuration, settings and clock over `db`.
+    pub(crate) fn over(&self, db: Db) -> AppState {
+        AppState::with_clock(
+            db,
+            *self.state.auth.config(),
+            self.state.settings.clone(),
+            Arc::new(self.clock.clone()),
+        )
+        .expect("state")
+    }
 }
 
-/// The whole app (`crate::app`), called in process through actix's test
-/// service.
+/// An app (mostly the whole one, `crate::app`), called in process through
+/// actix's test service.
 pub(crate) struct InProcess<S> {
     service: S,
 }
 
 impl<S: AppService> InProcess<S> {
+    /// Any app `actix_web::test::init_service` made (say, a bare `App`
+    /// with only the configured routes), in process.
+    pub(crate) fn new(service: S) -> Self {
+        Self { service }
+    }
+
     /// An anonymous caller.
     pub(crate) fn anonymous(&self) -> Actor<'_, Self> {
         Actor::anonymous(self)
@@ -84,9 +121,7 @@ impl<S: AppService> InProcess<S> {
 
 /// The app on `state`, in process.
 pub(crate) async fn in_process(state: &AppState) -> InProcess<impl AppService + use<>> {
-    InProcess {
-        service: test::init_service(crate::app(state.clone())).await,
-    }
+    InProcess::new(test::init_service(crate::app(state.clone())).await)
 }
 
 /// What `actix_web::test::init_service` makes of the app.
@@ -135,4 +170,59 @@ impl<S: AppService> Transport for InProcess<S> {
             body,
         }
     }
+}
+
+/// A read on `db` that holds its reader until [`HeldReader::release`]: on a
+/// one-reader `Db`, every other read waits meanwhile.
+pub(crate) struct HeldReader {
+    release: mpsc::Sender<()>,
+    holder: JoinHandle<Result<(), RepoError>>,
+}
+
+/// Takes a reader of `db` and holds it; returns once it is held.
+pub(crate) async fn hold_a_reader(db: &Db) -> HeldReader {
+    let (release, release_rx) = mpsc::channel::<()>();
+    let (held_tx, held_rx) = mpsc::channel::<()>();
+    let db = db.clone();
+    let holder = actix_web::rt::spawn(async move {
+        db.read(move |_| {
+            held_tx.send(()).expect("signal");
+            release_rx.recv().expect("wait");
+            Ok::<_, RepoError>(())
+        })
+        .await
+    });
+    actix_web::rt::task::spawn_blocking(move || held_rx.recv())
+        .await
+        .expect("join")
+        .expect("held");
+    HeldReader { release, holder }
+}
+
+impl HeldReader {
+    /// Lets the reader go and waits for its read to finish.
+    pub(crate) async fn release(self) {
+        self.release.send(()).expect("release");
+        self.holder.await.expect("join").expect("holder");
+    }
+}
+
+/// The field names of a JSON object, in order.
+pub(crate) fn keys(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The string `field` of each item of a JSON array, in order.
+pub(crate) fn each<'v>(array: &'v Value, field: &str) -> Vec<&'v str> {
+    array
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|item| item[field].as_str().expect(field))
+        .collect()
 }

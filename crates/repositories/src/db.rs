@@ -204,9 +204,7 @@ impl Db {
         let timeout = self.inner.config.acquire_timeout;
         self.inner
             .readers
-            .run(timeout, move |conn| {
-                in_transaction(conn, |c| c.transaction(|c| f(c).map_err(Abort::App)))
-            })
+            .run(timeout, move |conn| transaction(conn, f))
             .await
             .map_err(E::from)?
     }
@@ -281,14 +279,18 @@ impl<E> From<diesel::result::Error> for Abort<E> {
     }
 }
 
-fn in_transaction<T, E: From<RepoError>>(
+/// Runs `f` in a transaction on `conn` (a savepoint inside one already
+/// open): committed if `f` returns `Ok`, rolled back if it returns `Err`,
+/// which comes back as it is.
+fn transaction<T, E: From<RepoError>>(
     conn: &mut SqliteConnection,
-    run: impl FnOnce(&mut SqliteConnection) -> Result<T, Abort<E>>,
+    f: impl FnOnce(&mut SqliteConnection) -> Result<T, E>,
 ) -> Result<T, E> {
-    run(conn).map_err(|abort| match abort {
-        Abort::App(err) => err,
-        Abort::Db(err) => E::from(RepoError::from(err)),
-    })
+    conn.transaction(|c| f(c).map_err(Abort::App))
+        .map_err(|abort| match abort {
+            Abort::App(err) => err,
+            Abort::Db(err) => E::from(RepoError::from(err)),
+        })
 }
 
 fn panic_message(payload: Box<dyn Any + Send>) -> String {

@@ -1,6 +1,8 @@
 //! Managing the embedded migrations on one connection: what `promptyard
 //! migrate status|up|down [--all]` does.
 
+use std::collections::BTreeMap;
+
 use diesel::SqliteConnection;
 use diesel::migration::{Migration, MigrationSource};
 use diesel::sqlite::Sqlite;
@@ -48,22 +50,21 @@ fn migration_error(err: BoxError) -> RepoError {
     }
 }
 
-fn embedded() -> Result<Vec<(String, String)>, RepoError> {
+/// The embedded migrations' names by version: oldest first, and looked up
+/// by the version the database records.
+fn embedded() -> Result<BTreeMap<String, String>, RepoError> {
     let migrations: Vec<Box<dyn Migration<Sqlite>>> =
         MigrationSource::<Sqlite>::migrations(&MIGRATIONS).map_err(migration_error)?;
-    let mut names: Vec<(String, String)> = migrations
+    Ok(migrations
         .iter()
-        .map(|m| (m.name().to_string(), m.name().version().to_string()))
-        .collect();
-    names.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(names)
+        .map(|m| (m.name().version().to_string(), m.name().to_string()))
+        .collect())
 }
 
 fn name_of(version: &str) -> Result<String, RepoError> {
     Ok(embedded()?
-        .into_iter()
-        .find(|(_, v)| v == version)
-        .map_or_else(|| version.to_owned(), |(name, _)| name))
+        .remove(version)
+        .unwrap_or_else(|| version.to_owned()))
 }
 
 fn applied(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
@@ -81,7 +82,7 @@ pub fn unknown_versions(conn: &mut SqliteConnection) -> Result<Vec<String>, Repo
     let known = embedded()?;
     let mut unknown: Vec<String> = applied(conn)?
         .into_iter()
-        .filter(|version| !known.iter().any(|(_, v)| v == version))
+        .filter(|version| !known.contains_key(version))
         .collect();
     unknown.sort();
     Ok(unknown)
@@ -102,7 +103,7 @@ pub fn status(conn: &mut SqliteConnection) -> Result<Vec<MigrationState>, RepoEr
     let applied = applied(conn)?;
     Ok(embedded()?
         .into_iter()
-        .map(|(name, version)| MigrationState {
+        .map(|(version, name)| MigrationState {
             applied: applied.contains(&version),
             name,
             version,

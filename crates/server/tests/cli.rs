@@ -21,6 +21,12 @@ fn promptyard(cwd: &Path, envs: &[(&str, &str)]) -> Output {
     run(Path::new(BIN), cwd, &[], envs)
 }
 
+/// Starts the binary as a server in `cwd` with these arguments and
+/// variables.
+fn start(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
+    ServerProcess::start(Path::new(BIN), cwd, args, envs)
+}
+
 /// Asserts that the process exited with `code` after printing one line on
 /// stderr, holding each of `parts`.
 fn assert_one_line(output: &Output, code: i32, parts: &[&str]) {
@@ -36,12 +42,7 @@ fn assert_one_line(output: &Output, code: i32, parts: &[&str]) {
 #[test]
 fn serve_with_no_configuration_creates_the_database_migrates_and_answers_health_checks() {
     let cwd = tempfile::tempdir().expect("temp dir");
-    let server = ServerProcess::start(
-        Path::new(BIN),
-        cwd.path(),
-        &[],
-        &[("PROMPTYARD_BIND", "127.0.0.1:0")],
-    );
+    let server = start(cwd.path(), &[], &[("PROMPTYARD_BIND", "127.0.0.1:0")]);
 
     let health = server.get("/healthz");
     let ready = server.get("/readyz");
@@ -97,10 +98,10 @@ fn a_restart_keeps_the_database_and_applies_no_migration_twice() {
             .expect("a 'database ready' line")
     };
 
-    let first = ServerProcess::start(Path::new(BIN), test_db.dir(), &["serve"], &envs);
+    let first = start(test_db.dir(), &["serve"], &envs);
     let applied_first = applied(&first);
     assert!(first.terminate().0.success());
-    let second = ServerProcess::start(Path::new(BIN), test_db.dir(), &["serve"], &envs);
+    let second = start(test_db.dir(), &["serve"], &envs);
     let applied_second = applied(&second);
 
     assert_eq!(applied_first, migration_count().to_string());
@@ -111,8 +112,7 @@ fn a_restart_keeps_the_database_and_applies_no_migration_twice() {
 #[test]
 fn a_flag_overrides_its_environment_variable() {
     let cwd = tempfile::tempdir().expect("temp dir");
-    let server = ServerProcess::start(
-        Path::new(BIN),
+    let server = start(
         cwd.path(),
         &["--bind", "127.0.0.1:0"],
         &[("PROMPTYARD_BIND", "not-an-address")],

@@ -52,6 +52,41 @@
 //! `examples/first_conversation.rs` goes on to a conversation with the
 //! built-in `echo-1` model.
 
+/// `impl From<$row> for $view`: a stored row as the API shows it, the
+/// `same` fields moved over as they are and the `utc` ones (stored as naive
+/// UTC) made [`chrono::DateTime<Utc>`].
+macro_rules! view_from_row {
+    ($row:ty => $view:ty { same: [$($same:ident),* $(,)?], utc: [$($utc:ident),* $(,)?] $(,)? }) => {
+        impl From<$row> for $view {
+            fn from(row: $row) -> Self {
+                Self {
+                    $($same: row.$same,)*
+                    $($utc: row.$utc.and_utc(),)*
+                }
+            }
+        }
+    };
+}
+
+/// `impl From<RepoError> for $error`, a service error with `NotFound`,
+/// `Unavailable(RepoError)` and `Unexpected(BoxError)` variants: the row
+/// the caller named is not there (or not theirs), the database cannot serve
+/// the request now, or anything else.
+macro_rules! from_repo_error {
+    ($error:ty) => {
+        impl From<promptyard_repositories::RepoError> for $error {
+            fn from(err: promptyard_repositories::RepoError) -> Self {
+                use promptyard_repositories::RepoError;
+                match err {
+                    RepoError::NotFound => Self::NotFound,
+                    RepoError::Unavailable { .. } => Self::Unavailable(err),
+                    other => Self::Unexpected(Box::new(other)),
+                }
+            }
+        }
+    };
+}
+
 pub mod api_keys;
 pub mod auth;
 pub mod clock;

@@ -86,6 +86,29 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response as a transport received it: header names are lower-cased
+    /// and values read as (lossy) UTF-8.
+    pub fn received<'h>(
+        status: u16,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        body: Vec<u8>,
+    ) -> Self {
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| {
+                (
+                    name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )
+            })
+            .collect();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The first header with this (case-insensitive) name.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
@@ -131,6 +154,26 @@ impl Response {
     /// The events of a `text/event-stream` body.
     pub fn sse(&self) -> Vec<SseFrame> {
         sse_frames(&self.body)
+    }
+
+    /// A streamed playground answer: the text of its `delta` events, and
+    /// its final event.
+    ///
+    /// # Panics
+    /// If it has no event, or an event is not JSON, or a delta has no text.
+    pub fn deltas_and_done(&self) -> (String, Value) {
+        let frames = self.sse();
+        let (done, deltas) = frames.split_last().expect("events");
+        let text = deltas
+            .iter()
+            .map(|(_, data)| {
+                serde_json::from_str::<Value>(data).expect("json")["delta"]
+                    .as_str()
+                    .expect("delta")
+                    .to_owned()
+            })
+            .collect();
+        (text, serde_json::from_str(&done.1).expect("done json"))
     }
 
     /// Asserts the contract's problem+json answer with this status and
@@ -188,6 +231,32 @@ pub fn error_fields(problem: &Value) -> Vec<&str> {
         .as_array()
         .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
         .unwrap_or_default()
+}
+
+/// The field names of a JSON object, in order.
+///
+/// # Panics
+/// If it is not an object.
+pub fn keys(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The string `field` of each item of a JSON array, in order.
+///
+/// # Panics
+/// If it is not an array, or an item has no such string.
+pub fn each<'v>(array: &'v Value, field: &str) -> Vec<&'v str> {
+    array
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|item| item[field].as_str().expect(field))
+        .collect()
 }
 
 /// One server-sent event: its `event:` name, if any, and its `data:`.
@@ -340,6 +409,20 @@ impl<'t, T: Transport> Actor<'t, T> {
             .await
     }
 
+    /// `POST /api/v1/auth/logout`.
+    pub async fn logout(&self) -> Response {
+        self.post("/api/v1/auth/logout", &json!({})).await
+    }
+
+    /// `POST /api/v1/auth/password` from `current` to `new`.
+    pub async fn change_password(&self, current: &str, new: &str) -> Response {
+        self.post(
+            "/api/v1/auth/password",
+            &json!({"current_password": current, "new_password": new}),
+        )
+        .await
+    }
+
     /// Logs `email` in with [`PASSWORD`]: that user with a session.
     ///
     /// # Panics
@@ -388,12 +471,16 @@ impl<'t, T: Transport> Actor<'t, T> {
     /// # Panics
     /// If it is not created.
     pub async fn start_conversation(&self, model: &str) -> Value {
-        let response = self
-            .post(
-                "/api/v1/playground/conversations",
-                &json!({ "model": model }),
-            )
-            .await;
+        self.create_conversation(&json!({ "model": model })).await
+    }
+
+    /// Starts a conversation from this body (`model`, and `title` or
+    /// `system_prompt` if wanted); its JSON.
+    ///
+    /// # Panics
+    /// If it is not created.
+    pub async fn create_conversation(&self, body: &Value) -> Value {
+        let response = self.post("/api/v1/playground/conversations", body).await;
         assert_eq!(
             response.status,
             201,

@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::api::Response;
+use crate::api::{Actor, Response, Wire};
 
 /// How long a server gets to print its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -17,7 +17,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
-    addr: SocketAddr,
+    wire: Wire,
     startup_log: Vec<String>,
     stderr: mpsc::Receiver<String>,
 }
@@ -60,7 +60,7 @@ impl ServerProcess {
                     if let Some(addr) = addr {
                         return Self {
                             child,
-                            addr,
+                            wire: Wire(addr),
                             startup_log: seen,
                             stderr: rx,
                         };
@@ -85,17 +85,22 @@ impl ServerProcess {
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.wire.0
+    }
+
+    /// Someone without credentials, calling it over the wire.
+    pub fn anonymous(&self) -> Actor<'_, Wire> {
+        Actor::anonymous(&self.wire)
     }
 
     /// `http://ADDR`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// `GET path` over a fresh connection.
     pub fn get(&self, path: &str) -> Response {
-        http_request(self.addr, "GET", path, &[], None)
+        http_request(self.addr(), "GET", path, &[], None)
     }
 
     /// What it printed on stderr up to and including its `listening on`
@@ -117,7 +122,7 @@ impl ServerProcess {
             headers.push(("Cookie", cookie));
         }
         http_request(
-            self.addr,
+            self.addr(),
             "POST",
             path,
             &headers,
@@ -128,7 +133,7 @@ impl ServerProcess {
     /// `GET path` with a `session_id` cookie.
     pub fn get_with_session(&self, path: &str, cookie: &str) -> Response {
         let cookie = format!("session_id={cookie}");
-        http_request(self.addr, "GET", path, &[("Cookie", &cookie)], None)
+        http_request(self.addr(), "GET", path, &[("Cookie", &cookie)], None)
     }
 
     /// Sends a signal (`"TERM"`, `"INT"`) without waiting.

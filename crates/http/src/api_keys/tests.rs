@@ -1,7 +1,7 @@
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
-use crate::test_app::{Actor, Credential, Request, Transport, error_fields, test_state};
+use crate::test_app::{Actor, Credential, Request, Transport, error_fields, keys, test_app};
 
 /// Creates a key with `user`'s session; returns the answer's body.
 async fn create_key<T: Transport>(user: &Actor<'_, T>, body: Value) -> Value {
@@ -19,8 +19,7 @@ fn with_key<'t, T: Transport>(user: &Actor<'t, T>, created: &Value) -> Actor<'t,
 
 #[actix_web::test]
 async fn a_key_is_created_shown_once_and_listed_without_its_secret() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     let created = create_key(&ada, json!({"name": "laptop", "expires_in_days": 30})).await;
@@ -41,12 +40,7 @@ async fn a_key_is_created_shown_once_and_listed_without_its_secret() {
     assert_eq!(status, 200);
     let listed = listed.as_array().expect("array").clone();
     assert_eq!(listed.len(), 1);
-    let keys: Vec<&str> = listed[0]
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = keys(&listed[0]);
     assert_eq!(
         keys,
         [
@@ -66,8 +60,7 @@ async fn a_key_is_created_shown_once_and_listed_without_its_secret() {
 
 #[actix_web::test]
 async fn a_key_authenticates_me_and_updates_last_used() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let (ada_key, _) = ada.mint_key("ci").await;
 
@@ -81,8 +74,7 @@ async fn a_key_authenticates_me_and_updates_last_used() {
 
 #[actix_web::test]
 async fn key_management_needs_a_session_so_a_key_cannot_mint_keys() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let (ada_key, created) = ada.mint_key("ci").await;
     let id = created["id"].as_str().expect("id").to_owned();
@@ -109,8 +101,7 @@ async fn key_management_needs_a_session_so_a_key_cannot_mint_keys() {
 
 #[actix_web::test]
 async fn a_revoked_key_is_401_at_once_and_another_users_key_is_404() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let grace = api.anonymous().sign_up("grace@example.com").await;
     let (ada_key, created) = ada.mint_key("ci").await;
@@ -133,8 +124,7 @@ async fn a_revoked_key_is_401_at_once_and_another_users_key_is_404() {
 
 #[actix_web::test]
 async fn an_expired_key_or_a_disabled_users_key_is_401() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let expiring = with_key(
         &ada,
@@ -159,8 +149,7 @@ async fn an_expired_key_or_a_disabled_users_key_is_401() {
 
 #[actix_web::test]
 async fn unknown_malformed_or_non_bearer_credentials_are_401() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let (ada_key, _) = ada.mint_key("ci").await;
     let key = ada_key.key().to_owned();
@@ -194,8 +183,7 @@ async fn unknown_malformed_or_non_bearer_credentials_are_401() {
 
 #[actix_web::test]
 async fn names_and_lifetimes_out_of_range_are_422_naming_the_field() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     for (body, fields) in [
@@ -231,8 +219,7 @@ async fn names_and_lifetimes_out_of_range_are_422_naming_the_field() {
 
 #[actix_web::test]
 async fn without_a_session_key_management_is_401() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     for response in [
         anyone.post("/api/v1/api-keys", &json!({"name": "x"})).await,
@@ -247,8 +234,7 @@ async fn without_a_session_key_management_is_401() {
 
 #[actix_web::test]
 async fn session_endpoints_authenticate_a_key_before_saying_it_is_not_enough() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let (revoked, created) = ada.mint_key("revoked").await;
     ada.delete(&format!(

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use actix_web::cookie::{Cookie, SameSite};
 use chrono::TimeDelta;
 use promptyard_services::AuthConfig;
@@ -5,11 +7,12 @@ use serde_json::{Value, json};
 
 use crate::SESSION_COOKIE;
 use crate::test_app::{
-    Actor, Credential, PASSWORD, Request, Response, Transport, credentials, in_process, test_state,
-    test_state_with,
+    Actor, Credential, PASSWORD, Request, Response, Transport, credentials, error_fields,
+    hold_a_reader, in_process, keys, test_app, test_state_with,
 };
 
 const ME: &str = "/api/v1/auth/me";
+const REGISTER: &str = "/api/v1/auth/register";
 
 /// The session cookie a response sets, with its attributes.
 fn session_cookie(response: &Response) -> Option<Cookie<'static>> {
@@ -42,8 +45,7 @@ fn cors_headers(response: &Response) -> Vec<&str> {
 
 #[actix_web::test]
 async fn register_answers_201_with_the_user_and_never_a_hash() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
 
     let (status, body) = api.anonymous().register(" Ada@Example.com ").await.parts();
 
@@ -51,81 +53,68 @@ async fn register_answers_201_with_the_user_and_never_a_hash() {
     assert_eq!(body["email"], "ada@example.com");
     assert_eq!(body["is_active"], true);
     assert_eq!(body["created_at"], "2026-11-25T12:00:00.000Z");
-    let keys: Vec<&str> = body
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys, ["created_at", "email", "id", "is_active"]);
+    assert_eq!(keys(&body), ["created_at", "email", "id", "is_active"]);
     assert!(!body.to_string().contains("argon2"));
 }
 
 #[actix_web::test]
 async fn register_with_an_email_taken_in_another_case_is_409() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     anyone.register("ada@example.com").await;
 
-    let (status, body) = anyone.register("ADA@example.com").await.parts();
+    let taken = anyone.register("ADA@example.com").await;
 
-    assert_eq!(status, 409);
-    assert_eq!(body["code"], "email_taken");
+    taken.problem(409, "email_taken");
 }
 
 #[actix_web::test]
 async fn register_with_bad_values_is_422_naming_each_field() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
 
-    let response = api
+    let bad = credentials("ada", "short");
+
+    let body = api
         .anonymous()
-        .post("/api/v1/auth/register", &credentials("ada", "short"))
-        .await;
-
-    let body = response.problem(422, "validation_failed");
-    assert_eq!(body["errors"][0]["field"], "email");
-    assert_eq!(body["errors"][1]["field"], "password");
+        .post(REGISTER, &bad)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(error_fields(&body), ["email", "password"]);
 }
 
 #[actix_web::test]
 async fn register_with_a_missing_or_mistyped_field_is_422_and_a_non_json_body_415() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
 
-    let (status, body) = anyone
-        .post("/api/v1/auth/register", &json!({"email": 5}))
-        .await
-        .parts();
-    assert_eq!(status, 422);
+    let mistyped = anyone.post(REGISTER, &json!({"email": 5})).await;
+    let body = mistyped.problem(422, "validation_failed");
     assert_eq!(
-        body["errors"][0],
-        json!({"field": "email", "message": "must be a string"})
-    );
-    assert_eq!(
-        body["errors"][1],
-        json!({"field": "password", "message": "is required"})
+        body["errors"],
+        json!([
+            {"field": "email", "message": "must be a string"},
+            {"field": "password", "message": "is required"},
+        ])
     );
 
-    let form = Request::new("POST", "/api/v1/auth/register")
+    let form = Request::new("POST", REGISTER)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body("email=a%40b.co&password=12345678");
-    let (status, body) = anyone.send(form).await.parts();
-    assert_eq!(status, 415);
-    assert_eq!(body["code"], "unsupported_media_type");
+    anyone
+        .send(form)
+        .await
+        .problem(415, "unsupported_media_type");
 
     let big = json!({"email": "a@b.co", "password": "x".repeat(70 * 1024)});
-    let (status, body) = anyone.post("/api/v1/auth/register", &big).await.parts();
-    assert_eq!(status, 413);
-    assert_eq!(body["code"], "payload_too_large");
+    anyone
+        .post(REGISTER, &big)
+        .await
+        .problem(413, "payload_too_large");
 }
 
 #[actix_web::test]
 async fn login_sets_a_session_cookie_with_the_contracts_attributes() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     anyone.register("ada@example.com").await;
 
@@ -164,43 +153,35 @@ async fn the_cookie_is_secure_when_configured() {
 
 #[actix_web::test]
 async fn me_answers_the_user_with_a_session_and_401_without() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     let (status, body) = ada.get(ME).await.parts();
     assert_eq!(status, 200);
     assert_eq!(body["email"], "ada@example.com");
 
-    let (status, body) = api.anonymous().get(ME).await.parts();
-    assert_eq!(status, 401);
-    assert_eq!(body["code"], "unauthenticated");
+    api.anonymous()
+        .get(ME)
+        .await
+        .problem(401, "unauthenticated");
 }
 
 #[actix_web::test]
 async fn a_forged_or_tampered_cookie_is_401() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let tampered = format!("{}x", ada.cookie());
     let forged = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned();
 
     for cookie in [tampered, forged] {
-        let (status, body) = api
-            .anonymous()
-            .as_(Credential::Cookie(cookie))
-            .get(ME)
-            .await
-            .parts();
-        assert_eq!(status, 401);
-        assert_eq!(body["code"], "unauthenticated");
+        let forger = api.anonymous().as_(Credential::Cookie(cookie));
+        forger.get(ME).await.problem(401, "unauthenticated");
     }
 }
 
 #[actix_web::test]
 async fn logout_deletes_the_session_and_expires_the_cookie() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     let response = ada.post("/api/v1/auth/logout", &json!({})).await;
@@ -221,8 +202,7 @@ async fn logout_deletes_the_session_and_expires_the_cookie() {
 
 #[actix_web::test]
 async fn every_login_gets_a_new_key_and_replaces_this_browsers_previous_session() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let first = api.anonymous().sign_up("ada@example.com").await;
 
     let response = first.login("ada@example.com", PASSWORD).await;
@@ -237,24 +217,21 @@ async fn every_login_gets_a_new_key_and_replaces_this_browsers_previous_session(
 
 #[actix_web::test]
 async fn an_unknown_email_and_a_wrong_password_get_byte_identical_answers() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     anyone.register("ada@example.com").await;
 
     let unknown = anyone.login("grace@example.com", PASSWORD).await;
     let wrong = anyone.login("ada@example.com", "wrong password").await;
 
-    assert_eq!(unknown.status, 401);
-    assert_eq!(wrong.status, 401);
+    wrong.problem(401, "invalid_credentials");
+    assert_eq!(unknown.status, wrong.status);
     assert_eq!(unknown.body, wrong.body);
-    assert_eq!(wrong.json()["code"], "invalid_credentials");
 }
 
 #[actix_web::test]
 async fn a_disabled_account_gets_403_on_login_and_401_with_its_session() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     t.state
@@ -263,22 +240,14 @@ async fn a_disabled_account_gets_403_on_login_and_401_with_its_session() {
         .await
         .expect("disable");
 
-    let (status, body) = api
-        .anonymous()
-        .login("ada@example.com", PASSWORD)
-        .await
-        .parts();
-    assert_eq!(status, 403);
-    assert_eq!(body["code"], "account_disabled");
-    let (status, body) = ada.get(ME).await.parts();
-    assert_eq!(status, 401);
-    assert_eq!(body["code"], "unauthenticated");
+    let refused = api.anonymous().login("ada@example.com", PASSWORD).await;
+    refused.problem(403, "account_disabled");
+    ada.get(ME).await.problem(401, "unauthenticated");
 }
 
 #[actix_web::test]
 async fn a_disabled_users_session_stops_working_even_if_its_row_survives() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     // Flip the flag behind the service's back (as another process might):
     // the join in the session lookup refuses the session on the next request.
@@ -294,8 +263,7 @@ async fn a_disabled_users_session_stops_working_even_if_its_row_survives() {
 
 #[actix_web::test]
 async fn the_eleventh_failed_login_is_429_with_retry_after() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let anyone = api.anonymous();
     anyone.register("ada@example.com").await;
     for _ in 0..10 {
@@ -305,9 +273,8 @@ async fn the_eleventh_failed_login_is_429_with_retry_after() {
 
     let limited = anyone.login("ada@example.com", PASSWORD).await;
 
-    assert_eq!(limited.status, 429);
+    limited.problem(429, "rate_limited");
     assert_eq!(limited.header("retry-after"), Some("900"));
-    assert_eq!(limited.json()["code"], "rate_limited");
     t.clock.advance(TimeDelta::minutes(15));
     let after = anyone.login("ada@example.com", PASSWORD).await;
     assert_eq!(after.status, 200, "the window has passed");
@@ -315,8 +282,7 @@ async fn the_eleventh_failed_login_is_429_with_retry_after() {
 
 #[actix_web::test]
 async fn a_session_past_its_ttl_is_401() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     t.clock
@@ -328,26 +294,17 @@ async fn a_session_past_its_ttl_is_401() {
 
 #[actix_web::test]
 async fn a_password_change_checks_the_current_one_and_revokes_the_other_sessions() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let laptop = api.anonymous().sign_up("ada@example.com").await;
     let phone = api.anonymous().log_in("ada@example.com").await;
 
-    let (status, body) = laptop
-        .post(
-            "/api/v1/auth/password",
-            &password_change("nope nope nope", "a new password"),
-        )
-        .await
-        .parts();
-    assert_eq!(status, 401);
-    assert_eq!(body["code"], "invalid_credentials");
+    let wrong = password_change("nope nope nope", "a new password");
+    let refused = laptop.post("/api/v1/auth/password", &wrong).await;
+    refused.problem(401, "invalid_credentials");
 
-    let (status, body) = laptop
-        .post("/api/v1/auth/password", &password_change(PASSWORD, "short"))
-        .await
-        .parts();
-    assert_eq!(status, 422);
+    let short = password_change(PASSWORD, "short");
+    let invalid = laptop.post("/api/v1/auth/password", &short).await;
+    let body = invalid.problem(422, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "new_password");
 
     let (status, body) = laptop
@@ -368,8 +325,7 @@ async fn a_password_change_checks_the_current_one_and_revokes_the_other_sessions
 
 #[actix_web::test]
 async fn sessions_are_listed_with_the_current_one_marked_and_can_be_revoked() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let laptop = api.anonymous().sign_up("ada@example.com").await;
     t.clock.advance(TimeDelta::minutes(1));
     let phone = {
@@ -421,15 +377,13 @@ async fn sessions_are_listed_with_the_current_one_marked_and_can_be_revoked() {
     let revoked = laptop.delete(&phone_session).await;
     assert_eq!(revoked.status, 204);
     assert_eq!(me_status(&phone).await, 401);
-    let (status, body) = laptop.delete(&phone_session).await.parts();
-    assert_eq!(status, 404);
-    assert_eq!(body["code"], "not_found");
+    let again = laptop.delete(&phone_session).await;
+    again.problem(404, "not_found");
 }
 
 #[actix_web::test]
 async fn another_users_session_is_404_and_revoking_ones_own_current_session_logs_out() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let grace = api.anonymous().sign_up("grace@example.com").await;
     let (_, graces) = grace.get("/api/v1/auth/sessions").await.parts();
@@ -451,8 +405,7 @@ async fn another_users_session_is_404_and_revoking_ones_own_current_session_logs
 
 #[actix_web::test]
 async fn session_endpoints_without_a_session_are_401() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     for response in [
         anyone.post("/api/v1/auth/logout", &json!({})).await,
@@ -462,52 +415,27 @@ async fn session_endpoints_without_a_session_are_401() {
         anyone.get("/api/v1/auth/sessions").await,
         anyone.delete("/api/v1/auth/sessions/abc").await,
     ] {
-        let (status, body) = response.parts();
-        assert_eq!(status, 401);
-        assert_eq!(body["code"], "unauthenticated");
+        response.problem(401, "unauthenticated");
     }
 }
 
 #[actix_web::test]
 async fn a_session_lookup_that_cannot_reach_the_database_is_503_not_401() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     // A state whose only reader is held, with a tiny acquire timeout.
     let db = t.test_db.db_with(|c| {
         c.with_readers(1)
-            .with_acquire_timeout(std::time::Duration::from_millis(30))
+            .with_acquire_timeout(Duration::from_millis(30))
     });
-    let state = crate::AppState::with_clock(
-        db.clone(),
-        AuthConfig::default(),
-        t.state.settings.clone(),
-        std::sync::Arc::new(t.clock.clone()),
-    )
-    .expect("state");
-    let stalled = in_process(&state).await;
+    let stalled = in_process(&t.over(db.clone())).await;
     let stalled_ada = stalled.anonymous().as_(ada.credential.clone());
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-    let holder = actix_web::rt::spawn(async move {
-        db.read(move |_| {
-            held_tx.send(()).expect("signal");
-            release_rx.recv().expect("wait");
-            Ok::<_, promptyard_services::RepoError>(())
-        })
-        .await
-    });
-    actix_web::rt::task::spawn_blocking(move || held_rx.recv())
-        .await
-        .expect("join")
-        .expect("held");
+    let held = hold_a_reader(&db).await;
 
-    let (status, body) = stalled_ada.get(ME).await.parts();
+    let response = stalled_ada.get(ME).await;
 
-    release_tx.send(()).expect("release");
-    holder.await.expect("join").expect("holder");
-    assert_eq!(status, 503);
-    assert_eq!(body["code"], "unavailable");
+    held.release().await;
+    response.problem(503, "unavailable");
 }
 
 #[actix_web::test]
@@ -560,8 +488,7 @@ async fn cors_answers_listed_origins_with_credentials_and_others_with_nothing() 
 
 #[actix_web::test]
 async fn every_api_answer_says_no_store_errors_and_shown_once_keys_included() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     let ada = anyone.sign_up("ada@example.com").await;
 
@@ -603,8 +530,7 @@ async fn every_api_answer_says_no_store_errors_and_shown_once_keys_included() {
 
 #[actix_web::test]
 async fn without_configured_origins_no_cors_headers_are_sent() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let request = Request::new("GET", "/healthz").header("origin", "https://app.example.com");
     let response = api.anonymous().send(request).await;
     assert!(response.header("access-control-allow-origin").is_none());
@@ -612,8 +538,7 @@ async fn without_configured_origins_no_cors_headers_are_sent() {
 
 #[actix_web::test]
 async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_nothing() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     // A zero wait refuses every job: the answers of a hasher whose queue a
     // storm of logins keeps full, deterministically.
@@ -621,7 +546,7 @@ async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_no
         promptyard_services::password::HasherConfig {
             workers: 1,
             queue: 1,
-            max_wait: std::time::Duration::ZERO,
+            max_wait: Duration::ZERO,
         },
     )
     .expect("hasher");
@@ -642,9 +567,7 @@ async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_no
     ];
     for response in answers {
         assert_eq!(response.header("retry-after"), Some("1"));
-        let (status, body) = response.parts();
-        assert_eq!(status, 503);
-        assert_eq!(body["code"], "unavailable");
+        let body = response.problem(503, "unavailable");
         assert_eq!(body["detail"], "too many sign-ins at once; retry in 1 s");
     }
     // Wrong passwords that were never checked are not counted as failures.
@@ -668,8 +591,7 @@ async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_no
 
 #[actix_web::test]
 async fn wrong_current_passwords_count_as_failed_logins_and_get_429_once_limited() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let change = |current: &str| password_change(current, "a new password");
 
@@ -682,9 +604,7 @@ async fn wrong_current_passwords_count_as_failed_logins_and_get_429_once_limited
     let limited = ada.post("/api/v1/auth/password", &change(PASSWORD)).await;
 
     assert!(limited.header("retry-after").is_some());
-    let (status, body) = limited.parts();
-    assert_eq!(status, 429);
-    assert_eq!(body["code"], "rate_limited");
+    limited.problem(429, "rate_limited");
     let login = api.anonymous().login("ada@example.com", PASSWORD).await;
     assert_eq!(login.status, 429, "the email itself is limited");
 }

@@ -3,11 +3,12 @@ use std::sync::Arc;
 use actix_web::cookie::Key;
 use promptyard_services::{AuthConfig, ManualClock, SequentialIds};
 use promptyard_test_support::TestDb;
-use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
+use promptyard_test_support::fake_openai::{Reply, StreamEnd};
 use serde_json::{Value, json};
 
 use crate::test_app::{
-    Actor, Credential, Request, Response, Transport, in_process, start, test_state,
+    Actor, Credential, Request, Response, Transport, in_process, start, test_app,
+    test_app_with_fake_provider,
 };
 use crate::{AppState, HttpSettings};
 
@@ -22,8 +23,7 @@ async fn ada_with_key<T: Transport>(api: &T) -> (Actor<'_, T>, Actor<'_, T>) {
 
 #[actix_web::test]
 async fn models_come_in_openai_list_format_for_a_key_only() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let (ada, ada_key) = ada_with_key(&api).await;
 
     let (status, body) = ada_key.get("/v1/models").await.parts();
@@ -43,8 +43,7 @@ async fn models_come_in_openai_list_format_for_a_key_only() {
 
 #[actix_web::test]
 async fn a_chat_completion_has_openais_shape_and_its_usage_is_recorded() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let (ada, ada_key) = ada_with_key(&api).await;
     let request = json!({
         "model": "echo-1",
@@ -79,8 +78,7 @@ async fn a_chat_completion_has_openais_shape_and_its_usage_is_recorded() {
 
 #[actix_web::test]
 async fn a_streamed_completion_is_chunks_then_usage_then_done() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let (_, ada_key) = ada_with_key(&api).await;
     let request = json!({"model": "echo-1", "messages": [{"role": "user", "content": "three little words"}], "stream": true, "stream_options": {"include_usage": true}});
 
@@ -122,8 +120,7 @@ async fn a_streamed_completion_is_chunks_then_usage_then_done() {
 
 #[actix_web::test]
 async fn bad_bodies_are_400_and_unknown_models_404_in_openais_shape() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let (_, ada_key) = ada_with_key(&api).await;
 
     for body in [
@@ -170,10 +167,7 @@ async fn bad_bodies_are_400_and_unknown_models_404_in_openais_shape() {
 
 #[actix_web::test]
 async fn provider_failures_are_502_or_an_error_chunk_without_done() {
-    let t = test_state();
-    let fake = FakeOpenAi::start();
-    let state = t.with_fake_provider(&fake);
-    let api = in_process(&state).await;
+    let (_t, fake, api) = test_app_with_fake_provider().await;
     let (ada, ada_key) = ada_with_key(&api).await;
     let request = |stream: bool| json!({"model": "fake-1", "messages": [{"role": "user", "content": "x"}], "stream": stream});
     fake.push(Reply::Status(500, "{}".into()))
@@ -211,10 +205,7 @@ async fn provider_failures_are_502_or_an_error_chunk_without_done() {
 
 #[actix_web::test]
 async fn the_upstream_gets_the_clients_request_through_the_gateway() {
-    let t = test_state();
-    let fake = FakeOpenAi::start();
-    let state = t.with_fake_provider(&fake);
-    let api = in_process(&state).await;
+    let (_t, fake, api) = test_app_with_fake_provider().await;
     let (_, ada_key) = ada_with_key(&api).await;
     let request = json!({"model": "fake-1", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], "temperature": 0.3, "max_tokens": 9});
 
@@ -235,8 +226,7 @@ async fn the_upstream_gets_the_clients_request_through_the_gateway() {
 
 #[actix_web::test]
 async fn the_playgrounds_limits_are_the_gateways_and_their_edges_are_accepted() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let (_, ada_key) = ada_with_key(&api).await;
     let longest = "é".repeat(100_000);
     let request = json!({

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::document;
-use crate::test_app::{Request, test_state};
+use crate::test_app::{Request, test_app};
 
 /// Every endpoint of the contract implemented so far, as `METHOD path`.
 const CONTRACT: &[&str] = &[
@@ -48,8 +48,7 @@ fn documented(doc: &Value) -> BTreeSet<String> {
 
 #[actix_web::test]
 async fn the_served_document_is_openapi_3_1_and_documents_exactly_the_contract() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
 
     let (status, doc) = api.anonymous().get("/api/v1/openapi.json").await.parts();
 
@@ -67,8 +66,7 @@ async fn the_served_document_is_openapi_3_1_and_documents_exactly_the_contract()
 
 #[actix_web::test]
 async fn every_documented_operation_is_routed() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     let doc = the_document();
 
@@ -106,8 +104,7 @@ async fn every_documented_error_answer_is_problem_json_outside_the_openai_gatewa
 
 #[actix_web::test]
 async fn other_methods_on_a_documented_path_are_405_and_other_paths_404() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     let doc = the_document();
 

@@ -1,8 +1,8 @@
 use chrono::TimeDelta;
-use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
+use promptyard_test_support::fake_openai::{Reply, StreamEnd};
 use serde_json::{Value, json};
 
-use crate::test_app::{Actor, Transport, in_process, test_state};
+use crate::test_app::{Actor, Transport, each, keys, test_app, test_app_with_fake_provider};
 
 const CONVERSATIONS: &str = "/api/v1/playground/conversations";
 
@@ -34,8 +34,7 @@ fn data_json(data: &str) -> Value {
 
 #[actix_web::test]
 async fn models_list_echo_for_cookie_and_key_callers_only() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     let (status, body) = ada.get("/api/v1/playground/models").await.parts();
@@ -60,17 +59,11 @@ async fn models_list_echo_for_cookie_and_key_callers_only() {
 
 #[actix_web::test]
 async fn a_conversation_is_created_with_a_known_model_only() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
     let created = ada.start_conversation("echo-1").await;
-    let keys: Vec<&str> = created
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = keys(&created);
     assert_eq!(
         keys,
         [
@@ -104,8 +97,7 @@ async fn a_conversation_is_created_with_a_known_model_only() {
 
 #[actix_web::test]
 async fn conversations_page_newest_first_and_bad_queries_are_422() {
-    let t = test_state();
-    let api = t.api().await;
+    let (t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -142,8 +134,7 @@ async fn conversations_page_newest_first_and_bad_queries_are_422() {
 
 #[actix_web::test]
 async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let c = start_with(
         &ada,
@@ -165,20 +156,10 @@ async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
         exchange["usage"],
         json!({"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6})
     );
-    let keys: Vec<&str> = exchange["user_message"]
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = keys(&exchange["user_message"]);
     assert_eq!(keys, ["content", "created_at", "id", "role"]);
     let read = ada.get(&conversation_path(&c)).await.json();
-    let roles: Vec<&str> = read["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["role"].as_str().expect("role"))
-        .collect();
+    let roles = each(&read["messages"], "role");
     assert_eq!(roles, ["user", "assistant"]);
     assert_eq!(read["system_prompt"], "Be brief.");
     let usage = ada.get("/api/v1/playground/usage").await.json();
@@ -190,8 +171,7 @@ async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
 
 #[actix_web::test]
 async fn message_bodies_are_validated_and_long_prompts_fit_under_one_mebibyte() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let path = messages_path(&ada.start_conversation("echo-1").await);
 
@@ -220,8 +200,7 @@ async fn message_bodies_are_validated_and_long_prompts_fit_under_one_mebibyte() 
 
 #[actix_web::test]
 async fn another_users_conversation_is_404_and_a_deleted_one_too() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let grace = api.anonymous().sign_up("grace@example.com").await;
     let c = ada.start_conversation("echo-1").await;
@@ -243,8 +222,7 @@ async fn another_users_conversation_is_404_and_a_deleted_one_too() {
 
 #[actix_web::test]
 async fn a_streamed_answer_is_deltas_then_done_with_the_stored_message() {
-    let t = test_state();
-    let api = t.api().await;
+    let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let c = ada.start_conversation("echo-1").await;
 
@@ -277,10 +255,7 @@ async fn a_streamed_answer_is_deltas_then_done_with_the_stored_message() {
 
 #[actix_web::test]
 async fn provider_failures_are_502_and_store_nothing() {
-    let t = test_state();
-    let fake = FakeOpenAi::start();
-    let state = t.with_fake_provider(&fake);
-    let api = in_process(&state).await;
+    let (_t, fake, api) = test_app_with_fake_provider().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let c = ada.start_conversation("fake-1").await;
     let path = messages_path(&c);
@@ -324,10 +299,7 @@ async fn provider_failures_are_502_and_store_nothing() {
 
 #[actix_web::test]
 async fn the_upstream_receives_the_system_prompt_and_the_history() {
-    let t = test_state();
-    let fake = FakeOpenAi::start();
-    let state = t.with_fake_provider(&fake);
-    let api = in_process(&state).await;
+    let (_t, fake, api) = test_app_with_fake_provider().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let c = start_with(&ada, json!({"model": "fake-1", "system_prompt": "Rhyme."})).await;
     let path = messages_path(&c);

@@ -97,15 +97,9 @@ impl Lanes {
         F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.queue(acquire_timeout, |state, reply| {
-            Box::new(Alone {
-                state,
-                work: f,
-                reply,
-            })
-        })
-        .await
-        .and_then(|answered| answered)
+        self.queue(acquire_timeout, f, |ticket| Box::new(Alone(ticket)))
+            .await
+            .and_then(|answered| answered)
     }
 
     /// Runs the write `f` in the writer's next batch (see the module docs);
@@ -116,28 +110,28 @@ impl Lanes {
         T: Send + 'static,
         E: From<RepoError> + Send + 'static,
     {
-        self.queue(acquire_timeout, |state, reply| {
-            Box::new(Write {
-                state,
-                work: f,
-                reply,
-            })
-        })
-        .await
-        .map_err(E::from)?
+        self.queue(acquire_timeout, f, |ticket| Box::new(Write(ticket)))
+            .await
+            .map_err(E::from)?
     }
 
-    /// Queues the job `make` builds around a fresh state and reply, and
-    /// waits for its answer: at most `acquire_timeout` until a connection
-    /// takes it, then as long as it runs.
-    async fn queue<X>(
+    /// Queues the job `make` builds around `work`'s ticket, and waits for
+    /// its answer: at most `acquire_timeout` until a connection takes it,
+    /// then as long as it runs.
+    async fn queue<F, X>(
         &self,
         acquire_timeout: Duration,
-        make: impl FnOnce(Arc<AtomicU8>, oneshot::Sender<X>) -> Box<dyn Job>,
+        work: F,
+        make: impl FnOnce(Ticket<F, X>) -> Box<dyn Job>,
     ) -> Result<X, RepoError> {
         let state = Arc::new(AtomicU8::new(QUEUED));
         let (reply, mut answer) = oneshot::channel();
-        if self.jobs.send(make(Arc::clone(&state), reply)).is_err() {
+        let ticket = Ticket {
+            state: Arc::clone(&state),
+            work,
+            reply,
+        };
+        if self.jobs.send(make(ticket)).is_err() {
             return Err(RepoError::unexpected("the database threads have stopped"));
         }
         let stopped = |_| RepoError::unexpected("a database thread stopped");

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
+use promptyard_db_models::models::NewUser;
 use promptyard_test_support::{TestDb, UserFactory, pragma};
 
 use super::*;
@@ -25,6 +26,177 @@ enum AppError {
     Repo(#[from] RepoError),
 }
 
+/// A closure that inserts `new`.
+fn insert(new: NewUser) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
+    move |conn| UserRepository::create(conn, &new).map(drop)
+}
+
+/// A closure that inserts a user made by [`UserFactory`].
+fn a_user() -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
+    insert(UserFactory::new().build())
+}
+
+fn user_named(email: &str) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
+    insert(UserFactory::new().email(email).build())
+}
+
+/// A closure that runs `statements`.
+fn sql(statements: &'static str) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> {
+    move |conn| conn.batch_execute(statements).map_err(RepoError::from)
+}
+
+fn emails(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+    use promptyard_db_models::schema::users;
+    users::table
+        .select(users::email)
+        .order(users::email)
+        .load(conn)
+        .map_err(RepoError::from)
+}
+
+/// The message of the error `err` wraps.
+fn cause(err: &RepoError) -> String {
+    std::error::Error::source(err).expect("cause").to_string()
+}
+
+#[track_caller]
+fn assert_unavailable(err: &RepoError, reason: Unavailable) {
+    assert!(
+        matches!(err, RepoError::Unavailable { reason: r, .. } if *r == reason),
+        "{err:?}"
+    );
+}
+
+/// The connections a closure can run on.
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    Reader,
+    Writer,
+}
+
+impl Lane {
+    /// Runs `f` on this lane: [`Db::read`] or [`Db::write`].
+    async fn run<T, E, F>(self, db: &Db, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<RepoError> + Send + 'static,
+    {
+        match self {
+            Self::Reader => db.read(f).await,
+            Self::Writer => db.write(f).await,
+        }
+    }
+}
+
+/// A connection held inside a closure of its own until [`Held::release`].
+struct Held {
+    release: mpsc::Sender<()>,
+    holder: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    /// Lets the closure end and waits for it.
+    async fn release(self) {
+        self.release.send(()).expect("release");
+        self.holder.await.expect("join");
+    }
+}
+
+/// Holds a connection of `lane` (the writer, or one reader) once it has
+/// taken the holding closure.
+async fn hold(db: &Db, lane: Lane) -> Held {
+    let (release, release_rx) = mpsc::channel::<()>();
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    let db = db.clone();
+    let holder = tokio::spawn(async move {
+        lane.run(&db, move |_| {
+            let _ = held_tx.send(());
+            let _ = release_rx.recv();
+            Ok::<_, RepoError>(())
+        })
+        .await
+        .expect("the holding closure");
+    });
+    held_rx.await.expect("the connection is held");
+    Held { release, holder }
+}
+
+/// Queues `write` (behind a held writer); returns its task.
+fn queue_write<T, E>(
+    db: &Db,
+    write: impl FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<T, E>>
+where
+    T: Send + 'static,
+    E: From<RepoError> + Send + 'static,
+{
+    let db = db.clone();
+    tokio::spawn(async move { db.write(write).await })
+}
+
+async fn until_queued(db: &Db, writes: usize) {
+    while db.queued().writes < writes {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Queues `write` behind a held writer and waits until it is in the queue,
+/// so the writes queued one after another are taken in that order.
+async fn queue_in_turn<E>(
+    db: &Db,
+    write: impl FnOnce(&mut SqliteConnection) -> Result<(), E> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), E>>
+where
+    E: From<RepoError> + Send + 'static,
+{
+    let ahead = db.queued().writes;
+    let task = queue_write(db, write);
+    until_queued(db, ahead + 1).await;
+    task
+}
+
+/// Queues behind a held writer a write of ada, a write of grace that ends
+/// with `then`, and a write of linus, so that the writer takes the three in
+/// one batch; returns their results.
+async fn batch_around<E>(
+    db: &Db,
+    then: impl FnOnce() -> Result<(), E> + Send + 'static,
+) -> (Result<(), RepoError>, Result<(), E>, Result<(), RepoError>)
+where
+    E: From<RepoError> + Send + 'static,
+{
+    let held = hold(db, Lane::Writer).await;
+    let before = queue_in_turn(db, user_named("ada@example.com")).await;
+    let grace = user_named("grace@example.com");
+    let middle = queue_in_turn(db, move |conn| {
+        grace(conn)?;
+        then()
+    })
+    .await;
+    let after = queue_in_turn(db, user_named("linus@example.com")).await;
+    held.release().await;
+    (
+        before.await.expect("join"),
+        middle.await.expect("join"),
+        after.await.expect("join"),
+    )
+}
+
+/// Holds the connection(s) of `lane`, checks that `queued` waits for one
+/// longer than the acquire timeout and fails with [`Unavailable::Timeout`],
+/// then lets the connection go.
+async fn times_out<T: fmt::Debug + Send + 'static>(
+    db: &Db,
+    lane: Lane,
+    queued: impl FnOnce(&mut SqliteConnection) -> Result<T, RepoError> + Send + 'static,
+) {
+    let held = hold(db, lane).await;
+    let err = lane.run(db, queued).await.expect_err("no connection free");
+    assert_unavailable(&err, Unavailable::Timeout);
+    held.release().await;
+}
+
 #[tokio::test]
 async fn a_committed_write_is_visible_to_the_next_read() {
     let test_db = TestDb::new();
@@ -32,9 +204,7 @@ async fn a_committed_write_is_visible_to_the_next_read() {
     let new = UserFactory::new().build();
     let id = new.id.clone();
 
-    db.write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect("write");
+    db.write(insert(new)).await.expect("write");
     let found = db
         .read(move |conn| UserRepository::get_by_id(conn, &id))
         .await;
@@ -46,11 +216,9 @@ async fn a_committed_write_is_visible_to_the_next_read() {
 async fn a_failed_write_is_rolled_back_and_the_callers_error_comes_back() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let new = UserFactory::new().build();
-
     let result: Result<(), AppError> = db
-        .write(move |conn| {
-            UserRepository::create(conn, &new)?;
+        .write(|conn| {
+            a_user()(conn)?;
             Err(AppError::Refused)
         })
         .await;
@@ -84,23 +252,9 @@ async fn a_repository_error_inside_a_write_rolls_back_what_came_before() {
 async fn readers_refuse_to_write() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let new = UserFactory::new().build();
+    let err = db.read(a_user()).await.expect_err("readers are query_only");
 
-    let err = db
-        .read(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect_err("readers are query_only");
-
-    assert!(
-        matches!(
-            err,
-            RepoError::Unavailable {
-                reason: Unavailable::ReadOnly,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_unavailable(&err, Unavailable::ReadOnly);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,10 +281,7 @@ async fn a_read_sees_one_snapshot_while_a_write_commits() {
         .await
         .expect("join")
         .expect("reader counted");
-    let new = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect("write");
+    db.write(a_user()).await.expect("write");
     written_tx.send(()).expect("signal");
 
     let (before, after) = reader.await.expect("join").expect("read");
@@ -142,28 +293,18 @@ async fn a_read_sees_one_snapshot_while_a_write_commits() {
 async fn a_panicking_closure_is_an_unexpected_error_that_leaves_the_pool_usable() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let new = UserFactory::new().build();
-
     let err = db
-        .write(move |conn| -> Result<(), RepoError> {
-            UserRepository::create(conn, &new)?;
+        .write(|conn| -> Result<(), RepoError> {
+            a_user()(conn)?;
             panic!("bug in a closure");
         })
         .await
         .expect_err("panic");
 
     assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
-    assert!(
-        std::error::Error::source(&err)
-            .expect("cause")
-            .to_string()
-            .contains("bug in a closure")
-    );
+    assert!(cause(&err).contains("bug in a closure"), "{err:?}");
     assert_eq!(db.read(count_users).await.expect("count"), 0, "rolled back");
-    let new = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect("the writer still works");
+    db.write(a_user()).await.expect("the writer still works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,38 +316,9 @@ async fn waiting_longer_than_the_acquire_timeout_is_unavailable() {
             .with_acquire_timeout(Duration::from_millis(50)),
     )
     .expect("open");
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let (held_tx, held_rx) = mpsc::channel::<()>();
-    let holder = tokio::spawn({
-        let db = db.clone();
-        async move {
-            db.read(move |_| {
-                held_tx.send(()).expect("signal");
-                release_rx.recv().expect("wait");
-                Ok::<_, RepoError>(())
-            })
-            .await
-        }
-    });
-    tokio::task::spawn_blocking(move || held_rx.recv())
-        .await
-        .expect("join")
-        .expect("held");
 
-    let err = db.read(count_users).await.expect_err("no reader free");
+    times_out(&db, Lane::Reader, count_users).await;
 
-    assert!(
-        matches!(
-            err,
-            RepoError::Unavailable {
-                reason: Unavailable::Timeout,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    release_tx.send(()).expect("release");
-    holder.await.expect("join").expect("holder");
     assert_eq!(db.read(count_users).await.expect("free again"), 0);
 }
 
@@ -214,20 +326,9 @@ async fn waiting_longer_than_the_acquire_timeout_is_unavailable() {
 async fn writes_are_served_in_the_order_they_arrive() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let (release_tx, release_rx) = mpsc::channel::<()>();
     let order = Arc::new(Mutex::new(Vec::new()));
 
-    let blocker = tokio::spawn({
-        let db = db.clone();
-        async move {
-            db.write(move |_| {
-                release_rx.recv().expect("wait");
-                Ok::<_, RepoError>(())
-            })
-            .await
-        }
-    });
-    tokio::task::yield_now().await;
+    let held = hold(&db, Lane::Writer).await;
     let queued: Vec<_> = (0..20)
         .map(|i| {
             let db = db.clone();
@@ -242,9 +343,8 @@ async fn writes_are_served_in_the_order_they_arrive() {
         })
         .collect();
     tokio::task::yield_now().await;
-    release_tx.send(()).expect("release");
+    held.release().await;
 
-    blocker.await.expect("join").expect("blocker");
     for task in queued {
         task.await.expect("join").expect("write");
     }
@@ -270,8 +370,7 @@ async fn a_write_whose_caller_gave_up_still_commits_and_frees_the_writer() {
     assert!(gave_up.is_err(), "the caller stopped waiting");
     release_tx.send(()).expect("release");
 
-    let next = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &next))
+    db.write(a_user())
         .await
         .expect("the writer is free and not inside a transaction");
     let found = db
@@ -289,26 +388,12 @@ async fn a_write_blocked_by_another_process_beyond_the_busy_timeout_is_busy() {
     // Another process (here: another connection) holds the write lock.
     let mut other = test_db.conn();
     other.batch_execute("BEGIN IMMEDIATE").expect("lock");
-    let new = UserFactory::new().build();
 
-    let err = db
-        .write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect_err("locked out");
+    let err = db.write(a_user()).await.expect_err("locked out");
 
-    assert!(
-        matches!(
-            err,
-            RepoError::Unavailable {
-                reason: Unavailable::Busy,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_unavailable(&err, Unavailable::Busy);
     other.batch_execute("ROLLBACK").expect("unlock");
-    let new = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &new))
+    db.write(a_user())
         .await
         .expect("writes again once the lock is gone");
 }
@@ -342,13 +427,7 @@ async fn a_panic_with_any_payload_is_reported() {
         .await
         .expect_err("panic");
 
-    assert!(
-        std::error::Error::source(&err)
-            .expect("cause")
-            .to_string()
-            .contains("non-string panic payload"),
-        "{err:?}"
-    );
+    assert!(cause(&err).contains("non-string panic payload"), "{err:?}");
 }
 
 #[tokio::test]
@@ -376,10 +455,7 @@ async fn migrate_applies_pending_migrations_once() {
 async fn ping_and_checkpoint_work_on_a_healthy_database() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let new = UserFactory::new().build();
-    db.write(move |conn| UserRepository::create(conn, &new))
-        .await
-        .expect("write");
+    db.write(a_user()).await.expect("write");
 
     db.ping().await.expect("ping");
     db.checkpoint().await.expect("checkpoint");
@@ -436,82 +512,23 @@ fn debug_shows_the_configuration() {
     );
 }
 
-/// Holds the writer inside a write of its own until the returned sender
-/// sends (or is dropped).
-async fn hold_the_writer(db: &Db) -> (mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
-    let holder = tokio::spawn({
-        let db = db.clone();
-        async move {
-            db.write(move |_| {
-                let _ = held_tx.send(());
-                let _ = release_rx.recv();
-                Ok::<_, RepoError>(())
-            })
-            .await
-            .expect("the holding write");
-        }
-    });
-    held_rx.await.expect("the writer is held");
-    (release_tx, holder)
-}
-
-/// Queues `write` behind a held writer; returns its task.
-fn queue_write<T, E>(
-    db: &Db,
-    write: impl FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
-) -> tokio::task::JoinHandle<Result<T, E>>
-where
-    T: Send + 'static,
-    E: From<RepoError> + Send + 'static,
-{
-    let db = db.clone();
-    tokio::spawn(async move { db.write(write).await })
-}
-
-async fn until_queued(db: &Db, writes: usize) {
-    while db.queued().writes < writes {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-fn user_named(email: &str) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
-    let new = UserFactory::new().email(email).build();
-    move |conn| UserRepository::create(conn, &new).map(|_| ())
-}
-
-fn emails(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
-    use promptyard_db_models::schema::users;
-    users::table
-        .select(users::email)
-        .order(users::email)
-        .load(conn)
-        .map_err(RepoError::from)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_writes_commit_as_one_transaction() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let (release, holder) = hold_the_writer(&db).await;
+    let held = hold(&db, Lane::Writer).await;
     // The first write breaks a foreign key that is only checked at COMMIT
     // (PRAGMA defer_foreign_keys lasts until the transaction ends): if the
     // two shared one transaction, its COMMIT fails for both.
-    let orphan = queue_write(&db, |conn| {
-        conn.batch_execute(
-            "PRAGMA defer_foreign_keys = ON; \
+    let orphan = queue_in_turn(
+        &db,
+        sql("PRAGMA defer_foreign_keys = ON; \
              INSERT INTO sessions (id, user_id, state, created_at, last_seen_at, expires_at) \
-             VALUES ('s1', 'no such user', '{}', '2026-11-25 12:00:00', '2026-11-25 12:00:00', '2026-12-02 12:00:00')",
-        )
-        .map_err(RepoError::from)
-    });
-    until_queued(&db, 1).await;
-    let innocent = queue_write(&db, user_named("ada@example.com"));
-    until_queued(&db, 2).await;
-
-    release.send(()).expect("release");
-    holder.await.expect("join");
+             VALUES ('s1', 'no such user', '{}', '2026-11-25 12:00:00', '2026-11-25 12:00:00', '2026-12-02 12:00:00')"),
+    )
+    .await;
+    let innocent = queue_in_turn(&db, user_named("ada@example.com")).await;
+    held.release().await;
 
     let orphan = orphan.await.expect("join");
     let innocent = innocent.await.expect("join");
@@ -528,33 +545,19 @@ async fn queued_writes_commit_as_one_transaction() {
         0,
         "nothing written"
     );
-    db.write(user_named("grace@example.com"))
-        .await
-        .expect("the writer goes on");
+    db.write(a_user()).await.expect("the writer goes on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_write_in_a_batch_rolls_back_alone() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let (release, holder) = hold_the_writer(&db).await;
-    let before = queue_write(&db, user_named("ada@example.com"));
-    until_queued(&db, 1).await;
-    let failing = queue_write(&db, |conn| -> Result<(), AppError> {
-        user_named("grace@example.com")(conn)?;
-        Err(AppError::Refused)
-    });
-    until_queued(&db, 2).await;
-    let after = queue_write(&db, user_named("linus@example.com"));
-    until_queued(&db, 3).await;
 
-    release.send(()).expect("release");
-    holder.await.expect("join");
+    let (before, failing, after) = batch_around(&db, || Err(AppError::Refused)).await;
 
-    before.await.expect("join").expect("before");
-    let failing = failing.await.expect("join");
+    before.expect("before");
     assert!(matches!(failing, Err(AppError::Refused)), "{failing:?}");
-    after.await.expect("join").expect("after");
+    after.expect("after");
     assert_eq!(
         db.read(emails).await.expect("emails"),
         ["ada@example.com", "linus@example.com"]
@@ -565,36 +568,26 @@ async fn a_failing_write_in_a_batch_rolls_back_alone() {
 async fn a_panic_in_a_batch_fails_the_writes_before_it_and_runs_those_after() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let (release, holder) = hold_the_writer(&db).await;
-    let before = queue_write(&db, user_named("ada@example.com"));
-    until_queued(&db, 1).await;
-    let panicking = queue_write(&db, |conn| -> Result<(), RepoError> {
-        user_named("grace@example.com")(conn)?;
-        panic!("bug in a write");
-    });
-    until_queued(&db, 2).await;
-    let after = queue_write(&db, user_named("linus@example.com"));
-    until_queued(&db, 3).await;
 
-    release.send(()).expect("release");
-    holder.await.expect("join");
+    let (before, panicking, after) = batch_around(&db, || -> Result<(), RepoError> {
+        panic!("bug in a write")
+    })
+    .await;
 
-    let before = before.await.expect("join");
     assert!(
         matches!(&before, Err(RepoError::Unexpected(e)) if e.to_string().contains("another write of its batch panicked")),
         "{before:?}"
     );
-    let panicking = panicking.await.expect("join");
     assert!(
         matches!(&panicking, Err(RepoError::Unexpected(e)) if e.to_string().contains("bug in a write")),
         "{panicking:?}"
     );
-    after.await.expect("join").expect("after");
+    after.expect("after");
     assert_eq!(
         db.read(emails).await.expect("emails"),
         ["linus@example.com"]
     );
-    db.write(user_named("ken@example.com"))
+    db.write(a_user())
         .await
         .expect("the fresh connection writes");
 }
@@ -603,15 +596,14 @@ async fn a_panic_in_a_batch_fails_the_writes_before_it_and_runs_those_after() {
 async fn more_writes_than_a_batch_holds_all_commit() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let (release, holder) = hold_the_writer(&db).await;
+    let held = hold(&db, Lane::Writer).await;
     let count = lanes::MAX_BATCH * 2 + 3;
     let writes: Vec<_> = (0..count)
         .map(|n| queue_write(&db, user_named(&format!("user{n}@example.com"))))
         .collect();
     until_queued(&db, count).await;
 
-    release.send(()).expect("release");
-    holder.await.expect("join");
+    held.release().await;
 
     for write in writes {
         write.await.expect("join").expect("write");
@@ -628,25 +620,9 @@ async fn a_write_that_waited_longer_than_the_acquire_timeout_never_runs() {
     let test_db = TestDb::new();
     let db = Db::open(DbConfig::new(test_db.url()).with_acquire_timeout(Duration::from_millis(50)))
         .expect("open");
-    let (release, holder) = hold_the_writer(&db).await;
 
-    let err = db
-        .write(user_named("ada@example.com"))
-        .await
-        .expect_err("the writer is held");
+    times_out(&db, Lane::Writer, user_named("ada@example.com")).await;
 
-    assert!(
-        matches!(
-            err,
-            RepoError::Unavailable {
-                reason: Unavailable::Timeout,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    release.send(()).expect("release");
-    holder.await.expect("join");
     db.write(user_named("grace@example.com"))
         .await
         .expect("the writer is free");
@@ -671,20 +647,12 @@ async fn the_wal_a_burst_of_writes_grew_shrinks_once_the_writer_is_idle() {
         let db = Db::open(DbConfig::new(test_db.url()).with_idle_checkpoint(idle)).expect("open");
         let wal = std::path::PathBuf::from(format!("{}-wal", test_db.url()));
         let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
-        db.write(|conn| {
-            conn.batch_execute("CREATE TABLE scratch (b BLOB)")
-                .map_err(RepoError::from)
-        })
-        .await
-        .expect("table");
+        db.write(sql("CREATE TABLE scratch (b BLOB)"))
+            .await
+            .expect("table");
 
         let burst: Vec<_> = (0..200)
-            .map(|_| {
-                queue_write(&db, |conn| {
-                    conn.batch_execute("INSERT INTO scratch VALUES (randomblob(16384))")
-                        .map_err(RepoError::from)
-                })
-            })
+            .map(|_| queue_write(&db, sql("INSERT INTO scratch VALUES (randomblob(16384))")))
             .collect();
         for write in burst {
             write.await.expect("join").expect("write");

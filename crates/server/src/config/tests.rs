@@ -23,6 +23,13 @@ fn serve(args: &ConfigArgs) -> Result<ServeConfig, ConfigError> {
     ServeConfig::from_args(args, "promptyard.db".into())
 }
 
+/// The one-line error of the defaults changed by `change`.
+fn refused(change: impl FnOnce(&mut ConfigArgs)) -> String {
+    let mut a = args();
+    change(&mut a);
+    serve(&a).expect_err("the settings are refused").to_string()
+}
+
 #[test]
 fn the_contract_defaults_are_valid() {
     let config = serve(&args()).expect("valid");
@@ -81,13 +88,11 @@ fn the_password_hasher_is_configurable_within_bounds() {
             "invalid PROMPTYARD_HASH_MAX_WAIT_MS \"60001\": at most 60000",
         ),
     ] {
-        let mut a = args();
-        match field {
+        let message = refused(|a| match field {
             "workers" => a.hash_workers = Some(bad.into()),
             "queue" => a.hash_queue = bad.into(),
             _ => a.hash_max_wait_ms = bad.into(),
-        }
-        let message = serve(&a).expect_err(bad).to_string();
+        });
         assert!(message.starts_with(expected), "{message}");
     }
 }
@@ -110,9 +115,7 @@ fn an_unparsable_bind_address_is_one_line_naming_the_variable() {
         "127.0.0.1:99999",
         "",
     ] {
-        let mut a = args();
-        a.bind = bad.into();
-        let message = serve(&a).expect_err(bad).to_string();
+        let message = refused(|a| a.bind = bad.into());
         assert!(message.starts_with("invalid PROMPTYARD_BIND"), "{message}");
         assert!(!message.contains('\n'), "{message}");
     }
@@ -162,23 +165,15 @@ fn numbers_must_be_positive_whole_numbers() {
         ),
     ] {
         for bad in ["0", "-5", "ten", "1.5", ""] {
-            let mut a = args();
-            set(&mut a, bad);
-            let message = serve(&a).expect_err(bad).to_string();
+            let message = refused(|a| set(a, bad));
             assert!(
                 message.starts_with(&format!("invalid {variable}")),
                 "{message}"
             );
         }
     }
-    let mut a = args();
-    a.session_ttl_secs = "99999999999".into();
-    assert!(
-        serve(&a)
-            .expect_err("too long")
-            .to_string()
-            .contains("100 years")
-    );
+    let message = refused(|a| a.session_ttl_secs = "99999999999".into());
+    assert!(message.contains("100 years"), "{message}");
 }
 
 #[test]
@@ -211,13 +206,10 @@ fn cookie_secure_reads_common_spellings_of_true_and_false() {
         a.cookie_secure = value.into();
         assert_eq!(serve(&a).expect(value).cookie_secure, expected, "{value}");
     }
-    let mut a = args();
-    a.cookie_secure = "maybe".into();
+    let message = refused(|a| a.cookie_secure = "maybe".into());
     assert!(
-        serve(&a)
-            .expect_err("maybe")
-            .to_string()
-            .starts_with("invalid PROMPTYARD_COOKIE_SECURE")
+        message.starts_with("invalid PROMPTYARD_COOKIE_SECURE"),
+        "{message}"
     );
 }
 
@@ -235,8 +227,7 @@ fn cors_origins_are_a_comma_separated_list_of_origins() {
         "ftp://x.io",
         "https://",
     ] {
-        a.cors_origins = bad.into();
-        let message = serve(&a).expect_err(bad).to_string();
+        let message = refused(|a| a.cors_origins = bad.into());
         assert!(
             message.starts_with("invalid PROMPTYARD_CORS_ORIGINS"),
             "{message}"
@@ -246,13 +237,12 @@ fn cors_origins_are_a_comma_separated_list_of_origins() {
 
 #[test]
 fn a_short_secret_key_is_refused_without_showing_it() {
-    let mut a = args();
-    a.secret_key = Some("too-short-secret".into());
-    let message = serve(&a).expect_err("short").to_string();
+    let message = refused(|a| a.secret_key = Some("too-short-secret".into()));
     assert_eq!(
         message,
         "invalid PROMPTYARD_SECRET_KEY: it must be at least 64 bytes (it is 16)"
     );
+    let mut a = args();
     a.secret_key = Some("k".repeat(64));
     assert_eq!(serve(&a).expect("ok").secret_key.map(|k| k.len()), Some(64));
 }

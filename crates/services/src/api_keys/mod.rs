@@ -51,15 +51,12 @@ pub struct ApiKeyInfo {
     #[schema(example = "pyk_01JD3X8K4M2Q")]
     pub prefix: String,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// `null` for a key that never expires.
     #[serde(with = "crate::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
     /// When the key last authenticated a request (to the minute), or `null`.
     #[serde(with = "crate::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -105,16 +105,7 @@ pub enum AuthError {
     Unexpected(#[source] BoxError),
 }
 
-impl From<RepoError> for AuthError {
-    fn from(err: RepoError) -> Self {
-        match err {
-            // The row the caller named is not there (or not theirs).
-            RepoError::NotFound => Self::NotFound,
-            RepoError::Unavailable { .. } => Self::Unavailable(err),
-            other => Self::Unexpected(Box::new(other)),
-        }
-    }
-}
+from_repo_error!(AuthError);
 
 impl From<HashError> for AuthError {
     fn from(err: HashError) -> Self {

@@ -14,20 +14,14 @@ pub struct AuthUser {
     pub email: String,
     pub is_active: bool,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime, example = "2026-11-25T17:00:00.123Z")]
+    #[schema(example = "2026-11-25T17:00:00.123Z")]
     pub created_at: DateTime<Utc>,
 }
 
-impl From<User> for AuthUser {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id,
-            email: user.email,
-            is_active: user.is_active,
-            created_at: user.created_at.and_utc(),
-        }
-    }
-}
+view_from_row!(User => AuthUser {
+    same: [id, email, is_active],
+    utc: [created_at],
+});
 
 /// One of the caller's sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -37,13 +31,10 @@ pub struct SessionInfo {
     #[schema(value_type = String, example = "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b")]
     pub id: SessionPublicId,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub expires_at: DateTime<Utc>,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub last_seen_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     /// Whether this is the session making the request.

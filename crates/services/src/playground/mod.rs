@@ -90,15 +90,7 @@ pub enum PlaygroundError {
     Unexpected(#[source] BoxError),
 }
 
-impl From<RepoError> for PlaygroundError {
-    fn from(err: RepoError) -> Self {
-        match err {
-            RepoError::NotFound => Self::NotFound,
-            RepoError::Unavailable { .. } => Self::Unavailable(err),
-            other => Self::Unexpected(Box::new(other)),
-        }
-    }
-}
+from_repo_error!(PlaygroundError);
 
 /// See the module docs.
 #[derive(Debug, Clone)]

@@ -22,25 +22,15 @@ pub struct ConversationInfo {
     /// Sent to the provider first; not stored as a message.
     pub system_prompt: Option<String>,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<Conversation> for ConversationInfo {
-    fn from(c: Conversation) -> Self {
-        Self {
-            id: c.id,
-            title: c.title,
-            model: c.model,
-            system_prompt: c.system_prompt,
-            created_at: c.created_at.and_utc(),
-            updated_at: c.updated_at.and_utc(),
-        }
-    }
-}
+view_from_row!(Conversation => ConversationInfo {
+    same: [id, title, model, system_prompt],
+    utc: [created_at, updated_at],
+});
 
 /// A message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -52,20 +42,13 @@ pub struct MessageInfo {
     pub role: String,
     pub content: String,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 
-impl From<Message> for MessageInfo {
-    fn from(m: Message) -> Self {
-        Self {
-            id: m.id,
-            role: m.role,
-            content: m.content,
-            created_at: m.created_at.and_utc(),
-        }
-    }
-}
+view_from_row!(Message => MessageInfo {
+    same: [id, role, content],
+    utc: [created_at],
+});
 
 /// A conversation with its messages, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -338,20 +338,17 @@ mod tests {
         assert!(registry.provider("echo-1").is_some());
         assert!(registry.provider("gpt-9").is_none());
 
-        let clash = registry.add(
-            Arc::new(EchoProvider),
-            &[ModelSpec::new("x", 10), ModelSpec::new("echo-1", 10)],
-            "again",
-        );
-        assert_eq!(clash, Err("echo-1".to_owned()));
-        assert!(registry.provider("x").is_none(), "nothing added on a clash");
-        let twice = registry.add(
-            Arc::new(EchoProvider),
-            &[ModelSpec::new("y", 10), ModelSpec::new("y", 20)],
-            "twice",
-        );
-        assert_eq!(twice, Err("y".to_owned()));
-        assert!(registry.route("y").is_none(), "nothing added on a clash");
+        // A model the registry has, then one that the same call names twice.
+        for (models, clash, new) in [
+            ([("x", 10), ("echo-1", 10)], "echo-1", "x"),
+            ([("y", 10), ("y", 20)], "y", "y"),
+        ] {
+            let specs = models.map(|(id, window)| ModelSpec::new(id, window));
+            let added = registry.add(Arc::new(EchoProvider), &specs, "a clash");
+            assert_eq!(added, Err(clash.to_owned()));
+            assert!(registry.provider(new).is_none(), "nothing added on a clash");
+            assert!(registry.route(new).is_none(), "nothing added on a clash");
+        }
     }
 
     #[test]

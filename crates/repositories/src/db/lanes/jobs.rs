@@ -6,10 +6,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use diesel::{Connection, SqliteConnection};
+use diesel::SqliteConnection;
 use tokio::sync::oneshot;
 
-use super::super::{Abort, panic_message};
+use super::super::{panic_message, transaction};
 use crate::error::RepoError;
 
 /// A job that no connection has taken yet.
@@ -19,12 +19,30 @@ pub(super) const STARTED: u8 = 1;
 /// A job its caller stopped waiting for: it never runs.
 pub(super) const CANCELLED: u8 = 2;
 
-/// Takes a job for a connection: false if its caller cancelled it or left.
-pub(super) fn take(state: &AtomicU8, caller_left: bool) -> bool {
-    !caller_left
-        && state
-            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+/// What every job carries: its closure, the reply its caller waits on, and
+/// the state that decides whether it still runs.
+pub(super) struct Ticket<F, X> {
+    pub(super) state: Arc<AtomicU8>,
+    pub(super) work: F,
+    pub(super) reply: oneshot::Sender<X>,
+}
+
+impl<F, X> Ticket<F, X> {
+    /// Takes the job for a connection: its closure and reply, or `None` if
+    /// its caller cancelled it or left.
+    fn take(self) -> Option<(F, oneshot::Sender<X>)> {
+        let started = !self.reply.is_closed()
+            && self
+                .state
+                .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        started.then_some((self.work, self.reply))
+    }
+
+    /// Answers the caller without running the closure.
+    fn refuse(self, answer: X) {
+        let _ = self.reply.send(answer);
+    }
 }
 
 /// What running a job came to.
@@ -57,11 +75,7 @@ pub(super) trait Settle: Send {
 
 /// A closure that runs as it is (a read in its snapshot transaction, a
 /// migration, a checkpoint).
-pub(super) struct Alone<R, F> {
-    pub(super) state: Arc<AtomicU8>,
-    pub(super) work: F,
-    pub(super) reply: oneshot::Sender<Result<R, RepoError>>,
-}
+pub(super) struct Alone<R, F>(pub(super) Ticket<F, Result<R, RepoError>>);
 
 impl<R, F> Job for Alone<R, F>
 where
@@ -73,10 +87,9 @@ where
     }
 
     fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
-        let Self { state, work, reply } = *self;
-        if !take(&state, reply.is_closed()) {
+        let Some((work, reply)) = self.0.take() else {
             return Outcome::Done;
-        }
+        };
         match std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))) {
             Ok(out) => {
                 let _ = reply.send(Ok(out));
@@ -90,16 +103,12 @@ where
     }
 
     fn refuse(self: Box<Self>, err: RepoError) {
-        let _ = self.reply.send(Err(err));
+        self.0.refuse(Err(err));
     }
 }
 
 /// A write: runs in a savepoint of the writer's batch transaction.
-pub(super) struct Write<T, E, F> {
-    pub(super) state: Arc<AtomicU8>,
-    pub(super) work: F,
-    pub(super) reply: oneshot::Sender<Result<T, E>>,
-}
+pub(super) struct Write<T, E, F>(pub(super) Ticket<F, Result<T, E>>);
 
 impl<T, E, F> Job for Write<T, E, F>
 where
@@ -112,23 +121,13 @@ where
     }
 
     fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
-        let Self { state, work, reply } = *self;
-        if !take(&state, reply.is_closed()) {
+        let Some((work, reply)) = self.0.take() else {
             return Outcome::Done;
-        }
-        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            // Nested in the batch's transaction: a savepoint, rolled back
-            // alone when `work` fails.
-            conn.transaction(|c| work(c).map_err(Abort::App))
-        }));
-        match ran {
-            Ok(result) => Outcome::Pending(Box::new(Settled {
-                result: result.map_err(|abort| match abort {
-                    Abort::App(err) => err,
-                    Abort::Db(err) => E::from(RepoError::from(err)),
-                }),
-                reply,
-            })),
+        };
+        // Nested in the batch's transaction: a savepoint, rolled back alone
+        // when `work` fails.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| transaction(conn, work))) {
+            Ok(result) => Outcome::Pending(Box::new(Settled { result, reply })),
             Err(payload) => {
                 let _ = reply.send(Err(E::from(panicked(payload))));
                 Outcome::Panicked
@@ -137,7 +136,7 @@ where
     }
 
     fn refuse(self: Box<Self>, err: RepoError) {
-        let _ = self.reply.send(Err(E::from(err)));
+        self.0.refuse(Err(E::from(err)));
     }
 }
 

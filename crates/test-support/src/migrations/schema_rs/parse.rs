@@ -158,19 +158,17 @@ impl Parser {
         }
         // The outermost type is the last identifier at depth 0; with
         // `Nullable<T>`, T is the last identifier at depth 1.
-        let outer = idents
-            .iter()
-            .rev()
-            .find(|(_, d)| *d == 0)
-            .map(|(n, _)| n.clone())
-            .ok_or("a column without a type in schema.rs")?;
-        if outer == "Nullable" {
-            let inner = idents
+        let last_at = |depth, missing: &str| {
+            idents
                 .iter()
                 .rev()
-                .find(|(_, d)| *d == 1)
+                .find(|(_, d)| *d == depth)
                 .map(|(n, _)| n.clone())
-                .ok_or("Nullable<> without a type in schema.rs")?;
+                .ok_or_else(|| missing.to_owned())
+        };
+        let outer = last_at(0, "a column without a type in schema.rs")?;
+        if outer == "Nullable" {
+            let inner = last_at(1, "Nullable<> without a type in schema.rs")?;
             Ok((canonical_type(&inner).to_owned(), true))
         } else {
             Ok((canonical_type(&outer).to_owned(), false))
