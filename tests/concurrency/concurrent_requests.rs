@@ -17,6 +17,20 @@ async fn create_user(db: &Db) -> Result<promptyard_repositories::User, RepoError
         .await
 }
 
+/// `n` tasks at once, each running `task` with its index and its own
+/// handle on `db`.
+fn spawn_n<T, F>(db: &Db, n: usize, task: impl Fn(usize, Db) -> F) -> JoinSet<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        tasks.spawn(task(i, db.clone()));
+    }
+    tasks
+}
+
 /// How many sessions there are.
 fn session_count(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
     sessions::table
@@ -31,15 +45,13 @@ async fn fifty_concurrent_user_creations_get_unique_ids_and_are_all_readable() {
     let db = test_db.db();
     let emails: Vec<String> = (0..50).map(|_| UserFactory::new().build().email).collect();
 
-    let mut tasks = JoinSet::new();
-    for email in emails.clone() {
-        let db = db.clone();
-        tasks.spawn(async move {
-            let new = UserFactory::new().email(email).build();
+    let tasks = spawn_n(&db, emails.len(), |i, db| {
+        let new = UserFactory::new().email(&emails[i]).build();
+        async move {
             db.write(move |conn| UserRepository::create(conn, &new))
                 .await
-        });
-    }
+        }
+    });
     let users: Vec<_> = tasks
         .join_all()
         .await
@@ -65,15 +77,13 @@ async fn a_hundred_concurrent_reads_of_one_user_all_find_it_without_blocking() {
     let user = create_user(&db).await.expect("create");
 
     let start = Instant::now();
-    let mut tasks = JoinSet::new();
-    for _ in 0..100 {
-        let db = db.clone();
+    let tasks = spawn_n(&db, 100, |_, db| {
         let id = user.id.clone();
-        tasks.spawn(async move {
+        async move {
             db.read(move |conn| UserRepository::get_by_id(conn, &id))
                 .await
-        });
-    }
+        }
+    });
     let results = tasks.join_all().await;
     let elapsed = start.elapsed();
 
@@ -92,21 +102,19 @@ async fn five_hundred_concurrent_writers_all_succeed() {
     let test_db = TestDb::new();
     let db = test_db.db();
 
-    let mut tasks = JoinSet::new();
-    for _ in 0..500 {
-        let db = db.clone();
-        // Read, then write, in one transaction: the shape that fails with
-        // `database is locked` under deferred transactions.
-        tasks.spawn(async move {
-            let new = UserFactory::new().build();
+    // Read, then write, in one transaction: the shape that fails with
+    // `database is locked` under deferred transactions.
+    let tasks = spawn_n(&db, 500, |_, db| {
+        let new = UserFactory::new().build();
+        async move {
             db.write(move |conn| {
                 let before = UserRepository::count(conn)?;
                 UserRepository::create(conn, &new)?;
                 Ok::<_, RepoError>(before)
             })
             .await
-        });
-    }
+        }
+    });
     let results = tasks.join_all().await;
 
     let errors: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
@@ -138,11 +146,9 @@ async fn read_modify_write_under_contention_loses_no_update() {
             .expect("session")
     };
 
-    let mut tasks = JoinSet::new();
-    for _ in 0..200 {
-        let db = db.clone();
+    let tasks = spawn_n(&db, 200, |_, db| {
         let id = session.id.clone();
-        tasks.spawn(async move {
+        async move {
             db.write(move |conn| {
                 let current: String = sessions::table
                     .find(&id)
@@ -159,8 +165,8 @@ async fn read_modify_write_under_contention_loses_no_update() {
                 )
             })
             .await
-        });
-    }
+        }
+    });
     let errors = tasks
         .join_all()
         .await
@@ -191,20 +197,18 @@ async fn mixed_readers_and_writers_end_with_exact_counts() {
     const WRITERS: usize = 200;
     const READERS: usize = 300;
 
-    let mut writers = JoinSet::new();
-    for _ in 0..WRITERS {
-        let db = db.clone();
+    let writers = spawn_n(&db, WRITERS, |_, db| {
         let new = SessionFactory::for_user(&user).build();
-        writers.spawn(async move {
+        async move {
             db.write(move |conn| SessionRepository::create(conn, &new))
                 .await
-        });
-    }
-    let mut readers = JoinSet::new();
-    for _ in 0..READERS {
-        let db = db.clone();
-        readers.spawn(async move { db.read(session_count).await });
-    }
+        }
+    });
+    let readers = spawn_n(
+        &db,
+        READERS,
+        |_, db| async move { db.read(session_count).await },
+    );
     let written = writers.join_all().await;
     let counts = readers.join_all().await;
 
@@ -270,13 +274,11 @@ async fn cancelling_operations_in_flight_leaves_no_half_write_and_the_pools_work
             .await
             .is_ok()
     );
-    let mut tasks = JoinSet::new();
-    for _ in 0..50 {
-        let db = db.clone();
-        tasks.spawn(async move { db.read(UserRepository::count).await });
-    }
+    let readers = spawn_n(&db, 50, |_, db| async move {
+        db.read(UserRepository::count).await
+    });
     assert!(
-        tasks.join_all().await.iter().all(Result::is_ok),
+        readers.join_all().await.iter().all(Result::is_ok),
         "every reader works"
     );
 }

@@ -23,92 +23,139 @@ use crate::schema::{
 /// [`NaiveDateTime::and_utc`] and [`chrono::DateTime::naive_utc`].
 pub type Timestamp = NaiveDateTime;
 
-/// A row of `users`.
-#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
-pub struct User {
-    pub id: UserId,
-    /// Lower-cased; unique case-insensitively.
-    pub email: String,
-    /// An Argon2id PHC string. Never logged, never serialised.
-    pub password_hash: String,
-    pub is_active: bool,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+/// Declares a table's row type and its insert type. The insert type has
+/// the fields the caller sets; the row type has those, then the ones the
+/// database sets (`set_by_the_database`). `Debug` of both prints
+/// `[redacted]` for the `redacted` fields.
+macro_rules! row_types {
+    (
+        $(#[$row_attr:meta])*
+        pub struct $Row:ident;
+        $(#[$new_attr:meta])*
+        pub struct $New:ident;
+        fields {
+            $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)*
+        }
+        set_by_the_database {
+            $($(#[$owned_attr:meta])* pub $owned:ident: $owned_ty:ty,)*
+        }
+        debug { shown: [$($shown:ident),*], redacted: [$($secret:ident),*] }
+    ) => {
+        $(#[$row_attr])*
+        pub struct $Row {
+            $($(#[$field_attr])* pub $field: $ty,)*
+            $($(#[$owned_attr])* pub $owned: $owned_ty,)*
+        }
+
+        $(#[$new_attr])*
+        pub struct $New {
+            $(pub $field: $ty,)*
+        }
+
+        debug_redacting!($Row {
+            shown: [$($shown,)* $($owned),*],
+            redacted: [$($secret),*]
+        });
+        debug_redacting!($New {
+            shown: [$($shown),*],
+            redacted: [$($secret),*]
+        });
+    };
 }
 
-/// A row to insert into `users`.
-#[derive(Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
-pub struct NewUser {
-    pub id: UserId,
-    pub email: String,
-    pub password_hash: String,
-    pub is_active: bool,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+/// `Debug` for a row type that prints `[redacted]` instead of the named
+/// secret fields.
+macro_rules! debug_redacting {
+    ($type:ident { shown: [$($shown:ident),* $(,)?], redacted: [$($secret:ident),*] }) => {
+        impl fmt::Debug for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut out = f.debug_struct(stringify!($type));
+                $(out.field(stringify!($shown), &self.$shown);)*
+                $(out.field(stringify!($secret), &format_args!("[redacted]"));)*
+                out.finish()
+            }
+        }
+    };
 }
 
-/// A row of `sessions`.
-#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
-#[diesel(table_name = sessions, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
-pub struct Session {
-    /// SHA-256 (hex) of the session key the cookie carries.
-    pub id: SessionId,
-    pub user_id: UserId,
-    /// The actix-session state, a JSON object.
-    pub state: String,
-    pub created_at: Timestamp,
-    pub last_seen_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub user_agent: Option<String>,
-    /// The UUIDv7 its owner sees and revokes it by; never derived from the
-    /// key.
-    pub public_id: SessionPublicId,
+row_types! {
+    /// A row of `users`.
+    #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+    #[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+    pub struct User;
+    /// A row to insert into `users`.
+    #[derive(Clone, PartialEq, Eq, Insertable)]
+    #[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+    pub struct NewUser;
+    fields {
+        pub id: UserId,
+        /// Lower-cased; unique case-insensitively.
+        pub email: String,
+        /// An Argon2id PHC string. Never logged, never serialised.
+        pub password_hash: String,
+        pub is_active: bool,
+        pub created_at: Timestamp,
+        pub updated_at: Timestamp,
+    }
+    set_by_the_database {}
+    debug { shown: [id, email, is_active, created_at, updated_at], redacted: [password_hash] }
 }
 
-/// A row to insert into `sessions`.
-#[derive(Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = sessions, check_for_backend(diesel::sqlite::Sqlite))]
-pub struct NewSession {
-    pub id: SessionId,
-    pub user_id: UserId,
-    pub state: String,
-    pub created_at: Timestamp,
-    pub last_seen_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub user_agent: Option<String>,
-    pub public_id: SessionPublicId,
+row_types! {
+    /// A row of `sessions`.
+    #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+    #[diesel(table_name = sessions, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
+    pub struct Session;
+    /// A row to insert into `sessions`.
+    #[derive(Clone, PartialEq, Eq, Insertable)]
+    #[diesel(table_name = sessions, check_for_backend(diesel::sqlite::Sqlite))]
+    pub struct NewSession;
+    fields {
+        /// SHA-256 (hex) of the session key the cookie carries.
+        pub id: SessionId,
+        pub user_id: UserId,
+        /// The actix-session state, a JSON object.
+        pub state: String,
+        pub created_at: Timestamp,
+        pub last_seen_at: Timestamp,
+        pub expires_at: Timestamp,
+        pub user_agent: Option<String>,
+        /// The UUIDv7 its owner sees and revokes it by; never derived from the
+        /// key.
+        pub public_id: SessionPublicId,
+    }
+    set_by_the_database {}
+    debug {
+        shown: [public_id, user_id, created_at, last_seen_at, expires_at, user_agent],
+        redacted: [id, state]
+    }
 }
 
-/// A row of `api_keys`.
-#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
-#[diesel(table_name = api_keys, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
-pub struct ApiKey {
-    pub id: ApiKeyId,
-    pub user_id: UserId,
-    pub name: String,
-    /// The non-secret part of the key, after `pyk_`.
-    pub public_id: String,
-    /// SHA-256 of the key's secret part.
-    pub secret_hash: Vec<u8>,
-    pub created_at: Timestamp,
-    pub expires_at: Option<Timestamp>,
-    pub last_used_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-}
-
-/// A row to insert into `api_keys`.
-#[derive(Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = api_keys, check_for_backend(diesel::sqlite::Sqlite))]
-pub struct NewApiKey {
-    pub id: ApiKeyId,
-    pub user_id: UserId,
-    pub name: String,
-    pub public_id: String,
-    pub secret_hash: Vec<u8>,
-    pub created_at: Timestamp,
-    pub expires_at: Option<Timestamp>,
+row_types! {
+    /// A row of `api_keys`.
+    #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+    #[diesel(table_name = api_keys, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
+    pub struct ApiKey;
+    /// A row to insert into `api_keys`.
+    #[derive(Clone, PartialEq, Eq, Insertable)]
+    #[diesel(table_name = api_keys, check_for_backend(diesel::sqlite::Sqlite))]
+    pub struct NewApiKey;
+    fields {
+        pub id: ApiKeyId,
+        pub user_id: UserId,
+        pub name: String,
+        /// The non-secret part of the key, after `pyk_`.
+        pub public_id: String,
+        /// SHA-256 of the key's secret part.
+        pub secret_hash: Vec<u8>,
+        pub created_at: Timestamp,
+        pub expires_at: Option<Timestamp>,
+    }
+    set_by_the_database {
+        pub last_used_at: Option<Timestamp>,
+        pub revoked_at: Option<Timestamp>,
+    }
+    debug { shown: [id, user_id, name, public_id, created_at, expires_at], redacted: [secret_hash] }
 }
 
 /// A row of `conversations`.
@@ -171,69 +218,6 @@ pub struct LoginFailure {
     pub failures: i32,
     pub window_started_at: Timestamp,
 }
-
-/// `Debug` for a row type that prints `[redacted]` instead of the named
-/// secret fields.
-macro_rules! debug_redacting {
-    ($type:ident { shown: [$($shown:ident),*], redacted: [$($secret:ident),*] }) => {
-        impl fmt::Debug for $type {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut out = f.debug_struct(stringify!($type));
-                $(out.field(stringify!($shown), &self.$shown);)*
-                $(out.field(stringify!($secret), &format_args!("[redacted]"));)*
-                out.finish()
-            }
-        }
-    };
-}
-
-debug_redacting!(User {
-    shown: [id, email, is_active, created_at, updated_at],
-    redacted: [password_hash]
-});
-debug_redacting!(NewUser {
-    shown: [id, email, is_active, created_at, updated_at],
-    redacted: [password_hash]
-});
-debug_redacting!(ApiKey {
-    shown: [
-        id,
-        user_id,
-        name,
-        public_id,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at
-    ],
-    redacted: [secret_hash]
-});
-debug_redacting!(NewApiKey {
-    shown: [id, user_id, name, public_id, created_at, expires_at],
-    redacted: [secret_hash]
-});
-debug_redacting!(Session {
-    shown: [
-        public_id,
-        user_id,
-        created_at,
-        last_seen_at,
-        expires_at,
-        user_agent
-    ],
-    redacted: [id, state]
-});
-debug_redacting!(NewSession {
-    shown: [
-        public_id,
-        user_id,
-        created_at,
-        last_seen_at,
-        expires_at,
-        user_agent
-    ],
-    redacted: [id, state]
-});
 
 #[cfg(test)]
 mod tests {

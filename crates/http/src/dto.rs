@@ -51,10 +51,7 @@ pub struct CredentialsBody {
 
 impl std::fmt::Debug for CredentialsBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CredentialsBody")
-            .field("email", &self.email)
-            .field("password", &"[redacted]")
-            .finish()
+        debug_with_secret(f, "CredentialsBody", ("email", &self.email), "password")
     }
 }
 
@@ -65,17 +62,6 @@ impl CredentialsBody {
             email: &self.email,
             password: &self.password,
         }
-    }
-}
-
-impl FromJsonObject for CredentialsBody {
-    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
-        let email = fields.required_str("email");
-        let password = fields.required_str("password");
-        Some(Self {
-            email: email?.to_owned(),
-            password: password?.to_owned(),
-        })
     }
 }
 
@@ -105,15 +91,24 @@ impl PasswordChangeBody {
     }
 }
 
-impl FromJsonObject for PasswordChangeBody {
-    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
-        let current = fields.required_str("current_password");
-        let new = fields.required_str("new_password");
-        Some(Self {
-            current_password: current?.to_owned(),
-            new_password: new?.to_owned(),
-        })
-    }
+/// `FromJsonObject` for bodies of required strings, each field named as
+/// in the JSON object (every missing or mistyped one is reported).
+macro_rules! from_required_strings {
+    ($($type:ident { $($field:ident),+ }),+ $(,)?) => {$(
+        impl FromJsonObject for $type {
+            fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+                $(let $field = fields.required_str(stringify!($field));)+
+                Some(Self {
+                    $($field: $field?.to_owned(),)+
+                })
+            }
+        }
+    )+};
+}
+
+from_required_strings! {
+    CredentialsBody { email, password },
+    PasswordChangeBody { current_password, new_password },
 }
 
 /// A key just created: the key object and, this once, the whole key.
@@ -131,11 +126,22 @@ pub struct CreatedApiKeyBody {
 
 impl std::fmt::Debug for CreatedApiKeyBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedApiKeyBody")
-            .field("api_key", &self.api_key)
-            .field("key", &"[redacted]")
-            .finish()
+        debug_with_secret(f, "CreatedApiKeyBody", ("api_key", &self.api_key), "key")
     }
+}
+
+/// Formats `name { shown, secret: "[redacted]" }`: a body's `Debug` that
+/// never shows its secret field.
+fn debug_with_secret(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    (shown, value): (&str, &dyn std::fmt::Debug),
+    secret: &str,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field(shown, value)
+        .field(secret, &"[redacted]")
+        .finish()
 }
 
 /// `POST /api/v1/api-keys`, parsed.

@@ -15,10 +15,10 @@ use actix_web::test;
 use promptyard_services::{AuthConfig, Db, ManualClock, ProviderRegistry, RepoError};
 use promptyard_test_support::TestDb;
 pub(crate) use promptyard_test_support::api::{
-    Actor, Credential, PASSWORD, Request, Response, Transport, credentials, error_fields, start,
+    Actor, Credential, PASSWORD, Request, Response, Transport, credentials, each, error_fields,
+    keys, start,
 };
 use promptyard_test_support::fake_openai::FakeOpenAi;
-use serde_json::Value;
 
 use crate::{AppState, HttpSettings};
 
@@ -205,24 +205,4 @@ impl HeldReader {
         self.release.send(()).expect("release");
         self.holder.await.expect("join").expect("holder");
     }
-}
-
-/// The field names of a JSON object, in order.
-pub(crate) fn keys(object: &Value) -> Vec<&str> {
-    object
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
-
-/// The string `field` of each item of a JSON array, in order.
-pub(crate) fn each<'v>(array: &'v Value, field: &str) -> Vec<&'v str> {
-    array
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|item| item[field].as_str().expect(field))
-        .collect()
 }

@@ -26,6 +26,26 @@ fn bench(label: &str, mut f: impl FnMut()) {
     println!("{label}: {:?}", start.elapsed() / 20000);
 }
 
+/// `sessions ⋈ users` for the session `$id`, both rows selected.
+macro_rules! session_with_user {
+    ($id:expr) => {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id.eq($id))
+            .select((Session::as_select(), User::as_select()))
+    };
+}
+
+/// [`session_with_user!`] narrowed as `get_valid_for_active_user` narrows
+/// it: not expired at `$now`, the user active.
+macro_rules! valid_session_with_active_user {
+    ($id:expr, $now:expr) => {
+        session_with_user!($id)
+            .filter(sessions::expires_at.gt($now))
+            .filter(users::is_active.eq(true))
+    };
+}
+
 fn main() {
     let test_db = TestDb::new();
     let mut conn = test_db.conn();
@@ -33,6 +53,7 @@ fn main() {
     let s = SessionFactory::for_user(&user).insert(&mut conn);
     let now = promptyard_test_support::factories::now();
     let id = s.id.clone();
+    let user_by_id = || users::table.find(&user.id).select(User::as_select());
     bench("session state by id, first()", || {
         sessions::table
             .find(&id)
@@ -63,60 +84,35 @@ fn main() {
             .unwrap();
     });
     bench("session ⋈ user, as_select, first()", || {
-        sessions::table
-            .inner_join(users::table)
-            .filter(sessions::id.eq(&id))
-            .select((Session::as_select(), User::as_select()))
+        session_with_user!(&id)
             .first::<(Session, User)>(&mut conn)
             .unwrap();
     });
     bench(
         "session ⋈ user, as_select, expiry and is_active filters, get_result()",
         || {
-            sessions::table
-                .inner_join(users::table)
-                .filter(sessions::id.eq(&id))
-                .filter(sessions::expires_at.gt(now))
-                .filter(users::is_active.eq(true))
-                .select((Session::as_select(), User::as_select()))
+            valid_session_with_active_user!(&id, now)
                 .get_result::<(Session, User)>(&mut conn)
                 .unwrap();
         },
     );
     bench("user as_select by id, get_result()", || {
-        users::table
-            .find(&user.id)
-            .select(User::as_select())
-            .get_result::<User>(&mut conn)
-            .unwrap();
+        user_by_id().get_result::<User>(&mut conn).unwrap();
     });
     bench("user as_select by id, first()", || {
-        users::table
-            .find(&user.id)
-            .select(User::as_select())
-            .first::<User>(&mut conn)
-            .unwrap();
+        user_by_id().first::<User>(&mut conn).unwrap();
     });
     bench(
         "the same get_result() inside a deferred transaction (what Db::read adds)",
         || {
             conn.transaction(|c| {
-                sessions::table
-                    .inner_join(users::table)
-                    .filter(sessions::id.eq(&id))
-                    .filter(sessions::expires_at.gt(now))
-                    .filter(users::is_active.eq(true))
-                    .select((Session::as_select(), User::as_select()))
-                    .get_result::<(Session, User)>(c)
+                valid_session_with_active_user!(&id, now).get_result::<(Session, User)>(c)
             })
             .unwrap();
         },
     );
     bench("session ⋈ user, as_select, load()", || {
-        sessions::table
-            .inner_join(users::table)
-            .filter(sessions::id.eq(&id))
-            .select((Session::as_select(), User::as_select()))
+        session_with_user!(&id)
             .load::<(Session, User)>(&mut conn)
             .unwrap();
     });

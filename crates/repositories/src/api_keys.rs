@@ -29,8 +29,7 @@ impl ApiKeyRepository {
         api_keys::table
             .inner_join(users::table)
             .filter(api_keys::public_id.eq(public_id))
-            .select((ApiKey::as_select(), User::as_select()))
-            .one(conn)
+            .select_one(conn)
     }
 
     /// The user's keys that are neither revoked nor expired at `now`,
@@ -49,8 +48,7 @@ impl ApiKeyRepository {
                     .or(api_keys::expires_at.gt(now)),
             )
             .order((api_keys::created_at.desc(), api_keys::id.desc()))
-            .select(ApiKey::as_select())
-            .all(conn)
+            .select_all(conn)
     }
 
     /// Revokes one of the user's keys at `now`. [`RepoError::NotFound`] if

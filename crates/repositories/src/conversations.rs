@@ -1,7 +1,7 @@
 //! The `conversations`, `messages` and `usage_records` tables.
 
 use diesel::connection::DefaultLoadingMode;
-use diesel::dsl::{AsSelect, SqlTypeOf, sum};
+use diesel::dsl::{AsSelect, Eq, Filter, SqlTypeOf, sum};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use promptyard_db_models::ids::{ConversationId, UserId};
@@ -13,6 +13,18 @@ use crate::error::{RepoError, Run as _, found, insert_returning};
 /// Queries on `conversations` and their `messages`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConversationRepository;
+
+/// The conversations of the user `user_id`.
+fn of_user(user_id: &UserId) -> Filter<conversations::table, Eq<conversations::user_id, &UserId>> {
+    conversations::table.filter(conversations::user_id.eq(user_id))
+}
+
+/// The messages of the conversation `conversation_id`.
+fn of_conversation(
+    conversation_id: &ConversationId,
+) -> Filter<messages::table, Eq<messages::conversation_id, &ConversationId>> {
+    messages::table.filter(messages::conversation_id.eq(conversation_id))
+}
 
 impl ConversationRepository {
     /// Inserts a conversation.
@@ -30,11 +42,9 @@ impl ConversationRepository {
         user_id: &UserId,
         id: &ConversationId,
     ) -> Result<Conversation, RepoError> {
-        conversations::table
+        of_user(user_id)
             .filter(conversations::id.eq(id))
-            .filter(conversations::user_id.eq(user_id))
-            .select(Conversation::as_select())
-            .one(conn)
+            .select_one(conn)
     }
 
     /// Up to `limit` of the user's conversations, newest first (by creation,
@@ -45,9 +55,7 @@ impl ConversationRepository {
         before: Option<&Conversation>,
         limit: i64,
     ) -> Result<Vec<Conversation>, RepoError> {
-        let mut query = conversations::table
-            .filter(conversations::user_id.eq(user_id))
-            .into_boxed();
+        let mut query = of_user(user_id).into_boxed();
         if let Some(before) = before {
             query = query.filter(
                 conversations::created_at
@@ -60,8 +68,7 @@ impl ConversationRepository {
         query
             .order((conversations::created_at.desc(), conversations::id.desc()))
             .limit(limit)
-            .select(Conversation::as_select())
-            .all(conn)
+            .select_all(conn)
     }
 
     /// Deletes the user's conversation (its messages go with it, through
@@ -71,14 +78,7 @@ impl ConversationRepository {
         user_id: &UserId,
         id: &ConversationId,
     ) -> Result<(), RepoError> {
-        found(
-            diesel::delete(
-                conversations::table
-                    .filter(conversations::id.eq(id))
-                    .filter(conversations::user_id.eq(user_id)),
-            )
-            .execute(conn)?,
-        )
+        found(diesel::delete(of_user(user_id).filter(conversations::id.eq(id))).execute(conn)?)
     }
 
     /// Sets `updated_at`.
@@ -99,11 +99,9 @@ impl ConversationRepository {
         conn: &mut SqliteConnection,
         conversation_id: &ConversationId,
     ) -> Result<Vec<Message>, RepoError> {
-        messages::table
-            .filter(messages::conversation_id.eq(conversation_id))
+        of_conversation(conversation_id)
             .order((messages::created_at.asc(), messages::id.asc()))
-            .select(Message::as_select())
-            .all(conn)
+            .select_all(conn)
     }
 
     /// The newest messages of the conversation that fit in `budget`
@@ -153,8 +151,7 @@ impl ConversationRepository {
         conversation_id: &ConversationId,
         limit: i64,
     ) -> messages::BoxedQuery<'_, Sqlite, SqlTypeOf<AsSelect<Message, Sqlite>>> {
-        messages::table
-            .filter(messages::conversation_id.eq(conversation_id))
+        of_conversation(conversation_id)
             .order((messages::created_at.desc(), messages::id.desc()))
             .limit(limit)
             .select(Message::as_select())

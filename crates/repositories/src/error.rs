@@ -8,7 +8,12 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use diesel::dsl::{AsSelect, Select};
+use diesel::query_dsl::methods::SelectDsl;
+use diesel::query_dsl::{LoadQuery, RunQueryDsl};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::Sqlite;
+use diesel::{Expression, Selectable, SelectableHelper as _};
 
 /// A boxed error that keeps its source chain.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -195,6 +200,24 @@ pub(crate) trait Run<Conn>: diesel::RunQueryDsl<Conn> + Sized {
         self.load(conn).map_err(RepoError::from)
     }
 
+    /// The one row, selected as the `U` the caller expects
+    /// (`select(U::as_select())`; [`RepoError::NotFound`] if there is none).
+    fn select_one<'q, U>(self, conn: &mut Conn) -> Result<U, RepoError>
+    where
+        Self: SelectAs<'q, Conn, U>,
+    {
+        self.select_as().one(conn)
+    }
+
+    /// Every row, each selected as the `U` the caller expects
+    /// (`select(U::as_select())`).
+    fn select_all<'q, U>(self, conn: &mut Conn) -> Result<Vec<U>, RepoError>
+    where
+        Self: SelectAs<'q, Conn, U>,
+    {
+        self.select_as().all(conn)
+    }
+
     /// How many rows the statement changed.
     fn run(self, conn: &mut Conn) -> Result<usize, RepoError>
     where
@@ -206,6 +229,30 @@ pub(crate) trait Run<Conn>: diesel::RunQueryDsl<Conn> + Sized {
 }
 
 impl<T: diesel::RunQueryDsl<Conn>, Conn> Run<Conn> for T {}
+
+/// A query that, given `select(U::as_select())`, loads `U` rows on `Conn`
+/// (the bounds behind [`Run::select_one`] and [`Run::select_all`]).
+pub(crate) trait SelectAs<'q, Conn, U>: Sized {
+    /// The query with its selection.
+    type Selected: LoadQuery<'q, Conn, U> + RunQueryDsl<Conn>;
+
+    /// `self.select(U::as_select())`.
+    fn select_as(self) -> Self::Selected;
+}
+
+impl<'q, Conn, U, Q> SelectAs<'q, Conn, U> for Q
+where
+    U: Selectable<Sqlite>,
+    AsSelect<U, Sqlite>: Expression,
+    Q: SelectDsl<AsSelect<U, Sqlite>>,
+    Select<Q, AsSelect<U, Sqlite>>: LoadQuery<'q, Conn, U> + RunQueryDsl<Conn>,
+{
+    type Selected = Select<Q, AsSelect<U, Sqlite>>;
+
+    fn select_as(self) -> Self::Selected {
+        self.select(U::as_select())
+    }
+}
 
 /// `INSERT INTO $table VALUES ($new) RETURNING` the new row as a `$row`,
 /// errors classified: the body of every repository's `create`.
@@ -219,119 +266,26 @@ macro_rules! insert_returning {
 }
 pub(crate) use insert_returning;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use diesel::result::DatabaseErrorInformation;
-
-    struct Info(&'static str);
-
-    impl DatabaseErrorInformation for Info {
-        fn message(&self) -> &str {
-            self.0
+/// Deletes up to `$limit` rows of `$table` whose `$at` column is at or
+/// before `$cutoff`, found by their text key `$key`, and evaluates to how
+/// many (`Result<usize, RepoError>`): the body of every bounded purge.
+///
+/// Two statements: run it inside `Db::write`, so they form one transaction.
+macro_rules! delete_at_or_before {
+    ($conn:expr, $table:ident, $key:ident, $at:ident <= $cutoff:expr, limit $limit:expr) => {{
+        let keys: Vec<String> = $table::table
+            .filter($table::$at.le($cutoff))
+            .select($table::$key)
+            .limit($limit)
+            .load($conn)?;
+        if keys.is_empty() {
+            Ok(0)
+        } else {
+            diesel::delete($table::table.filter($table::$key.eq_any(&keys))).run($conn)
         }
-        fn details(&self) -> Option<&str> {
-            None
-        }
-        fn hint(&self) -> Option<&str> {
-            None
-        }
-        fn table_name(&self) -> Option<&str> {
-            None
-        }
-        fn column_name(&self) -> Option<&str> {
-            None
-        }
-        fn constraint_name(&self) -> Option<&str> {
-            None
-        }
-        fn statement_position(&self) -> Option<i32> {
-            None
-        }
-    }
-
-    fn db_error(kind: DatabaseErrorKind, message: &'static str) -> RepoError {
-        DieselError::DatabaseError(kind, Box::new(Info(message))).into()
-    }
-
-    #[test]
-    fn not_found_maps_to_not_found() {
-        assert!(RepoError::from(DieselError::NotFound).is_not_found());
-    }
-
-    #[test]
-    fn unique_violations_name_the_constraint() {
-        let err = db_error(
-            DatabaseErrorKind::UniqueViolation,
-            "UNIQUE constraint failed: users.email",
-        );
-        assert!(
-            matches!(&err, RepoError::UniqueViolation { constraint } if constraint == "users.email"),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn foreign_key_violations_map_to_their_variant() {
-        let err = db_error(
-            DatabaseErrorKind::ForeignKeyViolation,
-            "FOREIGN KEY constraint failed",
-        );
-        assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
-    }
-
-    #[test]
-    fn each_sqlite_availability_message_maps_to_its_reason() {
-        for (message, reason) in UNAVAILABLE_MESSAGES {
-            let err = db_error(DatabaseErrorKind::Unknown, message);
-            assert!(
-                matches!(&err, RepoError::Unavailable { reason: r, source: Some(_) } if r == reason),
-                "{message}: {err:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_closed_connection_is_unavailable() {
-        let err = db_error(DatabaseErrorKind::ClosedConnection, "closed");
-        assert!(err.is_unavailable(), "{err:?}");
-    }
-
-    #[test]
-    fn other_errors_are_unexpected_and_keep_their_source() {
-        let err = db_error(
-            DatabaseErrorKind::CheckViolation,
-            "CHECK constraint failed: x",
-        );
-        assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
-        let source = std::error::Error::source(&err).expect("source kept");
-        assert!(source.to_string().contains("CHECK constraint failed"));
-
-        let err = RepoError::from(DieselError::RollbackTransaction);
-        assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
-    }
-
-    #[test]
-    fn optional_turns_only_not_found_into_none() {
-        assert_eq!(Ok::<_, RepoError>(1).optional().ok(), Some(Some(1)));
-        assert!(matches!(
-            Err::<i32, _>(RepoError::NotFound).optional(),
-            Ok(None)
-        ));
-        assert!(
-            Err::<i32, _>(RepoError::ForeignKeyViolation)
-                .optional()
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn unavailable_reasons_read_as_sentences() {
-        let err = RepoError::unavailable(Unavailable::DiskFull, "x");
-        assert_eq!(err.to_string(), "database unavailable: disk is full");
-        assert_eq!(
-            Unavailable::Timeout.to_string(),
-            "timed out waiting for a connection"
-        );
-    }
+    }};
 }
+pub(crate) use delete_at_or_before;
+
+#[cfg(test)]
+mod tests;

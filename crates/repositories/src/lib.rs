@@ -50,6 +50,9 @@ pub mod migrations;
 pub mod sessions;
 pub mod users;
 
+#[cfg(test)]
+mod test_helpers;
+
 pub use api_keys::ApiKeyRepository;
 pub use conversations::{ConversationRepository, TokenTotals, UsageRepository};
 pub use db::{Db, DbConfig, OpenDbError, Queued};

@@ -14,7 +14,7 @@ use diesel::upsert::excluded;
 use promptyard_db_models::models::{LoginFailure, Timestamp};
 use promptyard_db_models::schema::login_failures;
 
-use crate::error::{RepoError, Run as _};
+use crate::error::{RepoError, Run as _, delete_at_or_before};
 
 /// Queries on `login_failures`.
 #[derive(Debug, Clone, Copy)]
@@ -23,10 +23,7 @@ pub struct LoginFailureRepository;
 impl LoginFailureRepository {
     /// The failures recorded for `email`, if any (whatever their window).
     pub fn get(conn: &mut SqliteConnection, email: &str) -> Result<LoginFailure, RepoError> {
-        login_failures::table
-            .find(email)
-            .select(LoginFailure::as_select())
-            .one(conn)
+        login_failures::table.find(email).select_one(conn)
     }
 
     /// Counts one login attempt for `email` at `now`, before its password
@@ -109,49 +106,42 @@ impl LoginFailureRepository {
         cutoff: Timestamp,
         limit: i64,
     ) -> Result<usize, RepoError> {
-        let expired: Vec<String> = login_failures::table
-            .filter(login_failures::window_started_at.le(cutoff))
-            .select(login_failures::email)
-            .limit(limit)
-            .load(conn)?;
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        diesel::delete(login_failures::table.filter(login_failures::email.eq_any(&expired)))
-            .run(conn)
+        delete_at_or_before!(
+            conn,
+            login_failures,
+            email,
+            window_started_at <= cutoff,
+            limit limit
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveDate;
-    use promptyard_test_support::TestDb;
+    use crate::test_helpers::{assert_not_found, delete_in_batches, fresh, on_test_day};
 
     use super::*;
 
     fn t0() -> Timestamp {
-        NaiveDate::from_ymd_opt(2026, 11, 25)
-            .and_then(|d| d.and_hms_milli_opt(12, 0, 0, 0))
-            .expect("valid time")
+        on_test_day(12, 0, 0, 0)
     }
 
     const WINDOW: TimeDelta = TimeDelta::minutes(15);
     const CAP: i32 = 1000;
 
+    /// Counts one attempt for `email` at `at` with the default window and
+    /// cap; returns the row as it now stands.
+    fn reserve(conn: &mut SqliteConnection, email: &str, at: Timestamp) -> LoginFailure {
+        LoginFailureRepository::reserve(conn, email, at, WINDOW, CAP)
+            .unwrap_or_else(|err| panic!("reserve {email} at {at}: {err:?}"))
+    }
+
     #[test]
     fn failures_inside_the_window_add_up() {
-        let test_db = TestDb::new();
-        let conn = &mut test_db.conn();
+        let (conn, _db) = &mut fresh();
 
         for i in 0..3 {
-            let row = LoginFailureRepository::reserve(
-                conn,
-                "ada@example.com",
-                t0() + TimeDelta::minutes(i),
-                WINDOW,
-                CAP,
-            )
-            .expect("record");
+            let row = reserve(conn, "ada@example.com", t0() + TimeDelta::minutes(i));
             assert_eq!(row.failures, i32::try_from(i).expect("small") + 1);
             assert_eq!(
                 row.window_started_at,
@@ -165,14 +155,12 @@ mod tests {
 
     #[test]
     fn a_failure_after_the_window_opens_a_new_one() {
-        let test_db = TestDb::new();
-        let conn = &mut test_db.conn();
-        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("1");
-        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("2");
+        let (conn, _db) = &mut fresh();
+        reserve(conn, "ada@example.com", t0());
+        reserve(conn, "ada@example.com", t0());
 
         let later = t0() + WINDOW;
-        let row = LoginFailureRepository::reserve(conn, "ada@example.com", later, WINDOW, CAP)
-            .expect("new window");
+        let row = reserve(conn, "ada@example.com", later);
 
         assert_eq!(row.failures, 1);
         assert_eq!(row.window_started_at, later);
@@ -180,46 +168,43 @@ mod tests {
 
     #[test]
     fn emails_are_counted_apart_and_case_insensitively() {
-        let test_db = TestDb::new();
-        let conn = &mut test_db.conn();
-        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("ada");
-        LoginFailureRepository::reserve(conn, "grace@example.com", t0(), WINDOW, CAP)
-            .expect("grace");
+        let (conn, _db) = &mut fresh();
+        reserve(conn, "ada@example.com", t0());
+        reserve(conn, "grace@example.com", t0());
 
         let row = LoginFailureRepository::get(conn, "ADA@example.com").expect("case-insensitive");
 
         assert_eq!(row.failures, 1);
         assert_eq!(row.email, "ada@example.com");
+
+        LoginFailureRepository::clear(conn, "ada@example.com").expect("clear");
+        LoginFailureRepository::clear(conn, "nobody@example.com")
+            .expect("clearing nothing is fine");
+
+        assert_not_found(LoginFailureRepository::get(conn, "ada@example.com"), "gone");
+        assert!(LoginFailureRepository::get(conn, "grace@example.com").is_ok());
     }
 
     #[test]
     fn release_gives_one_attempt_back_and_the_row_goes_at_zero() {
-        let test_db = TestDb::new();
-        let conn = &mut test_db.conn();
+        let (conn, _db) = &mut fresh();
         for _ in 0..2 {
-            LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("2");
+            reserve(conn, "ada@example.com", t0());
         }
 
         LoginFailureRepository::release(conn, "ada@example.com").expect("release");
-        assert_eq!(
-            LoginFailureRepository::get(conn, "ada@example.com")
-                .expect("row")
-                .failures,
-            1
-        );
+        let row = LoginFailureRepository::get(conn, "ada@example.com").expect("row");
+        assert_eq!(row.failures, 1);
         LoginFailureRepository::release(conn, "ada@example.com").expect("the last one");
         LoginFailureRepository::release(conn, "ada@example.com").expect("no row is fine");
 
-        assert!(
-            LoginFailureRepository::get(conn, "ada@example.com")
-                .expect_err("gone at zero")
-                .is_not_found()
-        );
+        let gone = LoginFailureRepository::get(conn, "ada@example.com");
+        assert_not_found(gone, "gone at zero");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn simultaneous_reservations_from_two_processes_each_get_a_count_of_their_own() {
-        let test_db = TestDb::new();
+        let (_, test_db) = fresh();
         // Two handles on one file, as two server processes would have.
         let open = || crate::Db::open(crate::DbConfig::new(test_db.url())).expect("open");
         let (first, second) = (open(), open());
@@ -248,8 +233,7 @@ mod tests {
 
     #[test]
     fn the_count_stops_at_its_cap() {
-        let test_db = TestDb::new();
-        let conn = &mut test_db.conn();
+        let (conn, _db) = &mut fresh();
 
         let counts: Vec<i32> = (0..5)
             .map(|_| {
@@ -263,48 +247,19 @@ mod tests {
     }
 
     #[test]
-    fn clear_forgets_one_email() {
-        let test_db = TestDb::new();
-        let conn = &mut test_db.conn();
-        LoginFailureRepository::reserve(conn, "ada@example.com", t0(), WINDOW, CAP).expect("ada");
-        LoginFailureRepository::reserve(conn, "grace@example.com", t0(), WINDOW, CAP)
-            .expect("grace");
-
-        LoginFailureRepository::clear(conn, "ada@example.com").expect("clear");
-        LoginFailureRepository::clear(conn, "nobody@example.com")
-            .expect("clearing nothing is fine");
-
-        assert!(
-            LoginFailureRepository::get(conn, "ada@example.com")
-                .expect_err("gone")
-                .is_not_found()
-        );
-        assert!(LoginFailureRepository::get(conn, "grace@example.com").is_ok());
-    }
-
-    #[test]
     fn delete_expired_removes_closed_windows_in_batches() {
-        let test_db = TestDb::new();
-        let conn = &mut test_db.conn();
+        let (conn, _db) = &mut fresh();
         for (i, email) in ["a@x.io", "b@x.io", "c@x.io"].iter().enumerate() {
             let at = t0() - WINDOW - TimeDelta::minutes(i64::try_from(i).expect("small"));
-            LoginFailureRepository::reserve(conn, email, at, WINDOW, CAP).expect("old");
+            reserve(conn, email, at);
         }
-        LoginFailureRepository::reserve(conn, "d@x.io", t0(), WINDOW, CAP).expect("open");
+        reserve(conn, "d@x.io", t0());
 
         let cutoff = t0() - WINDOW;
-        assert_eq!(
-            LoginFailureRepository::delete_expired(conn, cutoff, 2).expect("1"),
-            2
-        );
-        assert_eq!(
-            LoginFailureRepository::delete_expired(conn, cutoff, 2).expect("2"),
-            1
-        );
-        assert_eq!(
-            LoginFailureRepository::delete_expired(conn, cutoff, 2).expect("3"),
-            0
-        );
+        let batches = delete_in_batches(3, || {
+            LoginFailureRepository::delete_expired(conn, cutoff, 2)
+        });
+        assert_eq!(batches, [2, 1, 0]);
         assert!(LoginFailureRepository::get(conn, "d@x.io").is_ok());
     }
 }

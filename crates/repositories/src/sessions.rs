@@ -4,12 +4,13 @@
 //! serves authentication goes through [`SessionRepository::get_valid`], so an
 //! expired row is never honoured even before the purge job deletes it.
 
+use diesel::dsl::{Eq, Filter};
 use diesel::prelude::*;
 use promptyard_db_models::ids::{SessionId, SessionPublicId, UserId};
 use promptyard_db_models::models::{NewSession, Session, Timestamp, User};
 use promptyard_db_models::schema::{sessions, users};
 
-use crate::error::{RepoError, Run as _, insert_returning};
+use crate::error::{RepoError, Run as _, delete_at_or_before, insert_returning};
 
 /// Queries on `sessions`. Ids are the SHA-256 of the session key, computed by
 /// the caller.
@@ -23,6 +24,11 @@ pub struct SessionUpdate {
     pub state: Option<String>,
     pub last_seen_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+}
+
+/// The sessions of the user `user_id`.
+fn of_user(user_id: &UserId) -> Filter<sessions::table, Eq<sessions::user_id, &UserId>> {
+    sessions::table.filter(sessions::user_id.eq(user_id))
 }
 
 impl SessionRepository {
@@ -42,8 +48,7 @@ impl SessionRepository {
         sessions::table
             .find(id)
             .filter(sessions::expires_at.gt(now))
-            .select(Session::as_select())
-            .one(conn)
+            .select_one(conn)
     }
 
     /// The session with this id and its user, if the session has not
@@ -59,8 +64,7 @@ impl SessionRepository {
             .filter(sessions::id.eq(id))
             .filter(sessions::expires_at.gt(now))
             .filter(users::is_active.eq(true))
-            .select((Session::as_select(), User::as_select()))
-            .one(conn)
+            .select_one(conn)
     }
 
     /// The user's sessions that have not expired at `now`, newest first.
@@ -69,12 +73,10 @@ impl SessionRepository {
         user_id: &UserId,
         now: Timestamp,
     ) -> Result<Vec<Session>, RepoError> {
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
+        of_user(user_id)
             .filter(sessions::expires_at.gt(now))
             .order((sessions::created_at.desc(), sessions::id.desc()))
-            .select(Session::as_select())
-            .all(conn)
+            .select_all(conn)
     }
 
     /// Records activity on a session: sets `last_seen_at`.
@@ -104,10 +106,7 @@ impl SessionRepository {
         changes: &SessionUpdate,
     ) -> Result<Session, RepoError> {
         if changes == &SessionUpdate::default() {
-            return sessions::table
-                .find(id)
-                .select(Session::as_select())
-                .one(conn);
+            return sessions::table.find(id).select_one(conn);
         }
         diesel::update(sessions::table.find(id))
             .set(changes)
@@ -129,13 +128,9 @@ impl SessionRepository {
         user_id: &UserId,
         public_id: &SessionPublicId,
     ) -> Result<SessionId, RepoError> {
-        diesel::delete(
-            sessions::table
-                .filter(sessions::public_id.eq(public_id))
-                .filter(sessions::user_id.eq(user_id)),
-        )
-        .returning(sessions::id)
-        .one::<SessionId>(conn)
+        diesel::delete(of_user(user_id).filter(sessions::public_id.eq(public_id)))
+            .returning(sessions::id)
+            .one::<SessionId>(conn)
     }
 
     /// Deletes every session of a user (a disabled account, say); returns
@@ -144,7 +139,7 @@ impl SessionRepository {
         conn: &mut SqliteConnection,
         user_id: &UserId,
     ) -> Result<usize, RepoError> {
-        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).run(conn)
+        diesel::delete(of_user(user_id)).run(conn)
     }
 
     /// Deletes every session of a user but one (the caller's own, after a
@@ -154,12 +149,7 @@ impl SessionRepository {
         user_id: &UserId,
         keep_id: &SessionId,
     ) -> Result<usize, RepoError> {
-        diesel::delete(
-            sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::id.ne(keep_id)),
-        )
-        .run(conn)
+        diesel::delete(of_user(user_id).filter(sessions::id.ne(keep_id))).run(conn)
     }
 
     /// Deletes up to `limit` sessions that expired at or before `now` (in
@@ -170,17 +160,7 @@ impl SessionRepository {
         now: Timestamp,
         limit: i64,
     ) -> Result<usize, RepoError> {
-        // Two statements; run it inside `Db::write` so they form one
-        // transaction.
-        let expired: Vec<String> = sessions::table
-            .filter(sessions::expires_at.le(now))
-            .select(sessions::id)
-            .limit(limit)
-            .load(conn)?;
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        diesel::delete(sessions::table.filter(sessions::id.eq_any(&expired))).run(conn)
+        delete_at_or_before!(conn, sessions, id, expires_at <= now, limit limit)
     }
 }
 

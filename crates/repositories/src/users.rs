@@ -22,17 +22,14 @@ impl UserRepository {
 
     /// The user with this id, or [`RepoError::NotFound`].
     pub fn get_by_id(conn: &mut SqliteConnection, id: &UserId) -> Result<User, RepoError> {
-        users::table.find(id).select(User::as_select()).one(conn)
+        users::table.find(id).select_one(conn)
     }
 
     /// The user with this email compared case-insensitively (the column is
     /// `COLLATE NOCASE`, so the lookup uses the unique index), or
     /// [`RepoError::NotFound`].
     pub fn get_by_email(conn: &mut SqliteConnection, email: &str) -> Result<User, RepoError> {
-        users::table
-            .filter(users::email.eq(email))
-            .select(User::as_select())
-            .one(conn)
+        users::table.filter(users::email.eq(email)).select_one(conn)
     }
 
     /// Enables or disables a user; returns the updated row, or

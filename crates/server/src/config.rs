@@ -10,157 +10,101 @@ use promptyard_services::AuthConfig;
 use promptyard_services::password::HasherConfig;
 use promptyard_services::providers::{ProviderRegistry, ProvidersFileError, load_providers_file};
 
-/// The raw settings, as clap reads them from flags and the environment.
-/// Numbers and booleans are read as text so that a bad value gets our
-/// one-line error rather than clap's usage screen.
-#[derive(Clone, Args)]
-pub(crate) struct ConfigArgs {
-    /// Address to listen on, HOST:PORT.
-    #[arg(
-        long,
-        env = "PROMPTYARD_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    pub(crate) bind: String,
-    /// SQLite database file; created if missing.
-    #[arg(
-        long,
-        env = "PROMPTYARD_DATABASE_URL",
-        default_value = "promptyard.db",
-        global = true
-    )]
-    pub(crate) database_url: String,
-    /// Key for signing session cookies, at least 64 bytes; by default one is
-    /// generated once and kept next to the database (`<database>.secret`).
-    #[arg(
-        long,
-        env = "PROMPTYARD_SECRET_KEY",
-        hide_env_values = true,
-        global = true
-    )]
-    pub(crate) secret_key: Option<String>,
-    /// Session lifetime in seconds.
-    #[arg(
-        long,
-        env = "PROMPTYARD_SESSION_TTL_SECS",
-        default_value = "604800",
-        global = true
-    )]
-    pub(crate) session_ttl_secs: String,
-    /// Add `Secure` to the session cookie (true/false).
-    #[arg(
-        long,
-        env = "PROMPTYARD_COOKIE_SECURE",
-        default_value = "false",
-        global = true
-    )]
-    pub(crate) cookie_secure: String,
-    /// Comma-separated origins allowed to call the API with credentials.
-    #[arg(
-        long,
-        env = "PROMPTYARD_CORS_ORIGINS",
-        default_value = "",
-        global = true
-    )]
-    pub(crate) cors_origins: String,
-    /// Failed logins per email that trigger the limit.
-    #[arg(
-        long,
-        env = "PROMPTYARD_LOGIN_MAX_FAILURES",
-        default_value = "10",
-        global = true
-    )]
-    pub(crate) login_max_failures: String,
-    /// The window, in seconds, those failures are counted in.
-    #[arg(
-        long,
-        env = "PROMPTYARD_LOGIN_WINDOW_SECS",
-        default_value = "900",
-        global = true
-    )]
-    pub(crate) login_window_secs: String,
-    /// How often, in seconds, expired sessions are purged.
-    #[arg(
-        long,
-        env = "PROMPTYARD_PURGE_INTERVAL_SECS",
-        default_value = "600",
-        global = true
-    )]
-    pub(crate) purge_interval_secs: String,
-    /// Password hashing workers, each owning 19 MiB (default: one per two
-    /// cores, at least one).
-    #[arg(long, env = "PROMPTYARD_HASH_WORKERS", global = true)]
-    pub(crate) hash_workers: Option<String>,
-    /// Logins, registrations and password changes that may wait for a
-    /// hashing worker; one more gets 503 at once.
-    #[arg(
-        long,
-        env = "PROMPTYARD_HASH_QUEUE",
-        default_value = "256",
-        global = true
-    )]
-    pub(crate) hash_queue: String,
-    /// How long, in milliseconds, one may wait for a hashing worker before
-    /// it gets 503 with `Retry-After`.
-    #[arg(
-        long,
-        env = "PROMPTYARD_HASH_MAX_WAIT_MS",
-        default_value = "2000",
-        global = true
-    )]
-    pub(crate) hash_max_wait_ms: String,
-    /// TOML file of LLM providers (OpenAI-compatible endpoints).
-    #[arg(long, env = "PROMPTYARD_PROVIDERS_FILE", global = true)]
-    pub(crate) providers_file: Option<String>,
-    /// Log filter (tracing's EnvFilter syntax).
-    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
-    pub(crate) log: String,
+/// Declares [`ConfigArgs`]: every setting is a global flag `--name` that
+/// clap also reads from its environment variable (`env = ...`), with the
+/// other clap options given per field.
+macro_rules! config_args {
+    ($(
+        $(#[doc = $doc:literal])*
+        $field:ident: $ty:ty { $($option:ident = $value:literal),* $(,)? },
+    )*) => {
+        /// The raw settings, as clap reads them from flags and the environment.
+        /// Numbers and booleans are read as text so that a bad value gets our
+        /// one-line error rather than clap's usage screen.
+        #[derive(Clone, Debug, Args)]
+        pub(crate) struct ConfigArgs {
+            $(
+                $(#[doc = $doc])*
+                #[arg(long, global = true, $($option = $value),*)]
+                pub(crate) $field: $ty,
+            )*
+        }
+    };
 }
 
-impl std::fmt::Debug for ConfigArgs {
+config_args! {
+    /// Address to listen on, HOST:PORT.
+    bind: String { env = "PROMPTYARD_BIND", default_value = "127.0.0.1:8080" },
+    /// SQLite database file; created if missing.
+    database_url: String { env = "PROMPTYARD_DATABASE_URL", default_value = "promptyard.db" },
+    /// Key for signing session cookies, at least 64 bytes; by default one is
+    /// generated once and kept next to the database (`<database>.secret`).
+    secret_key: Option<Redacted<String>> { env = "PROMPTYARD_SECRET_KEY", hide_env_values = true },
+    /// Session lifetime in seconds.
+    session_ttl_secs: String { env = "PROMPTYARD_SESSION_TTL_SECS", default_value = "604800" },
+    /// Add `Secure` to the session cookie (true/false).
+    cookie_secure: String { env = "PROMPTYARD_COOKIE_SECURE", default_value = "false" },
+    /// Comma-separated origins allowed to call the API with credentials.
+    cors_origins: String { env = "PROMPTYARD_CORS_ORIGINS", default_value = "" },
+    /// Failed logins per email that trigger the limit.
+    login_max_failures: String { env = "PROMPTYARD_LOGIN_MAX_FAILURES", default_value = "10" },
+    /// The window, in seconds, those failures are counted in.
+    login_window_secs: String { env = "PROMPTYARD_LOGIN_WINDOW_SECS", default_value = "900" },
+    /// How often, in seconds, expired sessions are purged.
+    purge_interval_secs: String { env = "PROMPTYARD_PURGE_INTERVAL_SECS", default_value = "600" },
+    /// Password hashing workers, each owning 19 MiB (default: one per two
+    /// cores, at least one).
+    hash_workers: Option<String> { env = "PROMPTYARD_HASH_WORKERS" },
+    /// Logins, registrations and password changes that may wait for a
+    /// hashing worker; one more gets 503 at once.
+    hash_queue: String { env = "PROMPTYARD_HASH_QUEUE", default_value = "256" },
+    /// How long, in milliseconds, one may wait for a hashing worker before
+    /// it gets 503 with `Retry-After`.
+    hash_max_wait_ms: String { env = "PROMPTYARD_HASH_MAX_WAIT_MS", default_value = "2000" },
+    /// TOML file of LLM providers (OpenAI-compatible endpoints).
+    providers_file: Option<String> { env = "PROMPTYARD_PROVIDERS_FILE" },
+    /// Log filter (tracing's EnvFilter syntax).
+    log: String { env = "RUST_LOG", default_value = "info" },
+}
+
+/// A secret setting: used as its value, shown by `Debug` as `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Redacted<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Redacted<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Redacted<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigArgs")
-            .field("bind", &self.bind)
-            .field("database_url", &self.database_url)
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "[redacted]"),
-            )
-            .finish_non_exhaustive()
+        f.write_str("[redacted]")
+    }
+}
+
+/// How clap reads a secret flag or variable.
+impl From<String> for Redacted<String> {
+    fn from(value: String) -> Self {
+        Self(value)
     }
 }
 
 /// Validated configuration of `serve`.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct ServeConfig {
     pub(crate) bind: Vec<SocketAddr>,
     pub(crate) bind_display: String,
     pub(crate) database_path: String,
-    pub(crate) secret_key: Option<Vec<u8>>,
+    pub(crate) secret_key: Option<Redacted<Vec<u8>>>,
     pub(crate) cookie_secure: bool,
     pub(crate) cors_origins: Vec<String>,
     pub(crate) auth: AuthConfig,
     pub(crate) purge_interval: Duration,
     pub(crate) hasher: HasherConfig,
     pub(crate) providers: ProviderRegistry,
-}
-
-impl std::fmt::Debug for ServeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeConfig")
-            .field("bind", &self.bind)
-            .field("database_path", &self.database_path)
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "[redacted]"),
-            )
-            .field("cookie_secure", &self.cookie_secure)
-            .field("cors_origins", &self.cors_origins)
-            .field("auth", &self.auth)
-            .field("hasher", &self.hasher)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A setting that cannot be used.
@@ -213,7 +157,7 @@ impl ServeConfig {
             Some(secret) if secret.len() < crate::secret::KEY_BYTES => {
                 return Err(ConfigError::ShortSecret(secret.len()));
             }
-            Some(secret) => Some(secret.as_bytes().to_vec()),
+            Some(secret) => Some(Redacted(secret.as_bytes().to_vec())),
             None => None,
         };
         let session_ttl = seconds("PROMPTYARD_SESSION_TTL_SECS", &args.session_ttl_secs)?;

@@ -101,7 +101,10 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         applied = applied.len(),
         "database ready"
     );
-    let cookie_key = secret::cookie_key(config.secret_key.as_deref(), &config.database_path)?;
+    let cookie_key = secret::cookie_key(
+        config.secret_key.as_deref().map(Vec::as_slice),
+        &config.database_path,
+    )?;
     raise_open_files_limit();
     let mut settings = HttpSettings::new(cookie_key);
     settings.cookie_secure = config.cookie_secure;

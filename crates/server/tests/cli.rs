@@ -16,9 +16,12 @@ fn stderr_lines(output: &Output) -> Vec<String> {
         .collect()
 }
 
-/// Runs the binary without arguments in `cwd` with these variables.
+/// Runs the binary without arguments in `cwd` with these variables and
+/// `RUST_BACKTRACE=1` (so that a panic would show more than one line).
 fn promptyard(cwd: &Path, envs: &[(&str, &str)]) -> Output {
-    run(Path::new(BIN), cwd, &[], envs)
+    let mut all = vec![("RUST_BACKTRACE", "1")];
+    all.extend_from_slice(envs);
+    run(Path::new(BIN), cwd, &[], &all)
 }
 
 /// Starts the binary as a server in `cwd` with these arguments and
@@ -123,10 +126,7 @@ fn a_flag_overrides_its_environment_variable() {
 #[test]
 fn an_unparsable_bind_address_ends_the_process_with_one_line() {
     let cwd = tempfile::tempdir().expect("temp dir");
-    let output = promptyard(
-        cwd.path(),
-        &[("PROMPTYARD_BIND", "localhost"), ("RUST_BACKTRACE", "1")],
-    );
+    let output = promptyard(cwd.path(), &[("PROMPTYARD_BIND", "localhost")]);
 
     assert_one_line(&output, 2, &["PROMPTYARD_BIND", "localhost"]);
     assert!(
@@ -148,7 +148,6 @@ fn an_unwritable_database_path_ends_the_process_with_one_line() {
         &[
             ("PROMPTYARD_BIND", "127.0.0.1:0"),
             ("PROMPTYARD_DATABASE_URL", db_path),
-            ("RUST_BACKTRACE", "1"),
         ],
     );
 
@@ -226,7 +225,6 @@ fn a_bad_providers_file_stops_startup_with_one_line_naming_the_file_and_the_prob
             &[
                 ("PROMPTYARD_BIND", "127.0.0.1:0"),
                 ("PROMPTYARD_PROVIDERS_FILE", path),
-                ("RUST_BACKTRACE", "1"),
             ],
         );
         assert_one_line(&output, 2, &[path, problem]);

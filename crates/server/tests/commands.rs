@@ -7,9 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use promptyard_test_support::TestDb;
-use promptyard_test_support::api::{Actor, PASSWORD, Response, Wire, credentials};
+use promptyard_test_support::api::{Actor, PASSWORD, Wire, credentials};
 use promptyard_test_support::process::{ServerProcess, run};
-use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_promptyard");
 
@@ -69,13 +68,19 @@ fn serve_with(test_db: &TestDb, envs: &[(&str, &str)]) -> ServerProcess {
     ServerProcess::start(Path::new(BIN), test_db.dir(), &[], &all)
 }
 
-/// `POST /api/v1/auth/password` with `user`'s session.
-async fn change_password(user: &Actor<'_, Wire>, current: &str, new: &str) -> Response {
-    user.post(
-        "/api/v1/auth/password",
-        &json!({"current_password": current, "new_password": new}),
-    )
-    .await
+/// [`serve_with`], and the wire to it.
+fn serve_wired(test_db: &TestDb, envs: &[(&str, &str)]) -> (ServerProcess, Wire) {
+    let server = serve_with(test_db, envs);
+    let wire = Wire(server.addr());
+    (server, wire)
+}
+
+/// Signs Ada up on the server at `wire`: someone anonymous there, and
+/// Ada's session.
+async fn sign_up_ada(wire: &Wire) -> (Actor<'_, Wire>, Actor<'_, Wire>) {
+    let anon = Actor::anonymous(wire);
+    let ada = anon.sign_up("ada@example.com").await;
+    (anon, ada)
 }
 
 #[test]
@@ -86,43 +91,27 @@ fn migrate_status_up_down_and_down_all() {
         names.iter().map(|n| format!("{state} {n}")).collect()
     };
 
-    let (code, status, _) = promptyard(&test_db, &["migrate", "status"]);
-    assert_eq!(code, Some(0));
-    assert_eq!(status, listed("pending", &names));
-
-    let (code, up, _) = promptyard(&test_db, &["migrate", "up"]);
-    assert_eq!(code, Some(0));
-    assert_eq!(up, listed("applied", &names));
-    assert_eq!(
-        promptyard(&test_db, &["migrate", "up"]).1,
-        ["nothing to apply"]
-    );
-    assert_eq!(
-        promptyard(&test_db, &["migrate", "status"]).1,
-        listed("applied", &names)
-    );
-
     let last = names.last().expect("a migration").clone();
-    let (code, down, _) = promptyard(&test_db, &["migrate", "down"]);
-    assert_eq!(code, Some(0));
-    assert_eq!(down, [format!("reverted {last}")]);
-    let status = promptyard(&test_db, &["migrate", "status"]).1;
-    assert_eq!(status.last(), Some(&format!("pending {last}")));
-    assert_eq!(status.first(), Some(&format!("applied {}", names[0])));
-
-    let (code, down_all, _) = promptyard(&test_db, &["migrate", "down", "--all"]);
-    assert_eq!(code, Some(0));
+    let mut after_down = listed("applied", &names[..names.len() - 1]);
+    after_down.push(format!("pending {last}"));
     let mut rest: Vec<String> = names[..names.len() - 1].to_vec();
     rest.reverse();
-    assert_eq!(down_all, listed("reverted", &rest));
-    assert_eq!(
-        promptyard(&test_db, &["migrate", "down"]).1,
-        ["nothing to revert"]
-    );
-    assert_eq!(
-        promptyard(&test_db, &["migrate", "status"]).1,
-        listed("pending", &names)
-    );
+
+    for (args, expected) in [
+        (&["migrate", "status"][..], listed("pending", &names)),
+        (&["migrate", "up"], listed("applied", &names)),
+        (&["migrate", "up"], vec!["nothing to apply".to_owned()]),
+        (&["migrate", "status"], listed("applied", &names)),
+        (&["migrate", "down"], vec![format!("reverted {last}")]),
+        (&["migrate", "status"], after_down),
+        (&["migrate", "down", "--all"], listed("reverted", &rest)),
+        (&["migrate", "down"], vec!["nothing to revert".to_owned()]),
+        (&["migrate", "status"], listed("pending", &names)),
+    ] {
+        let (code, out, err) = promptyard(&test_db, args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert_eq!(out, expected, "{args:?}");
+    }
 
     assert_eq!(
         promptyard(&test_db, &["migrate", "up"]).0,
@@ -134,10 +123,8 @@ fn migrate_status_up_down_and_down_all() {
 #[tokio::test]
 async fn user_disable_stops_a_live_session_at_once_and_enable_restores_login() {
     let test_db = TestDb::new();
-    let server = serve(&test_db);
-    let wire = Wire(server.addr());
-    let anon = Actor::anonymous(&wire);
-    let ada = anon.sign_up("ada@example.com").await;
+    let (_server, wire) = serve_wired(&test_db, &[]);
+    let (anon, ada) = sign_up_ada(&wire).await;
     assert_eq!(ada.get("/api/v1/auth/me").await.status, 200);
 
     let (code, out, err) = promptyard(&test_db, &["user", "disable", "Ada@Example.com"]);
@@ -194,8 +181,7 @@ async fn a_restart_keeps_sessions_valid_with_the_key_kept_next_to_the_database()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "owner-only");
     }
-    let second = serve(&test_db);
-    let wire = Wire(second.addr());
+    let (_second, wire) = serve_wired(&test_db, &[]);
 
     let me = Actor::with(&wire, cookie).get("/api/v1/auth/me").await;
 
@@ -233,14 +219,12 @@ fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
 #[tokio::test]
 async fn logs_never_show_passwords_cookies_or_keys_even_at_debug_level() {
     let test_db = TestDb::new();
-    let server = serve_with(&test_db, &[("RUST_LOG", "debug")]);
-    let wire = Wire(server.addr());
-    let anon = Actor::anonymous(&wire);
-    let ada = anon.sign_up("ada@example.com").await;
+    let (server, wire) = serve_wired(&test_db, &[("RUST_LOG", "debug")]);
+    let (anon, ada) = sign_up_ada(&wire).await;
     assert_eq!(ada.get("/api/v1/auth/me").await.status, 200);
     let wrong = anon.login("ada@example.com", "a-wrong-password-123").await;
     assert_eq!(wrong.status, 401);
-    let changed = change_password(&ada, PASSWORD, "the-next-password-456").await;
+    let changed = ada.change_password(PASSWORD, "the-next-password-456").await;
     assert_eq!(changed.status, 200);
 
     let (_, logs) = server.terminate();
@@ -423,10 +407,8 @@ fn a_database_from_a_newer_release_is_refused_by_serve_and_migrate_and_left_unch
 #[tokio::test]
 async fn security_events_are_logged_once_each_with_the_request_id_and_the_user_id() {
     let test_db = TestDb::new();
-    let server = serve_with(&test_db, &[("RUST_LOG", "info")]);
-    let wire = Wire(server.addr());
-    let anon = Actor::anonymous(&wire);
-    let ada = anon.sign_up("ada@example.com").await;
+    let (server, wire) = serve_wired(&test_db, &[("RUST_LOG", "info")]);
+    let (anon, ada) = sign_up_ada(&wire).await;
     let ada_id = ada.get("/api/v1/auth/me").await.json()["id"]
         .as_str()
         .expect("id")
@@ -456,15 +438,16 @@ async fn security_events_are_logged_once_each_with_the_request_id_and_the_user_i
     assert_eq!(ada.delete(&revoke).await.status, 204);
     let sessions = ada.get("/api/v1/auth/sessions").await.json();
     let session_id = sessions[0]["id"].as_str().expect("id").to_owned();
-    let changed = change_password(&ada, "not-it-at-all-789", "the-next-password-456").await;
+    let changed = ada
+        .change_password("not-it-at-all-789", "the-next-password-456")
+        .await;
     assert_eq!(changed.status, 429, "the email is limited");
     let grace = anon.sign_up("grace@example.com").await;
-    let changed = change_password(&grace, PASSWORD, "the-next-password-456").await;
+    let changed = grace
+        .change_password(PASSWORD, "the-next-password-456")
+        .await;
     assert_eq!(changed.status, 200);
-    assert_eq!(
-        grace.post("/api/v1/auth/logout", &json!({})).await.status,
-        200
-    );
+    assert_eq!(grace.logout().await.status, 200);
     let revoke = format!("/api/v1/auth/sessions/{session_id}");
     assert_eq!(ada.delete(&revoke).await.status, 204);
     let (_, logs) = server.terminate();

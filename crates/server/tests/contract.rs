@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use promptyard_test_support::TestDb;
 use promptyard_test_support::api::{
-    Actor, Credential, PASSWORD, Request, Response, Wire, credentials,
+    Actor, Credential, PASSWORD, Request, Response, Wire, credentials, each, error_fields, keys,
 };
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 use promptyard_test_support::process::{ServerProcess, run};
@@ -36,22 +36,26 @@ fn binary() -> PathBuf {
     )
 }
 
-/// The binary on a database of its own, and the wire to it.
+/// The binary on a database of its own (with a fake upstream if wanted),
+/// and the wire to it.
 struct Server {
     /// Killed when dropped, before its database is removed.
     _process: ServerProcess,
     test_db: TestDb,
     wire: Wire,
+    /// The upstream its providers file points at, if any.
+    upstream: Option<FakeOpenAi>,
 }
 
 impl Server {
     fn start() -> Self {
-        Self::launch(TestDb::empty(), &[])
+        Self::launch(TestDb::empty(), &[], None)
     }
 
-    /// Started with a providers file pointing at `fake` (model `fake-1`,
-    /// a 1 s timeout, a key read from `FAKE_KEY`).
-    fn start_with_upstream(fake: &FakeOpenAi) -> Self {
+    /// Started with a providers file pointing at a fake upstream (model
+    /// `fake-1`, a 1 s timeout, a key read from `FAKE_KEY`).
+    fn with_upstream() -> Self {
+        let fake = FakeOpenAi::start();
         let test_db = TestDb::empty();
         let providers = test_db.dir().join("providers.toml");
         std::fs::write(
@@ -69,12 +73,13 @@ impl Server {
                 ("PROMPTYARD_PROVIDERS_FILE", &providers),
                 ("FAKE_KEY", "sk-upstream-secret"),
             ],
+            Some(fake),
         )
     }
 
     /// The binary on `test_db`, with the bind address, the database URL
     /// and `envs` set.
-    fn launch(test_db: TestDb, envs: &[(&str, &str)]) -> Self {
+    fn launch(test_db: TestDb, envs: &[(&str, &str)], upstream: Option<FakeOpenAi>) -> Self {
         let mut all = vec![
             ("PROMPTYARD_BIND", "127.0.0.1:0"),
             ("PROMPTYARD_DATABASE_URL", test_db.url()),
@@ -86,12 +91,45 @@ impl Server {
             _process: process,
             test_db,
             wire,
+            upstream,
         }
+    }
+
+    /// The fake upstream of [`Server::with_upstream`].
+    fn fake(&self) -> &FakeOpenAi {
+        self.upstream.as_ref().expect("started with an upstream")
     }
 
     /// Someone calling it without credentials.
     fn anon(&self) -> Actor<'_, Wire> {
         Actor::anonymous(&self.wire)
+    }
+
+    /// Registers `email` (201): someone, still without credentials.
+    async fn registered(&self, email: &str) -> Actor<'_, Wire> {
+        let anon = self.anon();
+        assert_eq!(anon.register(email).await.status, 201);
+        anon
+    }
+
+    /// `ada@example.com`, signed up: her session.
+    async fn ada(&self) -> Actor<'_, Wire> {
+        self.anon().sign_up("ada@example.com").await
+    }
+
+    /// Ada, signed up, with an API key named `name`: her session, the key
+    /// and the key object.
+    async fn ada_with_key(&self, name: &str) -> (Actor<'_, Wire>, Actor<'_, Wire>, Value) {
+        let ada = self.ada().await;
+        let (key, created) = ada.mint_key(name).await;
+        (ada, key, created)
+    }
+
+    /// Ada, signed up, in a [`brief`] conversation: her session and its id.
+    async fn ada_in_a_conversation(&self) -> (Actor<'_, Wire>, String) {
+        let ada = self.ada().await;
+        let id = brief(&ada).await["id"].as_str().expect("id").to_owned();
+        (ada, id)
     }
 
     /// Runs `promptyard user disable email` on its database.
@@ -106,16 +144,6 @@ impl Server {
     }
 }
 
-/// The keys of a JSON object, in order.
-fn keys(object: &Value) -> Vec<&str> {
-    object
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
-
 /// Asserts the contract's user object.
 fn assert_user(body: &Value, email: &str) {
     assert_eq!(keys(body), ["created_at", "email", "id", "is_active"]);
@@ -127,6 +155,12 @@ fn assert_user(body: &Value, email: &str) {
     assert!(uuid::Uuid::parse_str(body["id"].as_str().expect("id")).is_ok());
 }
 
+/// `GET path` with `user`'s credential: 200, the array it answers.
+async fn list(user: &Actor<'_, Wire>, path: &str) -> Vec<Value> {
+    let list = user.get(path).await.expect_json(200);
+    list.as_array().expect("array").clone()
+}
+
 // --- Auth -------------------------------------------------------------------
 
 #[tokio::test]
@@ -135,15 +169,13 @@ async fn register_201_answers_the_user_with_the_email_lowercased() {
 
     let created = s.anon().register("Ada@Example.com").await;
 
-    assert_eq!(created.status, 201);
-    assert_user(&created.json(), "ada@example.com");
+    assert_user(&created.expect_json(201), "ada@example.com");
 }
 
 #[tokio::test]
 async fn register_409_for_an_email_taken_in_any_case() {
     let s = Server::start();
-    let anon = s.anon();
-    assert_eq!(anon.register("Ada@Example.com").await.status, 201);
+    let anon = s.registered("Ada@Example.com").await;
 
     anon.register("ADA@example.com")
         .await
@@ -160,20 +192,19 @@ async fn register_422_names_each_invalid_field() {
         .await;
 
     let body = invalid.problem(422, "validation_failed");
-    assert_eq!(body["errors"][0]["field"], "email");
-    assert_eq!(body["errors"][1]["field"], "password");
+    assert_eq!(error_fields(&body), ["email", "password"]);
 }
 
 #[tokio::test]
 async fn login_200_answers_the_user_and_sets_an_http_only_lax_session_cookie() {
     let s = Server::start();
-    let anon = s.anon();
-    anon.register("ada@example.com").await;
+    let ok = s
+        .registered("ada@example.com")
+        .await
+        .login("ada@example.com", PASSWORD)
+        .await;
 
-    let ok = anon.login("ada@example.com", PASSWORD).await;
-
-    assert_eq!(ok.status, 200);
-    assert_user(&ok.json(), "ada@example.com");
+    assert_user(&ok.expect_json(200), "ada@example.com");
     let set_cookie = ok
         .set_cookies()
         .into_iter()
@@ -191,8 +222,7 @@ async fn login_200_answers_the_user_and_sets_an_http_only_lax_session_cookie() {
 #[tokio::test]
 async fn login_401_is_the_same_for_an_unknown_email_and_a_wrong_password() {
     let s = Server::start();
-    let anon = s.anon();
-    anon.register("ada@example.com").await;
+    let anon = s.registered("ada@example.com").await;
 
     let unknown = anon.login("nobody@example.com", PASSWORD).await;
     let wrong = anon.login("ada@example.com", "wrong password").await;
@@ -205,8 +235,7 @@ async fn login_401_is_the_same_for_an_unknown_email_and_a_wrong_password() {
 #[tokio::test]
 async fn login_429_with_a_retry_after_once_an_email_failed_ten_times() {
     let s = Server::start();
-    let anon = s.anon();
-    anon.register("ada@example.com").await;
+    let anon = s.registered("ada@example.com").await;
     for _ in 0..10 {
         assert_eq!(
             anon.login("ada@example.com", "wrong password").await.status,
@@ -228,8 +257,7 @@ async fn login_429_with_a_retry_after_once_an_email_failed_ten_times() {
 #[tokio::test]
 async fn login_403_for_a_disabled_account() {
     let s = Server::start();
-    let anon = s.anon();
-    anon.register("grace@example.com").await;
+    let anon = s.registered("grace@example.com").await;
     s.disable_user("grace@example.com");
 
     anon.login("grace@example.com", PASSWORD)
@@ -240,36 +268,32 @@ async fn login_403_for_a_disabled_account() {
 #[tokio::test]
 async fn me_200_answers_the_sessions_user() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
 
-    let me = ada.get("/api/v1/auth/me").await;
+    let me = s.ada().await.get("/api/v1/auth/me").await;
 
-    assert_eq!(me.status, 200);
-    assert_user(&me.json(), "ada@example.com");
+    assert_user(&me.expect_json(200), "ada@example.com");
 }
 
 #[tokio::test]
 async fn me_401_without_a_session_or_with_an_unknown_cookie() {
     let s = Server::start();
-    s.anon().sign_up("ada@example.com").await;
+    s.ada().await;
 
-    s.anon()
-        .get("/api/v1/auth/me")
-        .await
-        .problem(401, "unauthenticated");
-    s.anon()
-        .as_(Credential::Cookie("garbage".to_owned()))
-        .get("/api/v1/auth/me")
-        .await
-        .problem(401, "unauthenticated");
+    for anon in [
+        s.anon(),
+        s.anon().as_(Credential::Cookie("garbage".to_owned())),
+    ] {
+        anon.get("/api/v1/auth/me")
+            .await
+            .problem(401, "unauthenticated");
+    }
 }
 
 #[tokio::test]
 async fn logout_401_without_a_session() {
-    let s = Server::start();
-
-    s.anon()
-        .post("/api/v1/auth/logout", &json!({}))
+    Server::start()
+        .anon()
+        .logout()
         .await
         .problem(401, "unauthenticated");
 }
@@ -277,12 +301,11 @@ async fn logout_401_without_a_session() {
 #[tokio::test]
 async fn logout_200_expires_the_cookie_then_the_old_cookie_gets_401_on_every_endpoint() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
+    let ada = s.ada().await;
 
-    let out = ada.post("/api/v1/auth/logout", &json!({})).await;
+    let out = ada.logout().await;
 
-    assert_eq!(out.status, 200);
-    assert_eq!(out.json(), json!({"message": "logged out"}));
+    assert_eq!(out.expect_json(200), json!({"message": "logged out"}));
     assert_eq!(
         out.cookie("session_id").as_deref(),
         Some(""),
@@ -298,26 +321,18 @@ async fn logout_200_expires_the_cookie_then_the_old_cookie_gets_401_on_every_end
             .await
             .problem(401, "unauthenticated");
     }
-    change_password(&ada, PASSWORD, "whatever whatever")
+    ada.change_password(PASSWORD, "whatever whatever")
         .await
         .problem(401, "unauthenticated");
-}
-
-/// `POST /api/v1/auth/password` with `user`'s credential.
-async fn change_password(user: &Actor<'_, Wire>, current: &str, new: &str) -> Response {
-    user.post(
-        "/api/v1/auth/password",
-        &json!({"current_password": current, "new_password": new}),
-    )
-    .await
 }
 
 #[tokio::test]
 async fn password_401_for_a_wrong_current_password() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
 
-    change_password(&ada, "not it at all", "a newer password")
+    s.ada()
+        .await
+        .change_password("not it at all", "a newer password")
         .await
         .problem(401, "invalid_credentials");
 }
@@ -325,42 +340,32 @@ async fn password_401_for_a_wrong_current_password() {
 #[tokio::test]
 async fn password_422_for_a_short_new_password() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
 
-    let short = change_password(&ada, PASSWORD, "short").await;
+    let short = s.ada().await.change_password(PASSWORD, "short").await;
 
     assert_eq!(
-        short.problem(422, "validation_failed")["errors"][0]["field"],
-        "new_password"
+        error_fields(&short.problem(422, "validation_failed")),
+        ["new_password"]
     );
 }
 
 #[tokio::test]
 async fn password_200_keeps_this_session_and_revokes_the_others() {
     let s = Server::start();
-    let mine = s.anon().sign_up("ada@example.com").await;
+    let mine = s.ada().await;
     let other = s.anon().log_in("ada@example.com").await;
 
-    let changed = change_password(&mine, PASSWORD, "a newer password").await;
+    let changed = mine.change_password(PASSWORD, "a newer password").await;
 
-    assert_eq!(changed.status, 200);
-    assert!(changed.json()["message"].is_string());
+    assert!(changed.expect_json(200)["message"].is_string());
     assert_eq!(mine.get("/api/v1/auth/me").await.status, 200);
     assert_eq!(other.get("/api/v1/auth/me").await.status, 401);
 }
 
-/// `GET /api/v1/auth/sessions` with `user`'s session: 200, the list.
-async fn sessions(user: &Actor<'_, Wire>) -> Vec<Value> {
-    let list = user.get("/api/v1/auth/sessions").await;
-    assert_eq!(list.status, 200);
-    list.json().as_array().expect("array").clone()
-}
-
 #[tokio::test]
 async fn sessions_401_without_a_session() {
-    let s = Server::start();
-
-    s.anon()
+    Server::start()
+        .anon()
         .get("/api/v1/auth/sessions")
         .await
         .problem(401, "unauthenticated");
@@ -369,10 +374,10 @@ async fn sessions_401_without_a_session() {
 #[tokio::test]
 async fn sessions_200_lists_each_session_and_marks_the_current_one() {
     let s = Server::start();
-    let mine = s.anon().sign_up("ada@example.com").await;
+    let mine = s.ada().await;
     s.anon().log_in("ada@example.com").await;
 
-    let sessions = sessions(&mine).await;
+    let sessions = list(&mine, "/api/v1/auth/sessions").await;
 
     assert_eq!(sessions.len(), 2);
     for session in &sessions {
@@ -395,9 +400,9 @@ async fn sessions_200_lists_each_session_and_marks_the_current_one() {
 #[tokio::test]
 async fn delete_session_204_revokes_it_at_once_then_404() {
     let s = Server::start();
-    let mine = s.anon().sign_up("ada@example.com").await;
+    let mine = s.ada().await;
     let other = s.anon().log_in("ada@example.com").await;
-    let other_id = sessions(&mine)
+    let other_id = list(&mine, "/api/v1/auth/sessions")
         .await
         .iter()
         .find(|s| s["current"] == false)
@@ -413,7 +418,6 @@ async fn delete_session_204_revokes_it_at_once_then_404() {
     assert_eq!(other.get("/api/v1/auth/me").await.status, 401);
     mine.delete(&path).await.problem(404, "not_found");
 }
-
 // --- Conventions ------------------------------------------------------------
 
 /// `POST /api/v1/auth/register` with this `Content-Type` and body (each if
@@ -521,14 +525,8 @@ async fn health_readiness_and_the_openapi_document_answer_200() {
         (200, json!({"status": "ok"}))
     );
     assert_eq!(anon.get("/readyz").await.status, 200);
-    let doc = anon.get("/api/v1/openapi.json").await;
-    assert_eq!(doc.status, 200);
-    assert!(
-        doc.json()["openapi"]
-            .as_str()
-            .expect("version")
-            .starts_with("3.1")
-    );
+    let doc = anon.get("/api/v1/openapi.json").await.expect_json(200);
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
 }
 
 #[tokio::test]
@@ -566,22 +564,13 @@ fn assert_key_object(key: &Value) {
 
 /// Creates a key with `user`'s session: 201, the key object.
 async fn create_key(user: &Actor<'_, Wire>, body: &Value) -> Value {
-    let created = user.post("/api/v1/api-keys", body).await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json()
-}
-
-/// `GET /api/v1/api-keys` with `user`'s session: 200, the list.
-async fn list_keys(user: &Actor<'_, Wire>) -> Vec<Value> {
-    let list = user.get("/api/v1/api-keys").await;
-    assert_eq!(list.status, 200);
-    list.json().as_array().expect("array").clone()
+    user.post("/api/v1/api-keys", body).await.expect_json(201)
 }
 
 #[tokio::test]
 async fn api_keys_create_201_shows_the_whole_key_once_with_an_optional_expiry() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
+    let ada = s.ada().await;
 
     let created = create_key(&ada, &json!({"name": "laptop", "expires_in_days": 3650})).await;
     let forever = create_key(&ada, &json!({"name": "forever"})).await;
@@ -596,11 +585,10 @@ async fn api_keys_create_201_shows_the_whole_key_once_with_an_optional_expiry() 
 #[tokio::test]
 async fn api_keys_list_200_shows_every_key_without_its_secret() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("laptop").await;
+    let (ada, key, _) = s.ada_with_key("laptop").await;
     ada.mint_key("forever").await;
 
-    let list = list_keys(&ada).await;
+    let list = list(&ada, "/api/v1/api-keys").await;
 
     assert_eq!(list.len(), 2);
     for listed in &list {
@@ -618,14 +606,12 @@ async fn api_keys_list_200_shows_every_key_without_its_secret() {
 #[tokio::test]
 async fn a_key_authenticates_on_an_auth_endpoint_and_records_last_used_at() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, created) = ada.mint_key("laptop").await;
+    let (ada, key, created) = s.ada_with_key("laptop").await;
 
     let me = key.get("/api/v1/auth/me").await;
 
-    assert_eq!(me.status, 200);
-    assert_user(&me.json(), "ada@example.com");
-    let used = list_keys(&ada)
+    assert_user(&me.expect_json(200), "ada@example.com");
+    let used = list(&ada, "/api/v1/api-keys")
         .await
         .into_iter()
         .find(|k| k["id"] == created["id"])
@@ -636,33 +622,29 @@ async fn a_key_authenticates_on_an_auth_endpoint_and_records_last_used_at() {
 #[tokio::test]
 async fn api_keys_need_a_session_403_with_a_key_and_401_without_credentials() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, created) = ada.mint_key("laptop").await;
+    let (_, key, created) = s.ada_with_key("laptop").await;
     let id = created["id"].as_str().expect("id");
 
-    key.post("/api/v1/api-keys", &json!({"name": "more"}))
-        .await
-        .problem(403, "session_required");
-    key.get("/api/v1/api-keys")
-        .await
-        .problem(403, "session_required");
+    for (who, problem) in [
+        (&key, (403, "session_required")),
+        (&s.anon(), (401, "unauthenticated")),
+    ] {
+        who.post("/api/v1/api-keys", &json!({"name": "more"}))
+            .await
+            .problem(problem.0, problem.1);
+        who.get("/api/v1/api-keys")
+            .await
+            .problem(problem.0, problem.1);
+    }
     key.delete(&format!("/api/v1/api-keys/{id}"))
         .await
         .problem(403, "session_required");
-    s.anon()
-        .post("/api/v1/api-keys", &json!({"name": "x"}))
-        .await
-        .problem(401, "unauthenticated");
-    s.anon()
-        .get("/api/v1/api-keys")
-        .await
-        .problem(401, "unauthenticated");
 }
 
 #[tokio::test]
 async fn api_keys_create_422_outside_a_name_of_1_to_100_and_1_to_3650_days() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
+    let ada = s.ada().await;
 
     for body in [
         json!({"name": ""}),
@@ -682,16 +664,19 @@ async fn api_keys_create_422_outside_a_name_of_1_to_100_and_1_to_3650_days() {
     .await;
 }
 
+/// The path of the API key `created` (a key object).
+fn key_path(created: &Value) -> String {
+    format!("/api/v1/api-keys/{}", created["id"].as_str().expect("id"))
+}
+
 #[tokio::test]
 async fn another_users_key_is_404_never_403() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (_, created) = ada.mint_key("laptop").await;
-    let id = created["id"].as_str().expect("id");
+    let (_, _, created) = s.ada_with_key("laptop").await;
     let grace = s.anon().sign_up("grace@example.com").await;
 
     grace
-        .delete(&format!("/api/v1/api-keys/{id}"))
+        .delete(&key_path(&created))
         .await
         .problem(404, "not_found");
     assert_eq!(grace.get("/api/v1/api-keys").await.json(), json!([]));
@@ -700,13 +685,10 @@ async fn another_users_key_is_404_never_403() {
 #[tokio::test]
 async fn a_revoked_key_stops_working_at_once_and_revoking_it_again_is_404() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, created) = ada.mint_key("laptop").await;
-    let path = format!("/api/v1/api-keys/{}", created["id"].as_str().expect("id"));
+    let (ada, key, created) = s.ada_with_key("laptop").await;
+    let path = key_path(&created);
 
-    let revoked = ada.delete(&path).await;
-
-    assert_eq!(revoked.status, 204);
+    assert_eq!(ada.delete(&path).await.status, 204);
     key.get("/api/v1/auth/me")
         .await
         .problem(401, "unauthenticated");
@@ -716,8 +698,7 @@ async fn a_revoked_key_stops_working_at_once_and_revoking_it_again_is_404() {
 #[tokio::test]
 async fn unknown_keys_and_the_keys_of_a_disabled_user_get_401() {
     let s = Server::start();
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("forever").await;
+    let (_, key, _) = s.ada_with_key("forever").await;
 
     s.anon()
         .as_(Credential::Key("pyk_0000000000000_nope".to_owned()))
@@ -763,21 +744,11 @@ fn assert_usage(u: &Value) {
     );
 }
 
-/// Creates a conversation with `user`'s credential: 201, its JSON.
-async fn create_conversation(user: &Actor<'_, Wire>, body: &Value) -> Value {
-    let created = user.post("/api/v1/playground/conversations", body).await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json()
-}
-
-/// A `fake-1` conversation with the system prompt `Be brief.`; its id.
-async fn brief_conversation(user: &Actor<'_, Wire>) -> String {
-    let created = create_conversation(
-        user,
-        &json!({"model": "fake-1", "system_prompt": "Be brief."}),
-    )
-    .await;
-    created["id"].as_str().expect("id").to_owned()
+/// Starts a `fake-1` conversation with the system prompt `Be brief.`
+/// (201); its JSON.
+async fn brief(user: &Actor<'_, Wire>) -> Value {
+    user.create_conversation(&json!({"model": "fake-1", "system_prompt": "Be brief."}))
+        .await
 }
 
 fn conversation_path(id: &str) -> String {
@@ -800,22 +771,12 @@ async fn send(user: &Actor<'_, Wire>, id: &str, content: &str, stream: bool) -> 
 
 #[tokio::test]
 async fn playground_models_200_with_a_cookie_or_a_key_and_401_without() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("k").await;
+    let s = Server::with_upstream();
+    let (ada, key, _) = s.ada_with_key("k").await;
 
-    let models = ada.get("/api/v1/playground/models").await;
+    let models = ada.get("/api/v1/playground/models").await.expect_json(200);
 
-    assert_eq!(models.status, 200);
-    let models = models.json();
-    let ids: Vec<&str> = models["models"]
-        .as_array()
-        .expect("models")
-        .iter()
-        .map(|m| m["id"].as_str().expect("id"))
-        .collect();
-    assert_eq!(ids, ["echo-1", "fake-1"]);
+    assert_eq!(each(&models["models"], "id"), ["echo-1", "fake-1"]);
     assert_eq!(models["models"][1]["provider"], "local");
     assert_eq!(key.get("/api/v1/playground/models").await.status, 200);
     s.anon()
@@ -826,15 +787,10 @@ async fn playground_models_200_with_a_cookie_or_a_key_and_401_without() {
 
 #[tokio::test]
 async fn playground_create_conversation_201_and_422_for_an_unknown_model() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
+    let s = Server::with_upstream();
+    let ada = s.ada().await;
 
-    let conversation = create_conversation(
-        &ada,
-        &json!({"model": "fake-1", "system_prompt": "Be brief."}),
-    )
-    .await;
+    let conversation = brief(&ada).await;
 
     assert_conversation(&conversation);
     assert_eq!(conversation["title"], Value::Null);
@@ -848,16 +804,17 @@ async fn playground_create_conversation_201_and_422_for_an_unknown_model() {
 
 #[tokio::test]
 async fn playground_conversations_list_newest_first_by_limit_and_before_and_422_otherwise() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let id = brief_conversation(&ada).await;
-    let echo = create_conversation(&ada, &json!({"model": "echo-1", "title": "Echo"})).await;
+    let s = Server::with_upstream();
+    let (ada, id) = s.ada_in_a_conversation().await;
+    let echo = ada
+        .create_conversation(&json!({"model": "echo-1", "title": "Echo"}))
+        .await;
 
-    let page = ada.get("/api/v1/playground/conversations?limit=1").await;
+    let page = ada
+        .get("/api/v1/playground/conversations?limit=1")
+        .await
+        .expect_json(200);
 
-    assert_eq!(page.status, 200);
-    let page = page.json();
     assert_eq!(page["items"][0]["id"], echo["id"]);
     let next = page["next_before"].as_str().expect("a next page");
     let rest = ada
@@ -875,10 +832,8 @@ async fn playground_conversations_list_newest_first_by_limit_and_before_and_422_
 
 #[tokio::test]
 async fn playground_send_201_answers_the_exchange_and_sends_the_system_prompt_first_with_our_key() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let id = brief_conversation(&ada).await;
+    let s = Server::with_upstream();
+    let (ada, id) = s.ada_in_a_conversation().await;
 
     let sent = ada
         .post(
@@ -887,13 +842,12 @@ async fn playground_send_201_answers_the_exchange_and_sends_the_system_prompt_fi
         )
         .await;
 
-    assert_eq!(sent.status, 201);
-    let exchange = sent.json();
+    let exchange = sent.expect_json(201);
     assert_message(&exchange["user_message"], "user");
     assert_message(&exchange["assistant_message"], "assistant");
     assert_eq!(exchange["assistant_message"]["content"], "fake: Hello");
     assert_usage(&exchange["usage"]);
-    let upstream = fake.requests();
+    let upstream = s.fake().requests();
     assert_eq!(
         upstream[0].body["messages"][0],
         json!({"role": "system", "content": "Be brief."})
@@ -906,28 +860,15 @@ async fn playground_send_201_answers_the_exchange_and_sends_the_system_prompt_fi
 
 #[tokio::test]
 async fn playground_send_streamed_200_sends_deltas_then_one_done_event() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let id = brief_conversation(&ada).await;
+    let s = Server::with_upstream();
+    let (ada, id) = s.ada_in_a_conversation().await;
 
     let streamed = send(&ada, &id, "Stream it", true).await;
 
     assert_eq!(streamed.status, 200);
     assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
-    let frames = streamed.sse();
-    let (done, deltas) = frames.split_last().expect("frames");
-    let text: String = deltas
-        .iter()
-        .map(|(_, d)| {
-            serde_json::from_str::<Value>(d).expect("json")["delta"]
-                .as_str()
-                .expect("delta")
-                .to_owned()
-        })
-        .collect();
+    let (text, done) = streamed.deltas_and_done();
     assert_eq!(text, "fake: Stream it");
-    let done: Value = serde_json::from_str(&done.1).expect("done");
     assert_eq!(done["done"], true);
     assert_message(&done["assistant_message"], "assistant");
     assert_usage(&done["usage"]);
@@ -935,10 +876,8 @@ async fn playground_send_streamed_200_sends_deltas_then_one_done_event() {
 
 #[tokio::test]
 async fn playground_sends_422_404_502_or_cut_store_nothing_and_a_conversation_reads_oldest_first() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let id = brief_conversation(&ada).await;
+    let s = Server::with_upstream();
+    let (ada, id) = s.ada_in_a_conversation().await;
     assert_eq!(send(&ada, &id, "Hello", false).await.status, 201);
     assert_eq!(send(&ada, &id, "Stream it", true).await.status, 200);
 
@@ -954,13 +893,15 @@ async fn playground_sends_422_404_502_or_cut_store_nothing_and_a_conversation_re
     send(&ada, "nope", "x", false)
         .await
         .problem(404, "not_found");
-    fake.push(Reply::Status(500, "{}".into())).push(Reply::Hang);
+    s.fake()
+        .push(Reply::Status(500, "{}".into()))
+        .push(Reply::Hang);
     for _ in 0..2 {
         send(&ada, &id, "fail", false)
             .await
             .problem(502, "provider_error");
     }
-    fake.push(Reply::Stream {
+    s.fake().push(Reply::Stream {
         deltas: vec!["half ".into()],
         usage: None,
         end: StreamEnd::Cut,
@@ -973,50 +914,35 @@ async fn playground_sends_422_404_502_or_cut_store_nothing_and_a_conversation_re
         "provider_error"
     );
 
-    let read = ada.get(&conversation_path(&id)).await;
+    let read = ada.get(&conversation_path(&id)).await.expect_json(200);
 
-    assert_eq!(read.status, 200);
-    let read = read.json();
-    let contents: Vec<&str> = read["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["content"].as_str().expect("content"))
-        .collect();
     assert_eq!(
-        contents,
+        each(&read["messages"], "content"),
         ["Hello", "fake: Hello", "Stream it", "fake: Stream it"]
     );
 }
 
 #[tokio::test]
 async fn playground_usage_200_totals_and_lists_only_models_with_usage() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let id = brief_conversation(&ada).await;
+    let s = Server::with_upstream();
+    let (ada, id) = s.ada_in_a_conversation().await;
     ada.start_conversation("echo-1").await;
     assert_eq!(send(&ada, &id, "Hello", false).await.status, 201);
 
-    let usage = ada.get("/api/v1/playground/usage").await;
+    let usage = ada.get("/api/v1/playground/usage").await.expect_json(200);
 
-    assert_eq!(usage.status, 200);
-    let usage = usage.json();
     assert_usage(&usage["total"]);
     assert_eq!(
-        usage["by_model"].as_array().expect("by_model").len(),
-        1,
+        each(&usage["by_model"], "model"),
+        ["fake-1"],
         "only models with usage"
     );
-    assert_eq!(usage["by_model"][0]["model"], "fake-1");
 }
 
 #[tokio::test]
 async fn playground_delete_204_then_404_another_user_gets_404_and_the_usage_stays() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let id = brief_conversation(&ada).await;
+    let s = Server::with_upstream();
+    let (ada, id) = s.ada_in_a_conversation().await;
     assert_eq!(send(&ada, &id, "Hello", false).await.status, 201);
     let usage = ada.get("/api/v1/playground/usage").await.json();
     let grace = s.anon().sign_up("grace@example.com").await;
@@ -1037,17 +963,18 @@ fn chat(model: &str, content: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": content}]})
 }
 
+/// `POST /v1/chat/completions` of `request` with `key`.
+async fn complete(key: &Actor<'_, Wire>, request: &Value) -> Response {
+    key.post("/v1/chat/completions", request).await
+}
+
 #[tokio::test]
 async fn gateway_models_200_in_openais_list_shape() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("sdk").await;
+    let s = Server::with_upstream();
+    let (_, key, _) = s.ada_with_key("sdk").await;
 
-    let models = key.get("/v1/models").await;
+    let models = key.get("/v1/models").await.expect_json(200);
 
-    assert_eq!(models.status, 200);
-    let models = models.json();
     assert_eq!(models["object"], "list");
     for model in models["data"].as_array().expect("data") {
         assert_eq!(model["object"], "model");
@@ -1059,17 +986,11 @@ async fn gateway_models_200_in_openais_list_shape() {
 
 #[tokio::test]
 async fn gateway_chat_completion_200_in_openais_shape() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("sdk").await;
+    let s = Server::with_upstream();
+    let (_, key, _) = s.ada_with_key("sdk").await;
 
-    let completion = key
-        .post("/v1/chat/completions", &chat("fake-1", "hi"))
-        .await;
+    let completion = complete(&key, &chat("fake-1", "hi")).await.expect_json(200);
 
-    assert_eq!(completion.status, 200);
-    let completion = completion.json();
     assert_eq!(completion["object"], "chat.completion");
     assert_eq!(
         completion["choices"][0]["message"],
@@ -1079,22 +1000,22 @@ async fn gateway_chat_completion_200_in_openais_shape() {
     assert_usage(&completion["usage"]);
 }
 
-/// The streamed `echo-1` completion of `a b c`, with the usage.
-fn echo_stream() -> Value {
-    let mut request = chat("echo-1", "a b c");
+/// `chat(model, content)` streamed, with the usage if `usage`.
+fn streamed_chat(model: &str, content: &str, usage: bool) -> Value {
+    let mut request = chat(model, content);
     request["stream"] = json!(true);
-    request["stream_options"] = json!({"include_usage": true});
+    if usage {
+        request["stream_options"] = json!({"include_usage": true});
+    }
     request
 }
 
 #[tokio::test]
 async fn gateway_streamed_completion_200_sends_chunks_the_usage_then_done() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("sdk").await;
+    let s = Server::with_upstream();
+    let (_, key, _) = s.ada_with_key("sdk").await;
 
-    let streamed = key.post("/v1/chat/completions", &echo_stream()).await;
+    let streamed = complete(&key, &streamed_chat("echo-1", "a b c", true)).await;
 
     assert_eq!(streamed.status, 200);
     assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
@@ -1114,54 +1035,52 @@ async fn gateway_streamed_completion_200_sends_chunks_the_usage_then_done() {
 
 #[tokio::test]
 async fn gateway_401_invalid_api_key_for_a_session_or_an_unknown_key() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
+    let s = Server::with_upstream();
 
-    ada.get("/v1/models")
-        .await
-        .openai_error(401, "invalid_request_error", Some("invalid_api_key"));
-    s.anon()
-        .as_(Credential::Key("pyk_bad".to_owned()))
-        .get("/v1/models")
-        .await
-        .openai_error(401, "invalid_request_error", Some("invalid_api_key"));
+    for caller in [
+        s.ada().await,
+        s.anon().as_(Credential::Key("pyk_bad".to_owned())),
+    ] {
+        caller.get("/v1/models").await.openai_error(
+            401,
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        );
+    }
 }
 
 #[tokio::test]
 async fn gateway_404_for_an_unknown_model_and_400_for_an_invalid_request() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("sdk").await;
+    let s = Server::with_upstream();
+    let (_, key, _) = s.ada_with_key("sdk").await;
 
-    key.post("/v1/chat/completions", &chat("gpt-9", "hi"))
-        .await
-        .openai_error(404, "invalid_request_error", Some("model_not_found"));
-    key.post("/v1/chat/completions", &json!({"model": "echo-1"}))
+    complete(&key, &chat("gpt-9", "hi")).await.openai_error(
+        404,
+        "invalid_request_error",
+        Some("model_not_found"),
+    );
+    complete(&key, &json!({"model": "echo-1"}))
         .await
         .openai_error(400, "invalid_request_error", None);
 }
 
 #[tokio::test]
 async fn gateway_502_when_the_upstream_fails_and_a_cut_stream_ends_with_an_error() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("sdk").await;
+    let s = Server::with_upstream();
+    let (_, key, _) = s.ada_with_key("sdk").await;
 
-    fake.push(Reply::Status(503, "{}".into()));
-    key.post("/v1/chat/completions", &chat("fake-1", "hi"))
-        .await
-        .openai_error(502, "provider_error", Some("provider_error"));
-    fake.push(Reply::Stream {
+    s.fake().push(Reply::Status(503, "{}".into()));
+    complete(&key, &chat("fake-1", "hi")).await.openai_error(
+        502,
+        "provider_error",
+        Some("provider_error"),
+    );
+    s.fake().push(Reply::Stream {
         deltas: vec!["x ".into()],
         usage: None,
         end: StreamEnd::Cut,
     });
-    let mut stream = chat("fake-1", "hi");
-    stream["stream"] = json!(true);
-    let cut = key.post("/v1/chat/completions", &stream).await;
+    let cut = complete(&key, &streamed_chat("fake-1", "hi", false)).await;
 
     let frames = cut.sse();
     assert!(frames.iter().all(|(_, d)| d != "[DONE]"));
@@ -1172,24 +1091,13 @@ async fn gateway_502_when_the_upstream_fails_and_a_cut_stream_ends_with_an_error
 
 #[tokio::test]
 async fn gateway_usage_is_recorded_for_the_keys_owner() {
-    let fake = FakeOpenAi::start();
-    let s = Server::start_with_upstream(&fake);
-    let ada = s.anon().sign_up("ada@example.com").await;
-    let (key, _) = ada.mint_key("sdk").await;
-    let completion = key
-        .post("/v1/chat/completions", &chat("fake-1", "hi"))
-        .await;
-    assert_eq!(completion.status, 200);
-    let streamed = key.post("/v1/chat/completions", &echo_stream()).await;
-    assert_eq!(streamed.status, 200);
+    let s = Server::with_upstream();
+    let (ada, key, _) = s.ada_with_key("sdk").await;
+    for request in [chat("fake-1", "hi"), streamed_chat("echo-1", "a b c", true)] {
+        assert_eq!(complete(&key, &request).await.status, 200);
+    }
 
     let usage = ada.get("/api/v1/playground/usage").await.json();
 
-    let used: Vec<&str> = usage["by_model"]
-        .as_array()
-        .expect("by_model")
-        .iter()
-        .map(|m| m["model"].as_str().expect("model"))
-        .collect();
-    assert_eq!(used, ["echo-1", "fake-1"]);
+    assert_eq!(each(&usage["by_model"], "model"), ["echo-1", "fake-1"]);
 }

@@ -97,6 +97,8 @@ pub mod playground;
 pub mod providers;
 pub mod rfc3339;
 pub mod sessions;
+#[cfg(test)]
+mod test_helpers;
 pub mod validation;
 
 pub use api_keys::{ApiKeyInfo, ApiKeyService, CreatedApiKey, KeyCaller, NewKey};

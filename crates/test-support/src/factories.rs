@@ -43,6 +43,33 @@ fn unique_email() -> String {
     format!("{n}.{}", email.to_lowercase())
 }
 
+/// Builder methods, each setting one field to `value` (built from its
+/// argument) and returning the builder.
+macro_rules! setters {
+    ($($(#[doc = $doc:literal])* $name:ident($arg:ident: $ty:ty) => $field:ident = $value:expr;)*) => {
+        $(
+            $(#[doc = $doc])*
+            #[must_use]
+            pub fn $name(mut self, $arg: $ty) -> Self {
+                self.$field = $value;
+                self
+            }
+        )*
+    };
+}
+
+/// Inserts `row` into `table` with plain diesel and returns the stored row
+/// as a `Row`; panics with `what` if the insert fails.
+macro_rules! insert_row {
+    ($conn:expr, $table:expr, $row:expr, $Row:ty, $what:literal) => {
+        diesel::insert_into($table)
+            .values($row)
+            .returning(<$Row>::as_returning())
+            .get_result($conn)
+            .expect($what)
+    };
+}
+
 /// Builds users: a unique fake email, [`FAKE_PASSWORD_HASH`], active, created
 /// now.
 #[derive(Debug, Clone)]
@@ -70,31 +97,19 @@ impl UserFactory {
         }
     }
 
-    /// Use this email.
-    #[must_use]
-    pub fn email(mut self, email: impl Into<String>) -> Self {
-        self.email = Some(email.into());
-        self
-    }
-
-    /// Use this password hash.
-    #[must_use]
-    pub fn password_hash(mut self, hash: impl Into<String>) -> Self {
-        self.password_hash = hash.into();
-        self
+    setters! {
+        /// Use this email.
+        email(email: impl Into<String>) => email = Some(email.into());
+        /// Use this password hash.
+        password_hash(hash: impl Into<String>) => password_hash = hash.into();
+        /// Created (and last updated) at this time.
+        created_at(at: Timestamp) => created_at = Some(at);
     }
 
     /// Make the user disabled.
     #[must_use]
     pub fn inactive(mut self) -> Self {
         self.is_active = false;
-        self
-    }
-
-    /// Created (and last updated) at this time.
-    #[must_use]
-    pub fn created_at(mut self, at: Timestamp) -> Self {
-        self.created_at = Some(at);
         self
     }
 
@@ -117,11 +132,7 @@ impl UserFactory {
     /// # Panics
     /// If the insert fails (a duplicate email, say).
     pub fn insert(self, conn: &mut SqliteConnection) -> User {
-        diesel::insert_into(users::table)
-            .values(self.build())
-            .returning(User::as_returning())
-            .get_result(conn)
-            .expect("insert a user")
+        insert_row!(conn, users::table, self.build(), User, "insert a user")
     }
 }
 
@@ -157,39 +168,17 @@ impl SessionFactory {
         }
     }
 
-    /// Created (and last seen) at this time.
-    #[must_use]
-    pub fn created_at(mut self, at: Timestamp) -> Self {
-        self.created_at = Some(at);
-        self
-    }
-
-    /// Expires this long after its creation.
-    #[must_use]
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
-    }
-
-    /// Expires at this time.
-    #[must_use]
-    pub fn expires_at(mut self, at: Timestamp) -> Self {
-        self.expires_at = Some(at);
-        self
-    }
-
-    /// With this state (a JSON object).
-    #[must_use]
-    pub fn state(mut self, state: impl Into<String>) -> Self {
-        self.state = state.into();
-        self
-    }
-
-    /// With this user agent, or none.
-    #[must_use]
-    pub fn user_agent(mut self, user_agent: Option<&str>) -> Self {
-        self.user_agent = user_agent.map(str::to_owned);
-        self
+    setters! {
+        /// Created (and last seen) at this time.
+        created_at(at: Timestamp) => created_at = Some(at);
+        /// Expires this long after its creation.
+        ttl(ttl: Duration) => ttl = ttl;
+        /// Expires at this time.
+        expires_at(at: Timestamp) => expires_at = Some(at);
+        /// With this state (a JSON object).
+        state(state: impl Into<String>) => state = state.into();
+        /// With this user agent, or none.
+        user_agent(user_agent: Option<&str>) => user_agent = user_agent.map(str::to_owned);
     }
 
     /// The row to insert.
@@ -217,11 +206,13 @@ impl SessionFactory {
     /// # Panics
     /// If the insert fails (an unknown user, say).
     pub fn insert(self, conn: &mut SqliteConnection) -> Session {
-        diesel::insert_into(sessions::table)
-            .values(self.build())
-            .returning(Session::as_returning())
-            .get_result(conn)
-            .expect("insert a session")
+        insert_row!(
+            conn,
+            sessions::table,
+            self.build(),
+            Session,
+            "insert a session"
+        )
     }
 }
 

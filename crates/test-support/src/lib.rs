@@ -18,6 +18,7 @@
 //!   (anonymous, session, key), the shared password, start time and SSE
 //!   parser.
 //! - [`pragma`]: read a PRAGMA's value, for the SQLite configuration tests.
+//! - [`json_rows`]: read any query's rows without declaring a row type.
 
 pub mod api;
 mod db;
@@ -55,4 +56,27 @@ pub fn pragma(conn: &mut SqliteConnection, name: &str) -> String {
     .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"))
     .value
     .unwrap_or_else(|| panic!("PRAGMA {name} returned NULL"))
+}
+
+#[derive(QueryableByName)]
+struct JsonRow {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// The rows of `SELECT <columns> <rest>` (`rest` being `FROM ...` and what
+/// follows), each as a JSON array of its values: text, numbers and NULL
+/// stay apart, so a test compares them with `json!` without declaring a
+/// row type.
+///
+/// # Panics
+/// If the query fails (or selects a blob, which JSON cannot hold).
+pub fn json_rows(conn: &mut SqliteConnection, columns: &str, rest: &str) -> Vec<serde_json::Value> {
+    let sql = format!("SELECT json_array({columns}) AS value {rest}");
+    diesel::sql_query(&sql)
+        .load::<JsonRow>(conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|row| serde_json::from_str(&row.value).expect("json_array gives JSON"))
+        .collect()
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
 use chrono::TimeDelta;
 use promptyard_services::AuthConfig;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::SESSION_COOKIE;
 use crate::test_app::{
@@ -23,14 +23,17 @@ fn session_cookie(response: &Response) -> Option<Cookie<'static>> {
         .find(|cookie| cookie.name() == SESSION_COOKIE)
 }
 
-/// The body of `POST /api/v1/auth/password`.
-fn password_change(current: &str, new: &str) -> Value {
-    json!({"current_password": current, "new_password": new})
-}
-
 /// The status of `GET /api/v1/auth/me` for `caller`.
 async fn me_status<T: Transport>(caller: &Actor<'_, T>) -> u16 {
     caller.get(ME).await.status
+}
+
+/// An anonymous caller of `api`, once `ada@example.com` has registered
+/// (with [`PASSWORD`]).
+async fn ada_registered<T: Transport>(api: &T) -> Actor<'_, T> {
+    let anyone = Actor::anonymous(api);
+    assert_eq!(anyone.register("ada@example.com").await.status, 201);
+    anyone
 }
 
 /// The names of the CORS headers of a response.
@@ -60,8 +63,7 @@ async fn register_answers_201_with_the_user_and_never_a_hash() {
 #[actix_web::test]
 async fn register_with_an_email_taken_in_another_case_is_409() {
     let (_t, api) = test_app().await;
-    let anyone = api.anonymous();
-    anyone.register("ada@example.com").await;
+    let anyone = ada_registered(&api).await;
 
     let taken = anyone.register("ADA@example.com").await;
 
@@ -115,8 +117,7 @@ async fn register_with_a_missing_or_mistyped_field_is_422_and_a_non_json_body_41
 #[actix_web::test]
 async fn login_sets_a_session_cookie_with_the_contracts_attributes() {
     let (_t, api) = test_app().await;
-    let anyone = api.anonymous();
-    anyone.register("ada@example.com").await;
+    let anyone = ada_registered(&api).await;
 
     let response = anyone.login("ada@example.com", PASSWORD).await;
 
@@ -141,8 +142,7 @@ async fn the_cookie_is_secure_when_configured() {
         s
     });
     let api = t.api().await;
-    let anyone = api.anonymous();
-    assert_eq!(anyone.register("ada@example.com").await.status, 201);
+    let anyone = ada_registered(&api).await;
 
     let response = anyone.login("ada@example.com", PASSWORD).await;
 
@@ -184,7 +184,7 @@ async fn logout_deletes_the_session_and_expires_the_cookie() {
     let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
 
-    let response = ada.post("/api/v1/auth/logout", &json!({})).await;
+    let response = ada.logout().await;
 
     let removal = session_cookie(&response).expect("a removal cookie");
     assert_eq!(removal.value(), "");
@@ -196,7 +196,7 @@ async fn logout_deletes_the_session_and_expires_the_cookie() {
         let status = ada.get(path).await.status;
         assert_eq!(status, 401, "{path} with the old cookie");
     }
-    let again = ada.post("/api/v1/auth/logout", &json!({})).await;
+    let again = ada.logout().await;
     assert_eq!(again.status, 401);
 }
 
@@ -218,8 +218,7 @@ async fn every_login_gets_a_new_key_and_replaces_this_browsers_previous_session(
 #[actix_web::test]
 async fn an_unknown_email_and_a_wrong_password_get_byte_identical_answers() {
     let (_t, api) = test_app().await;
-    let anyone = api.anonymous();
-    anyone.register("ada@example.com").await;
+    let anyone = ada_registered(&api).await;
 
     let unknown = anyone.login("grace@example.com", PASSWORD).await;
     let wrong = anyone.login("ada@example.com", "wrong password").await;
@@ -264,8 +263,7 @@ async fn a_disabled_users_session_stops_working_even_if_its_row_survives() {
 #[actix_web::test]
 async fn the_eleventh_failed_login_is_429_with_retry_after() {
     let (t, api) = test_app().await;
-    let anyone = api.anonymous();
-    anyone.register("ada@example.com").await;
+    let anyone = ada_registered(&api).await;
     for _ in 0..10 {
         let r = anyone.login("ada@example.com", "wrong password").await;
         assert_eq!(r.status, 401);
@@ -298,20 +296,17 @@ async fn a_password_change_checks_the_current_one_and_revokes_the_other_sessions
     let laptop = api.anonymous().sign_up("ada@example.com").await;
     let phone = api.anonymous().log_in("ada@example.com").await;
 
-    let wrong = password_change("nope nope nope", "a new password");
-    let refused = laptop.post("/api/v1/auth/password", &wrong).await;
+    let refused = laptop
+        .change_password("nope nope nope", "a new password")
+        .await;
     refused.problem(401, "invalid_credentials");
 
-    let short = password_change(PASSWORD, "short");
-    let invalid = laptop.post("/api/v1/auth/password", &short).await;
+    let invalid = laptop.change_password(PASSWORD, "short").await;
     let body = invalid.problem(422, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "new_password");
 
     let (status, body) = laptop
-        .post(
-            "/api/v1/auth/password",
-            &password_change(PASSWORD, "a new password"),
-        )
+        .change_password(PASSWORD, "a new password")
         .await
         .parts();
     assert_eq!(status, 200);
@@ -408,10 +403,8 @@ async fn session_endpoints_without_a_session_are_401() {
     let (_t, api) = test_app().await;
     let anyone = api.anonymous();
     for response in [
-        anyone.post("/api/v1/auth/logout", &json!({})).await,
-        anyone
-            .post("/api/v1/auth/password", &password_change("x", "y"))
-            .await,
+        anyone.logout().await,
+        anyone.change_password("x", "y").await,
         anyone.get("/api/v1/auth/sessions").await,
         anyone.delete("/api/v1/auth/sessions/abc").await,
     ] {
@@ -558,12 +551,7 @@ async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_no
     let answers = [
         busy_anyone.register("grace@example.com").await,
         busy_anyone.login("ada@example.com", PASSWORD).await,
-        busy_ada
-            .post(
-                "/api/v1/auth/password",
-                &password_change(PASSWORD, "a new password"),
-            )
-            .await,
+        busy_ada.change_password(PASSWORD, "a new password").await,
     ];
     for response in answers {
         assert_eq!(response.header("retry-after"), Some("1"));
@@ -593,15 +581,14 @@ async fn a_saturated_password_hasher_answers_503_with_retry_after_and_changes_no
 async fn wrong_current_passwords_count_as_failed_logins_and_get_429_once_limited() {
     let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
-    let change = |current: &str| password_change(current, "a new password");
 
     for _ in 0..10 {
         let response = ada
-            .post("/api/v1/auth/password", &change("nope nope nope"))
+            .change_password("nope nope nope", "a new password")
             .await;
         assert_eq!(response.status, 401);
     }
-    let limited = ada.post("/api/v1/auth/password", &change(PASSWORD)).await;
+    let limited = ada.change_password(PASSWORD, "a new password").await;
 
     assert!(limited.header("retry-after").is_some());
     limited.problem(429, "rate_limited");

@@ -2,17 +2,9 @@ use chrono::TimeDelta;
 use promptyard_test_support::fake_openai::{Reply, StreamEnd};
 use serde_json::{Value, json};
 
-use crate::test_app::{Actor, Transport, each, keys, test_app, test_app_with_fake_provider};
+use crate::test_app::{each, keys, test_app, test_app_with_fake_provider};
 
 const CONVERSATIONS: &str = "/api/v1/playground/conversations";
-
-/// Starts a conversation with `user` from this body (model, title, system
-/// prompt); its JSON.
-async fn start_with<T: Transport>(user: &Actor<'_, T>, body: Value) -> Value {
-    let (status, created) = user.post(CONVERSATIONS, &body).await.parts();
-    assert_eq!(status, 201, "start a conversation with {body}: {created}");
-    created
-}
 
 /// The path of a conversation object.
 fn conversation_path(conversation: &Value) -> String {
@@ -101,7 +93,9 @@ async fn conversations_page_newest_first_and_bad_queries_are_422() {
     let ada = api.anonymous().sign_up("ada@example.com").await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let c = start_with(&ada, json!({"model": "echo-1", "title": format!("c{i}")})).await;
+        let c = ada
+            .create_conversation(&json!({"model": "echo-1", "title": format!("c{i}")}))
+            .await;
         ids.push(c["id"].as_str().expect("id").to_owned());
         t.clock.advance(TimeDelta::seconds(1));
     }
@@ -136,11 +130,9 @@ async fn conversations_page_newest_first_and_bad_queries_are_422() {
 async fn a_message_exchange_is_stored_and_read_back_oldest_first() {
     let (_t, api) = test_app().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
-    let c = start_with(
-        &ada,
-        json!({"model": "echo-1", "system_prompt": "Be brief."}),
-    )
-    .await;
+    let c = ada
+        .create_conversation(&json!({"model": "echo-1", "system_prompt": "Be brief."}))
+        .await;
 
     let (status, exchange) = ada
         .post(
@@ -235,14 +227,8 @@ async fn a_streamed_answer_is_deltas_then_done_with_the_stored_message() {
 
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("text/event-stream"));
-    let frames = response.sse();
-    let (done, deltas) = frames.split_last().expect("frames");
-    let text: String = deltas
-        .iter()
-        .map(|(_, data)| data_json(data)["delta"].as_str().expect("delta").to_owned())
-        .collect();
+    let (text, done) = response.deltas_and_done();
     assert_eq!(text, "stream these four words");
-    let done = data_json(&done.1);
     assert_eq!(done["done"], true);
     assert_eq!(
         done["assistant_message"]["content"],
@@ -301,7 +287,9 @@ async fn provider_failures_are_502_and_store_nothing() {
 async fn the_upstream_receives_the_system_prompt_and_the_history() {
     let (_t, fake, api) = test_app_with_fake_provider().await;
     let ada = api.anonymous().sign_up("ada@example.com").await;
-    let c = start_with(&ada, json!({"model": "fake-1", "system_prompt": "Rhyme."})).await;
+    let c = ada
+        .create_conversation(&json!({"model": "fake-1", "system_prompt": "Rhyme."}))
+        .await;
     let path = messages_path(&c);
     ada.post(&path, &json!({"content": "one"})).await;
 

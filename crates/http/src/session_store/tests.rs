@@ -3,11 +3,12 @@ use std::time::Duration as StdDuration;
 
 use actix_session::storage::{SessionKey, SessionStore};
 use actix_web::cookie::time::Duration;
-use promptyard_services::{AuthUser, RepoError, SessionId, SessionService, session_id};
+use promptyard_db_models::models::User;
+use promptyard_services::{AuthUser, RepoError, SessionId, session_id};
 use promptyard_test_support::UserFactory;
 
 use super::*;
-use crate::test_app::{start, test_state};
+use crate::test_app::{TestState, hold_a_reader, start, test_state};
 
 const TTL: StdDuration = StdDuration::from_secs(3600);
 
@@ -15,8 +16,17 @@ fn key(text: &str) -> SessionKey {
     SessionKey::try_from(text.to_owned()).expect("key")
 }
 
-#[actix_web::test]
-async fn load_hands_the_live_user_and_the_session_id_to_the_handlers() {
+/// A test state with one user and a live session of theirs.
+struct WithSession {
+    t: TestState,
+    user: User,
+    created: promptyard_services::SessionKey,
+    store: DbSessionStore,
+}
+
+/// A fresh test state, a user with a session created through the service,
+/// and a store over the state's sessions.
+async fn with_a_session() -> WithSession {
     let t = test_state();
     let user = UserFactory::new().insert(&mut t.test_db.conn());
     let created = t
@@ -26,6 +36,22 @@ async fn load_hands_the_live_user_and_the_session_id_to_the_handlers() {
         .await
         .expect("create");
     let store = DbSessionStore::new(t.state.sessions.clone());
+    WithSession {
+        t,
+        user,
+        created,
+        store,
+    }
+}
+
+#[actix_web::test]
+async fn load_hands_the_live_user_and_the_session_id_to_the_handlers() {
+    let WithSession {
+        t: _t,
+        user,
+        created,
+        store,
+    } = with_a_session().await;
 
     let state = store
         .load(&key(created.expose()))
@@ -48,30 +74,12 @@ async fn a_load_that_cannot_reach_the_database_marks_the_state_instead_of_failin
         c.with_readers(1)
             .with_acquire_timeout(StdDuration::from_millis(20))
     });
-    let store = DbSessionStore::new(SessionService::new(
-        db.clone(),
-        std::sync::Arc::new(t.clock.clone()),
-        std::sync::Arc::new(promptyard_services::UuidV7Ids),
-    ));
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-    let holder = actix_web::rt::spawn(async move {
-        db.read(move |_| {
-            held_tx.send(()).expect("signal");
-            release_rx.recv().expect("wait");
-            Ok::<_, RepoError>(())
-        })
-        .await
-    });
-    actix_web::rt::task::spawn_blocking(move || held_rx.recv())
-        .await
-        .expect("join")
-        .expect("held");
+    let store = DbSessionStore::new(t.over(db.clone()).sessions);
+    let held = hold_a_reader(&db).await;
 
     let state = store.load(&key("any")).await.expect("never an error");
 
-    release_tx.send(()).expect("release");
-    holder.await.expect("join").expect("holder");
+    held.release().await;
     let state = state.expect("a marked state");
     assert_eq!(
         state.get(FAILURE).map(String::as_str),
@@ -100,15 +108,9 @@ async fn save_hands_over_the_key_the_handler_created_and_nothing_else() {
 
 #[actix_web::test]
 async fn update_stores_only_the_handlers_own_state_and_update_ttl_moves_the_expiry() {
-    let t = test_state();
-    let user = UserFactory::new().insert(&mut t.test_db.conn());
-    let created = t
-        .state
-        .sessions
-        .create(&user.id, None, TTL, None)
-        .await
-        .expect("create");
-    let store = DbSessionStore::new(t.state.sessions.clone());
+    let WithSession {
+        t, created, store, ..
+    } = with_a_session().await;
     let state = HashMap::from([
         ("theme".to_owned(), "\"dark\"".to_owned()),
         (USER.to_owned(), "{}".to_owned()),
@@ -137,15 +139,9 @@ async fn update_stores_only_the_handlers_own_state_and_update_ttl_moves_the_expi
 
 #[actix_web::test]
 async fn delete_leaves_the_ending_to_the_handlers() {
-    let t = test_state();
-    let user = UserFactory::new().insert(&mut t.test_db.conn());
-    let created = t
-        .state
-        .sessions
-        .create(&user.id, None, TTL, None)
-        .await
-        .expect("create");
-    let store = DbSessionStore::new(t.state.sessions.clone());
+    let WithSession {
+        t, created, store, ..
+    } = with_a_session().await;
 
     store.delete(&key(created.expose())).await.expect("no-op");
 

@@ -1,13 +1,14 @@
-use chrono::{NaiveDate, TimeDelta};
+use chrono::TimeDelta;
 use promptyard_test_support::factories::new_id;
-use promptyard_test_support::{TestDb, UserFactory};
 
 use super::*;
+use crate::test_helpers::{
+    assert_foreign_key_violation, assert_not_found, assert_unexpected, assert_unique_violation,
+    fresh, on_test_day, users,
+};
 
 fn t0() -> Timestamp {
-    NaiveDate::from_ymd_opt(2026, 11, 25)
-        .and_then(|d| d.and_hms_milli_opt(9, 0, 0, 0))
-        .expect("valid")
+    on_test_day(9, 0, 0, 0)
 }
 
 fn new_key(user: &User, public_id: &str, created_at: Timestamp) -> NewApiKey {
@@ -22,12 +23,22 @@ fn new_key(user: &User, public_id: &str, created_at: Timestamp) -> NewApiKey {
     }
 }
 
+/// Creates `user`'s key `public_id` at [`t0`].
+fn create_key(conn: &mut SqliteConnection, user: &User, public_id: &str) -> ApiKey {
+    ApiKeyRepository::create(conn, &new_key(user, public_id, t0())).expect(public_id)
+}
+
+/// The stored key `public_id`.
+fn stored(conn: &mut SqliteConnection, public_id: &str) -> ApiKey {
+    let (key, _) = ApiKeyRepository::get_with_user_by_public_id(conn, public_id).expect("row");
+    key
+}
+
 #[test]
 fn a_created_key_is_found_by_its_public_id_with_its_user() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let created = ApiKeyRepository::create(conn, &new_key(&ada, "PUB1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let created = create_key(conn, &ada, "PUB1");
 
     let (key, user) = ApiKeyRepository::get_with_user_by_public_id(conn, "PUB1").expect("found");
 
@@ -35,57 +46,47 @@ fn a_created_key_is_found_by_its_public_id_with_its_user() {
     assert_eq!(key.secret_hash, vec![7; 32]);
     assert_eq!(key.last_used_at, None);
     assert_eq!(user, ada);
-    let err = ApiKeyRepository::get_with_user_by_public_id(conn, "NOPE").expect_err("unknown");
-    assert!(err.is_not_found(), "{err:?}");
+    let unknown = ApiKeyRepository::get_with_user_by_public_id(conn, "NOPE");
+    assert_not_found(unknown, "unknown");
 }
 
 #[test]
-fn public_ids_are_unique_and_keys_need_a_user() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ApiKeyRepository::create(conn, &new_key(&ada, "PUB1", t0())).expect("first");
+fn public_ids_are_unique_keys_need_a_user_and_hashes_are_32_bytes() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    create_key(conn, &ada, "PUB1");
 
-    let err = ApiKeyRepository::create(conn, &new_key(&ada, "PUB1", t0())).expect_err("dup");
-    assert!(
-        matches!(&err, RepoError::UniqueViolation { constraint } if constraint == "api_keys.public_id"),
-        "{err:?}"
-    );
+    let dup = ApiKeyRepository::create(conn, &new_key(&ada, "PUB1", t0()));
+    assert_unique_violation(dup, "api_keys.public_id");
     let mut orphan = new_key(&ada, "PUB2", t0());
     orphan.user_id = new_id().into();
-    let err = ApiKeyRepository::create(conn, &orphan).expect_err("no user");
-    assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
-}
-
-#[test]
-fn a_hash_must_be_32_bytes() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let mut short = new_key(&ada, "PUB1", t0());
+    assert_foreign_key_violation(ApiKeyRepository::create(conn, &orphan), "no user");
+    let mut short = new_key(&ada, "PUB3", t0());
     short.secret_hash = vec![1; 16];
-    let err = ApiKeyRepository::create(conn, &short).expect_err("CHECK");
-    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    assert_unexpected(ApiKeyRepository::create(conn, &short), "CHECK");
 }
 
 #[test]
 fn listing_shows_only_the_users_active_keys_newest_first() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let grace = UserFactory::new().insert(conn);
+    let (conn, db) = &mut fresh();
+    let [ada, grace] = users(conn);
     let at = |minutes| t0() + TimeDelta::minutes(minutes);
-    ApiKeyRepository::create(conn, &new_key(&ada, "OLD", at(0))).expect("old");
     let mut expiring = new_key(&ada, "EXP", at(1));
     expiring.expires_at = Some(at(60));
-    ApiKeyRepository::create(conn, &expiring).expect("expiring");
-    ApiKeyRepository::create(conn, &new_key(&ada, "NEW", at(2))).expect("new");
-    let revoked = ApiKeyRepository::create(conn, &new_key(&ada, "REV", at(3))).expect("revoked");
+    for key in [
+        new_key(&ada, "OLD", at(0)),
+        expiring,
+        new_key(&ada, "NEW", at(2)),
+        new_key(&ada, "REV", at(3)),
+        new_key(&grace, "GRACE", at(4)),
+    ] {
+        ApiKeyRepository::create(conn, &key).expect(&key.public_id);
+    }
+    let revoked = stored(conn, "REV");
     ApiKeyRepository::revoke(conn, &ada.id, &revoked.id, at(3)).expect("revoke");
-    ApiKeyRepository::create(conn, &new_key(&grace, "GRACE", at(4))).expect("grace's");
 
     let listed = |now| -> Vec<String> {
-        ApiKeyRepository::list_active_for_user(&mut test_db.conn(), &ada.id, now)
+        ApiKeyRepository::list_active_for_user(&mut db.conn(), &ada.id, now)
             .expect("list")
             .into_iter()
             .map(|k| k.public_id)
@@ -102,28 +103,24 @@ fn listing_shows_only_the_users_active_keys_newest_first() {
 
 #[test]
 fn revoking_needs_the_owner_and_happens_once() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let grace = UserFactory::new().insert(conn);
-    let key = ApiKeyRepository::create(conn, &new_key(&ada, "PUB1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    let [ada, grace] = users(conn);
+    let key = create_key(conn, &ada, "PUB1");
 
-    let err = ApiKeyRepository::revoke(conn, &grace.id, &key.id, t0()).expect_err("not hers");
-    assert!(err.is_not_found(), "{err:?}");
+    let by_grace = ApiKeyRepository::revoke(conn, &grace.id, &key.id, t0());
+    assert_not_found(by_grace, "not hers");
     ApiKeyRepository::revoke(conn, &ada.id, &key.id, t0()).expect("revoke");
-    let err = ApiKeyRepository::revoke(conn, &ada.id, &key.id, t0()).expect_err("twice");
-    assert!(err.is_not_found(), "{err:?}");
+    let again = ApiKeyRepository::revoke(conn, &ada.id, &key.id, t0());
+    assert_not_found(again, "twice");
 
-    let (stored, _) = ApiKeyRepository::get_with_user_by_public_id(conn, "PUB1").expect("row kept");
-    assert_eq!(stored.revoked_at, Some(t0()));
+    assert_eq!(stored(conn, "PUB1").revoked_at, Some(t0()), "row kept");
 }
 
 #[test]
 fn touch_writes_only_when_the_last_use_is_old_enough() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let key = ApiKeyRepository::create(conn, &new_key(&ada, "PUB1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_key(conn, &ada, "PUB1");
     let minute = TimeDelta::minutes(1);
 
     assert!(ApiKeyRepository::touch(conn, &key.id, t0(), t0() - minute).expect("first use"));
@@ -132,22 +129,17 @@ fn touch_writes_only_when_the_last_use_is_old_enough() {
     let later = t0() + minute;
     assert!(ApiKeyRepository::touch(conn, &key.id, later, later - minute).expect("a minute on"));
 
-    let (stored, _) = ApiKeyRepository::get_with_user_by_public_id(conn, "PUB1").expect("row");
-    assert_eq!(stored.last_used_at, Some(later));
+    assert_eq!(stored(conn, "PUB1").last_used_at, Some(later));
 }
 
 #[test]
 fn deleting_the_user_deletes_their_keys() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ApiKeyRepository::create(conn, &new_key(&ada, "PUB1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    create_key(conn, &ada, "PUB1");
 
     crate::UserRepository::delete(conn, &ada.id).expect("delete");
 
-    assert!(
-        ApiKeyRepository::get_with_user_by_public_id(conn, "PUB1")
-            .expect_err("gone")
-            .is_not_found()
-    );
+    let gone = ApiKeyRepository::get_with_user_by_public_id(conn, "PUB1");
+    assert_not_found(gone, "gone");
 }

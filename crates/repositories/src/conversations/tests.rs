@@ -1,15 +1,15 @@
-use chrono::{NaiveDate, TimeDelta};
+use chrono::TimeDelta;
 use diesel::connection::SimpleConnection;
 use promptyard_db_models::models::{MessageId, User};
 use promptyard_test_support::factories::new_id;
-use promptyard_test_support::{TestDb, UserFactory};
 
 use super::*;
+use crate::test_helpers::{
+    assert_foreign_key_violation, assert_not_found, assert_unexpected, fresh, on_test_day, users,
+};
 
 fn t0() -> Timestamp {
-    NaiveDate::from_ymd_opt(2026, 11, 25)
-        .and_then(|d| d.and_hms_milli_opt(10, 0, 0, 0))
-        .expect("valid")
+    on_test_day(10, 0, 0, 0)
 }
 
 fn conversation(user: &User, id: &str, created_at: Timestamp) -> Conversation {
@@ -53,6 +53,13 @@ fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<MessageId> {
         .collect()
 }
 
+/// A new user with a conversation `c1` created at [`t0`].
+fn user_with_c1(conn: &mut SqliteConnection) -> User {
+    let [user] = users(conn);
+    ConversationRepository::create(conn, &conversation(&user, "c1", t0())).expect("create c1");
+    user
+}
+
 fn ids(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id.clone()).collect()
 }
@@ -71,10 +78,8 @@ fn usage(user: &User, model: &str, prompt: i32, completion: i32) -> UsageRecord 
 
 #[test]
 fn a_conversation_is_visible_to_its_owner_only() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let grace = UserFactory::new().insert(conn);
+    let (conn, _db) = &mut fresh();
+    let [ada, grace] = users(conn);
     let created =
         ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
 
@@ -82,33 +87,27 @@ fn a_conversation_is_visible_to_its_owner_only() {
         ConversationRepository::get_for_user(conn, &ada.id, &"c1".into()).expect("hers"),
         created
     );
-    let err =
-        ConversationRepository::get_for_user(conn, &grace.id, &"c1".into()).expect_err("not hers");
-    assert!(err.is_not_found(), "{err:?}");
-    let err =
-        ConversationRepository::get_for_user(conn, &ada.id, &"nope".into()).expect_err("missing");
-    assert!(err.is_not_found(), "{err:?}");
+    for (user, id, case) in [(&grace, "c1", "not hers"), (&ada, "nope", "missing")] {
+        let found = ConversationRepository::get_for_user(conn, &user.id, &id.into());
+        assert_not_found(found, case);
+    }
 }
 
 #[test]
 fn pages_are_newest_first_and_continue_strictly_before_the_cursor() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let grace = UserFactory::new().insert(conn);
+    let (conn, _db) = &mut fresh();
+    let [ada, grace] = users(conn);
     // c2 and c3 share a timestamp: the id breaks the tie.
-    for (id, minutes) in [("c1", 0), ("c2", 1), ("c3", 1), ("c4", 2)] {
-        ConversationRepository::create(
-            conn,
-            &conversation(&ada, id, t0() + TimeDelta::minutes(minutes)),
-        )
-        .expect("create");
+    let owned = [
+        (&ada, "c1", 0),
+        (&ada, "c2", 1),
+        (&ada, "c3", 1),
+        (&ada, "c4", 2),
+    ];
+    for (user, id, minutes) in owned.into_iter().chain([(&grace, "g1", 5)]) {
+        let new = conversation(user, id, t0() + TimeDelta::minutes(minutes));
+        ConversationRepository::create(conn, &new).expect(id);
     }
-    ConversationRepository::create(
-        conn,
-        &conversation(&grace, "g1", t0() + TimeDelta::minutes(5)),
-    )
-    .expect("grace");
     let ids = |page: Vec<Conversation>| page.into_iter().map(|c| c.id).collect::<Vec<_>>();
 
     let first = ConversationRepository::list_page(conn, &ada.id, None, 2).expect("page 1");
@@ -121,10 +120,8 @@ fn pages_are_newest_first_and_continue_strictly_before_the_cursor() {
 
 #[test]
 fn messages_come_back_oldest_first_and_need_their_conversation() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    user_with_c1(conn);
     let later = t0() + TimeDelta::seconds(1);
     let answer = message("c1", "assistant", "hi", later);
     ConversationRepository::add_message(conn, &answer).expect("answer");
@@ -134,17 +131,15 @@ fn messages_come_back_oldest_first_and_need_their_conversation() {
     let listed = ConversationRepository::messages(conn, &"c1".into()).expect("messages");
 
     assert_eq!(listed, [question, answer]);
-    let err = ConversationRepository::add_message(conn, &message("nope", "user", "x", t0()))
-        .expect_err("no conversation");
-    assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
+    let orphan = message("nope", "user", "x", t0());
+    let added = ConversationRepository::add_message(conn, &orphan);
+    assert_foreign_key_violation(added, "no conversation");
 }
 
 #[test]
 fn the_window_holds_the_newest_messages_that_fit_oldest_first() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    user_with_c1(conn);
     let all = history(conn, &[5, 3, 2, 4]);
 
     // Costs newest first with 1 per message: 5, 3, 4, 6.
@@ -164,10 +159,8 @@ fn the_window_holds_the_newest_messages_that_fit_oldest_first() {
 
 #[test]
 fn a_message_that_does_not_fit_ends_the_window_even_if_older_ones_would() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    user_with_c1(conn);
     let all = history(conn, &[1, 1, 100, 1]);
 
     let window = ConversationRepository::recent_within(conn, &"c1".into(), 50, 4).expect("window");
@@ -177,29 +170,25 @@ fn a_message_that_does_not_fit_ends_the_window_even_if_older_ones_would() {
 
 #[test]
 fn the_per_message_cost_bounds_the_window_of_empty_messages() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
-    let all = history(conn, &[0; 10]);
+    let (conn, _db) = &mut fresh();
+    user_with_c1(conn);
+    assert_eq!(history(conn, &[0; 10]).len(), 10);
 
-    let mut window = |budget, per_message| {
-        ConversationRepository::recent_within(conn, &"c1".into(), budget, per_message)
-            .expect("window")
-            .len()
-    };
-    assert_eq!(window(12, 4), 3);
-    assert_eq!(window(12, 0), 10, "a cost of 0 counts as 1");
-    assert_eq!(window(3, 4), 0);
-    assert_eq!(all.len(), 10);
+    for (budget, per_message, len, case) in [
+        (12, 4, 3, "12 / 4"),
+        (12, 0, 10, "a cost of 0 counts as 1"),
+        (3, 4, 0, "3 < 4"),
+    ] {
+        let window = ConversationRepository::recent_within(conn, &"c1".into(), budget, per_message)
+            .expect("window");
+        assert_eq!(window.len(), len, "{case}");
+    }
 }
 
 #[test]
 fn the_window_is_the_conversations_own() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("c1");
+    let (conn, _db) = &mut fresh();
+    let ada = user_with_c1(conn);
     ConversationRepository::create(conn, &conversation(&ada, "c2", t0())).expect("c2");
     let mine = history(conn, &[1, 1]);
     ConversationRepository::add_message(conn, &message("c2", "user", "other", t0()))
@@ -212,8 +201,7 @@ fn the_window_is_the_conversations_own() {
 
 #[test]
 fn the_window_query_walks_the_index_newest_first_without_sorting() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
+    let (conn, _db) = &mut fresh();
     let sql =
         diesel::debug_query::<Sqlite, _>(&ConversationRepository::newest_first(&"c1".into(), 10))
             .to_string();
@@ -244,68 +232,52 @@ fn the_window_query_walks_the_index_newest_first_without_sorting() {
 
 #[test]
 fn roles_are_checked_by_the_table() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
-    let err = ConversationRepository::add_message(conn, &message("c1", "tool", "x", t0()))
-        .expect_err("CHECK");
-    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    let (conn, _db) = &mut fresh();
+    user_with_c1(conn);
+    let tool = message("c1", "tool", "x", t0());
+    assert_unexpected(ConversationRepository::add_message(conn, &tool), "CHECK");
 }
 
 #[test]
 fn deleting_a_conversation_takes_its_messages_but_keeps_the_usage() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let grace = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    let ada = user_with_c1(conn);
+    let [grace] = users(conn);
     ConversationRepository::add_message(conn, &message("c1", "user", "hello", t0()))
         .expect("message");
     UsageRepository::record(conn, &usage(&ada, "echo-1", 3, 4)).expect("usage");
+    let delete = |conn: &mut SqliteConnection, user: &User| {
+        ConversationRepository::delete_for_user(conn, &user.id, &"c1".into())
+    };
 
-    let err = ConversationRepository::delete_for_user(conn, &grace.id, &"c1".into())
-        .expect_err("not hers");
-    assert!(err.is_not_found(), "{err:?}");
-    ConversationRepository::delete_for_user(conn, &ada.id, &"c1".into()).expect("delete");
+    assert_not_found(delete(conn, &grace), "not hers");
+    delete(conn, &ada).expect("delete");
 
-    assert!(
-        ConversationRepository::messages(conn, &"c1".into())
-            .expect("messages")
-            .is_empty()
-    );
+    let messages = ConversationRepository::messages(conn, &"c1".into()).expect("messages");
+    assert!(messages.is_empty());
     let totals = UsageRepository::totals_by_model(conn, &ada.id).expect("totals");
     assert_eq!(totals.len(), 1, "usage is accounting: it stays");
-    let err =
-        ConversationRepository::delete_for_user(conn, &ada.id, &"c1".into()).expect_err("twice");
-    assert!(err.is_not_found(), "{err:?}");
+    assert_not_found(delete(conn, &ada), "twice");
 }
 
 #[test]
 fn touch_moves_updated_at() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    ConversationRepository::create(conn, &conversation(&ada, "c1", t0())).expect("create");
+    let (conn, _db) = &mut fresh();
+    let ada = user_with_c1(conn);
     let later = t0() + TimeDelta::minutes(3);
 
     ConversationRepository::touch(conn, &"c1".into(), later).expect("touch");
 
     let stored = ConversationRepository::get_for_user(conn, &ada.id, &"c1".into()).expect("get");
     assert_eq!((stored.created_at, stored.updated_at), (t0(), later));
-    assert!(
-        ConversationRepository::touch(conn, &"nope".into(), later)
-            .expect_err("missing")
-            .is_not_found()
-    );
+    let missing = ConversationRepository::touch(conn, &"nope".into(), later);
+    assert_not_found(missing, "missing");
 }
 
 #[test]
 fn usage_totals_are_per_model_and_per_user() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let grace = UserFactory::new().insert(conn);
+    let (conn, _db) = &mut fresh();
+    let [ada, grace, nobody] = users(conn);
     for record in [
         usage(&ada, "echo-1", 3, 4),
         usage(&ada, "echo-1", 10, 20),
@@ -314,34 +286,20 @@ fn usage_totals_are_per_model_and_per_user() {
     ] {
         UsageRepository::record(conn, &record).expect("record");
     }
-
-    let totals = UsageRepository::totals_by_model(conn, &ada.id).expect("totals");
+    let totals = |prompt_tokens, completion_tokens| TokenTotals {
+        prompt_tokens,
+        completion_tokens,
+    };
 
     assert_eq!(
-        totals,
+        UsageRepository::totals_by_model(conn, &ada.id).expect("totals"),
         [
-            (
-                "alpha".to_owned(),
-                TokenTotals {
-                    prompt_tokens: 1,
-                    completion_tokens: 1
-                }
-            ),
-            (
-                "echo-1".to_owned(),
-                TokenTotals {
-                    prompt_tokens: 13,
-                    completion_tokens: 24
-                }
-            ),
+            ("alpha".to_owned(), totals(1, 1)),
+            ("echo-1".to_owned(), totals(13, 24)),
         ]
     );
-    let nobody = UserFactory::new().insert(conn);
-    assert!(
-        UsageRepository::totals_by_model(conn, &nobody.id)
-            .expect("none")
-            .is_empty()
-    );
+    let none = UsageRepository::totals_by_model(conn, &nobody.id).expect("none");
+    assert!(none.is_empty());
     let err = conn
         .batch_execute(
             "INSERT INTO usage_records VALUES ('x', 'nope', 'm', 'other', 1, 1, '2026-01-01')",

@@ -1,21 +1,21 @@
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
 use diesel::connection::SimpleConnection;
+use promptyard_db_models::ids::SessionId;
+use promptyard_db_models::schema::sessions;
 use promptyard_test_support::factories::new_id;
-use promptyard_test_support::{SessionFactory, TestDb, UserFactory};
+use promptyard_test_support::{SessionFactory, UserFactory};
 
 use super::*;
 use crate::error::OptionalExt;
+use crate::test_helpers::{assert_not_found, assert_unique_violation, fresh, on_test_day, users};
 
 fn t0() -> Timestamp {
-    NaiveDate::from_ymd_opt(2026, 11, 25)
-        .and_then(|d| d.and_hms_milli_opt(17, 0, 0, 123))
-        .expect("valid time")
+    on_test_day(17, 0, 0, 123)
 }
 
 #[test]
 fn create_returns_the_stored_row() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
+    let (conn, _db) = &mut fresh();
     let new = UserFactory::new().created_at(t0()).build();
 
     let user = UserRepository::create(conn, &new).expect("create");
@@ -30,17 +30,8 @@ fn create_returns_the_stored_row() {
 }
 
 #[test]
-fn get_by_id_of_a_missing_user_is_not_found() {
-    let test_db = TestDb::new();
-    let err =
-        UserRepository::get_by_id(&mut test_db.conn(), &new_id().into()).expect_err("missing");
-    assert!(err.is_not_found(), "{err:?}");
-}
-
-#[test]
 fn get_by_email_ignores_letter_case() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
+    let (conn, _db) = &mut fresh();
     let ada = UserFactory::new().email("ada@example.com").insert(conn);
     UserFactory::new().insert(conn);
 
@@ -51,8 +42,7 @@ fn get_by_email_ignores_letter_case() {
 
 #[test]
 fn get_by_email_of_an_unknown_email_is_not_found() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
+    let (conn, _db) = &mut fresh();
     UserFactory::new().email("ada@example.com").insert(conn);
 
     let found = UserRepository::get_by_email(conn, "grace@example.com").optional();
@@ -62,41 +52,28 @@ fn get_by_email_of_an_unknown_email_is_not_found() {
 
 #[test]
 fn an_email_taken_in_another_case_is_a_unique_violation() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
+    let (conn, _db) = &mut fresh();
     UserFactory::new().email("ada@example.com").insert(conn);
 
-    let err = UserRepository::create(conn, &UserFactory::new().email("ADA@example.COM").build())
-        .expect_err("duplicate");
-
-    assert!(
-        matches!(&err, RepoError::UniqueViolation { constraint } if constraint == "users.email"),
-        "{err:?}"
-    );
+    let twin = UserFactory::new().email("ADA@example.COM").build();
+    assert_unique_violation(UserRepository::create(conn, &twin), "users.email");
     assert_eq!(UserRepository::count(conn).expect("count"), 1);
 }
 
 #[test]
 fn a_reused_id_is_a_unique_violation() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let first = UserFactory::new().insert(conn);
+    let (conn, _db) = &mut fresh();
+    let [first] = users(conn);
     let mut second = UserFactory::new().build();
     second.id = first.id;
 
-    let err = UserRepository::create(conn, &second).expect_err("duplicate id");
-
-    assert!(
-        matches!(&err, RepoError::UniqueViolation { constraint } if constraint == "users.id"),
-        "{err:?}"
-    );
+    assert_unique_violation(UserRepository::create(conn, &second), "users.id");
 }
 
 #[test]
 fn is_active_accepts_only_booleans() {
-    let test_db = TestDb::new();
-    let err = test_db
-        .conn()
+    let (conn, _db) = &mut fresh();
+    let err = conn
         .batch_execute(
             "INSERT INTO users VALUES ('x', 'x@example.com', 'h', 2, '2026-11-25 00:00:00', '2026-11-25 00:00:00')",
         )
@@ -106,8 +83,7 @@ fn is_active_accepts_only_booleans() {
 
 #[test]
 fn set_active_changes_the_flag_and_updated_at() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
+    let (conn, _db) = &mut fresh();
     let user = UserFactory::new().created_at(t0()).insert(conn);
     let later = t0() + Duration::minutes(3);
 
@@ -121,67 +97,53 @@ fn set_active_changes_the_flag_and_updated_at() {
 }
 
 #[test]
-fn set_active_of_a_missing_user_is_not_found() {
-    let test_db = TestDb::new();
-    let err = UserRepository::set_active(&mut test_db.conn(), &new_id().into(), false, t0())
-        .expect_err("missing");
-    assert!(err.is_not_found(), "{err:?}");
-}
-
-#[test]
 fn set_password_hash_replaces_the_hash() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let user = UserFactory::new().insert(conn);
+    let (conn, _db) = &mut fresh();
+    let [user] = users(conn);
 
     let updated =
         UserRepository::set_password_hash(conn, &user.id, "$argon2id$new", t0()).expect("set");
 
     assert_eq!(updated.password_hash, "$argon2id$new");
-    assert_eq!(
-        UserRepository::get_by_id(conn, &user.id)
-            .expect("get")
-            .password_hash,
-        "$argon2id$new"
-    );
-    let err = UserRepository::set_password_hash(conn, &new_id().into(), "h", t0())
-        .expect_err("missing user");
-    assert!(err.is_not_found(), "{err:?}");
+    let stored = UserRepository::get_by_id(conn, &user.id).expect("get");
+    assert_eq!(stored.password_hash, "$argon2id$new");
+}
+
+#[test]
+fn every_lookup_or_change_of_a_missing_user_is_not_found() {
+    let (conn, _db) = &mut fresh();
+    let missing: UserId = new_id().into();
+
+    let get = UserRepository::get_by_id(conn, &missing);
+    assert_not_found(get, "get_by_id");
+    let set_active = UserRepository::set_active(conn, &missing, false, t0());
+    assert_not_found(set_active, "set_active");
+    let set_password_hash = UserRepository::set_password_hash(conn, &missing, "h", t0());
+    assert_not_found(set_password_hash, "set_password_hash");
+    assert_not_found(UserRepository::delete(conn, &missing), "delete");
 }
 
 #[test]
 fn delete_removes_the_user_and_cascades_to_their_sessions() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
-    let ada = UserFactory::new().insert(conn);
-    let grace = UserFactory::new().insert(conn);
+    let (conn, _db) = &mut fresh();
+    let [ada, grace] = users(conn);
     SessionFactory::for_user(&ada).insert(conn);
     let graces = SessionFactory::for_user(&grace).insert(conn);
 
     UserRepository::delete(conn, &ada.id).expect("delete");
 
-    assert!(
-        UserRepository::get_by_id(conn, &ada.id)
-            .expect_err("gone")
-            .is_not_found()
-    );
-    let remaining: Vec<promptyard_db_models::ids::SessionId> =
-        promptyard_db_models::schema::sessions::table
-            .select(promptyard_db_models::schema::sessions::id)
-            .load(conn)
-            .expect("sessions");
+    assert_not_found(UserRepository::get_by_id(conn, &ada.id), "gone");
+    let remaining: Vec<SessionId> = sessions::table
+        .select(sessions::id)
+        .load(conn)
+        .expect("sessions");
     assert_eq!(remaining, vec![graces.id]);
-    assert!(
-        UserRepository::delete(conn, &ada.id)
-            .expect_err("twice")
-            .is_not_found()
-    );
+    assert_not_found(UserRepository::delete(conn, &ada.id), "twice");
 }
 
 #[test]
 fn count_counts_users() {
-    let test_db = TestDb::new();
-    let conn = &mut test_db.conn();
+    let (conn, _db) = &mut fresh();
     assert_eq!(UserRepository::count(conn).expect("count"), 0);
     UserFactory::new().insert(conn);
     UserFactory::new().inactive().insert(conn);

@@ -237,20 +237,20 @@ fn cors_origins_are_a_comma_separated_list_of_origins() {
 
 #[test]
 fn a_short_secret_key_is_refused_without_showing_it() {
-    let message = refused(|a| a.secret_key = Some("too-short-secret".into()));
+    let message = refused(|a| a.secret_key = Some(Redacted("too-short-secret".into())));
     assert_eq!(
         message,
         "invalid PROMPTYARD_SECRET_KEY: it must be at least 64 bytes (it is 16)"
     );
     let mut a = args();
-    a.secret_key = Some("k".repeat(64));
+    a.secret_key = Some(Redacted("k".repeat(64)));
     assert_eq!(serve(&a).expect("ok").secret_key.map(|k| k.len()), Some(64));
 }
 
 #[test]
 fn debug_output_never_shows_the_secret_key() {
     let mut a = args();
-    a.secret_key = Some("s3cr3t".repeat(20));
+    a.secret_key = Some(Redacted("s3cr3t".repeat(20)));
     let config = serve(&a).expect("valid");
     let shown = format!("{a:?} {config:?}");
     assert!(!shown.contains("s3cr3t"), "{shown}");

@@ -31,9 +31,7 @@ pub struct FullKey {
 
 impl fmt::Debug for FullKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FullKey")
-            .field("public_id", &self.public_id)
-            .finish_non_exhaustive()
+        debug_public_id(f, "FullKey", &self.public_id)
     }
 }
 
@@ -78,6 +76,13 @@ impl FullKey {
     }
 }
 
+/// `Debug` of a key: its type and public id, never its secret.
+fn debug_public_id(f: &mut fmt::Formatter<'_>, name: &str, public_id: &str) -> fmt::Result {
+    f.debug_struct(name)
+        .field("public_id", &public_id)
+        .finish_non_exhaustive()
+}
+
 fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -90,9 +95,7 @@ pub struct PresentedKey {
 
 impl fmt::Debug for PresentedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PresentedKey")
-            .field("public_id", &self.public_id)
-            .finish_non_exhaustive()
+        debug_public_id(f, "PresentedKey", &self.public_id)
     }
 }
 

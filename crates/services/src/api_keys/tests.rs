@@ -1,44 +1,12 @@
-use promptyard_repositories::{DbConfig, UserRepository};
-use promptyard_test_support::{TestDb, UserFactory};
-
 use super::*;
-use crate::clock::ManualClock;
 use crate::ids::UuidV7Ids;
+use crate::test_helpers::{assert_matches, start};
 
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T12:00:00.000Z")
-        .expect("valid")
-        .to_utc()
-}
+type Fixture = crate::test_helpers::Fixture<ApiKeyService>;
 
-struct Fixture {
-    keys: ApiKeyService,
-    clock: ManualClock,
-    ada: UserId,
-    grace: UserId,
-    db: Db,
-    test_db: TestDb,
-}
-
+/// An [`ApiKeyService`] over a fresh database.
 fn fixture() -> Fixture {
-    let test_db = TestDb::new();
-    let (ada, grace) = {
-        let mut conn = test_db.conn();
-        (
-            UserFactory::new().insert(&mut conn).id,
-            UserFactory::new().insert(&mut conn).id,
-        )
-    };
-    let db = Db::open(DbConfig::new(test_db.url())).expect("db");
-    let clock = ManualClock::new(start());
-    Fixture {
-        keys: ApiKeyService::new(db.clone(), Arc::new(clock.clone()), Arc::new(UuidV7Ids)),
-        clock,
-        ada,
-        grace,
-        db,
-        test_db,
-    }
+    Fixture::new(|env| ApiKeyService::new(env.db.clone(), env.clock(), Arc::new(UuidV7Ids)))
 }
 
 /// A key to create, parsed (the rules are the parsers' own tests).
@@ -50,28 +18,46 @@ fn key(name: &str, days: Option<i64>) -> NewKey {
     }
 }
 
-fn unauthenticated(result: Result<KeyCaller, AuthError>) {
-    assert!(
-        matches!(result, Err(AuthError::Unauthenticated)),
-        "{result:?}"
-    );
+impl Fixture {
+    /// Creates a key of ada's named `name`, expiring after `days`.
+    async fn create(&self, name: &str, days: Option<i64>) -> CreatedApiKey {
+        self.service
+            .create(&self.ada, key(name, days))
+            .await
+            .expect("create")
+    }
+
+    /// Authenticates with `created`'s key, which must work.
+    async fn works(&self, created: &CreatedApiKey, case: &str) -> KeyCaller {
+        let result = self.service.authenticate(created.key.expose()).await;
+        result.unwrap_or_else(|err| panic!("{case}: {err:?}"))
+    }
+
+    /// Asserts that `raw` no longer (or never did) authenticate.
+    async fn refused(&self, raw: &str) {
+        let result = self.service.authenticate(raw).await;
+        assert_matches!(result, Err(AuthError::Unauthenticated));
+    }
+
+    /// Asserts that revoking `key` as `user` is not found.
+    async fn revoke_not_found(&self, user: &UserId, key: &ApiKeyId, case: &str) {
+        let result = self.service.revoke(user, key).await;
+        assert_matches!(result, Err(AuthError::NotFound), "{case}:");
+    }
+
+    /// Ada's listed keys.
+    async fn listed(&self) -> Vec<ApiKeyInfo> {
+        self.service.list(&self.ada).await.expect("list")
+    }
 }
 
 #[tokio::test]
 async fn a_created_key_authenticates_its_owner_and_is_listed_without_its_secret() {
     let f = fixture();
 
-    let created = f
-        .keys
-        .create(&f.ada, key("  laptop  ", None))
-        .await
-        .expect("create");
-    let caller = f
-        .keys
-        .authenticate(created.key.expose())
-        .await
-        .expect("authenticates");
-    let listed = f.keys.list(&f.ada).await.expect("list");
+    let created = f.create("  laptop  ", None).await;
+    let caller = f.works(&created, "authenticates").await;
+    let listed = f.listed().await;
 
     assert_eq!(caller.user.id, f.ada);
     assert_eq!(caller.key_id, created.info.id);
@@ -88,10 +74,8 @@ async fn a_created_key_authenticates_its_owner_and_is_listed_without_its_secret(
         !format!("{listed:?}").contains(&created.key.expose()[17..]),
         "no secret in the list"
     );
-    assert!(
-        f.keys.list(&f.grace).await.expect("list").is_empty(),
-        "only the owner's keys"
-    );
+    let graces = f.service.list(&f.grace).await.expect("list");
+    assert!(graces.is_empty(), "only the owner's keys");
 }
 
 #[tokio::test]
@@ -120,87 +104,48 @@ async fn names_and_lifetimes_are_validated_together() {
         "must be a whole number from 1 to 3650"
     );
     let f = fixture();
-    let longest = "é".repeat(100);
-    f.keys
-        .create(&f.ada, key(&longest, Some(3650)))
-        .await
-        .expect("100 characters, 3650 days");
-    f.keys
-        .create(&f.ada, key("a", Some(1)))
-        .await
-        .expect("1 character, 1 day");
+    // 100 characters, 3650 days; then 1 character, 1 day.
+    f.create(&"é".repeat(100), Some(3650)).await;
+    f.create("a", Some(1)).await;
 }
 
 #[tokio::test]
 async fn a_key_expires_after_its_days_and_leaves_the_list() {
     let f = fixture();
-    let created = f
-        .keys
-        .create(&f.ada, key("ci", Some(30)))
-        .await
-        .expect("create");
+    let created = f.create("ci", Some(30)).await;
     assert_eq!(created.info.expires_at, Some(start() + TimeDelta::days(30)));
 
-    f.clock
+    f.env
+        .clock
         .advance(TimeDelta::days(30) - TimeDelta::milliseconds(1));
-    f.keys
-        .authenticate(created.key.expose())
-        .await
-        .expect("still valid");
-    f.clock.advance(TimeDelta::milliseconds(1));
+    f.works(&created, "still valid").await;
+    f.env.clock.advance(TimeDelta::milliseconds(1));
 
-    unauthenticated(f.keys.authenticate(created.key.expose()).await);
-    assert!(f.keys.list(&f.ada).await.expect("list").is_empty());
+    f.refused(created.key.expose()).await;
+    assert!(f.listed().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_revoked_key_stops_at_once_and_only_its_owner_can_revoke_it() {
     let f = fixture();
-    let created = f
-        .keys
-        .create(&f.ada, key("ci", None))
-        .await
-        .expect("create");
+    let created = f.create("ci", None).await;
+    let id = &created.info.id;
 
-    let err = f
-        .keys
-        .revoke(&f.grace, &created.info.id)
-        .await
-        .expect_err("not hers");
-    assert!(matches!(err, AuthError::NotFound), "{err:?}");
-    f.keys
-        .authenticate(created.key.expose())
-        .await
-        .expect("still works");
+    f.revoke_not_found(&f.grace, id, "not hers").await;
+    f.works(&created, "still works").await;
 
-    f.keys
-        .revoke(&f.ada, &created.info.id)
-        .await
-        .expect("revoke");
-    unauthenticated(f.keys.authenticate(created.key.expose()).await);
-    assert!(f.keys.list(&f.ada).await.expect("list").is_empty());
-    let err = f
-        .keys
-        .revoke(&f.ada, &created.info.id)
-        .await
-        .expect_err("twice");
-    assert!(matches!(err, AuthError::NotFound), "{err:?}");
-    let err = f
-        .keys
-        .revoke(&f.ada, &"no-such-key".into())
-        .await
-        .expect_err("unknown");
-    assert!(matches!(err, AuthError::NotFound), "{err:?}");
+    f.service.revoke(&f.ada, id).await.expect("revoke");
+    f.refused(created.key.expose()).await;
+    assert!(f.listed().await.is_empty());
+    f.revoke_not_found(&f.ada, id, "twice").await;
+    f.revoke_not_found(&f.ada, &"no-such-key".into(), "unknown")
+        .await;
 }
 
 #[tokio::test]
 async fn unknown_malformed_and_wrong_keys_are_refused_alike() {
     let f = fixture();
-    let created = f
-        .keys
-        .create(&f.ada, key("ci", None))
-        .await
-        .expect("create");
+    let created = f.create("ci", None).await;
     let text = created.key.expose().to_owned();
     let wrong_secret = format!(
         "{}{}",
@@ -217,55 +162,34 @@ async fn unknown_malformed_and_wrong_keys_are_refused_alike() {
         &wrong_secret,
         unknown.expose(),
     ] {
-        unauthenticated(f.keys.authenticate(raw).await);
+        f.refused(raw).await;
     }
 }
 
 #[tokio::test]
 async fn a_disabled_users_keys_stop_at_once() {
     let f = fixture();
-    let created = f
-        .keys
-        .create(&f.ada, key("ci", None))
-        .await
-        .expect("create");
-    let id = f.ada.clone();
-    f.db.write(move |conn| UserRepository::set_active(conn, &id, false, start().naive_utc()))
-        .await
-        .expect("disable");
+    let created = f.create("ci", None).await;
 
-    unauthenticated(f.keys.authenticate(created.key.expose()).await);
+    f.env.disable(&f.ada).await;
+
+    f.refused(created.key.expose()).await;
 }
 
 #[tokio::test]
 async fn last_used_at_is_written_at_most_once_a_minute() {
     let f = fixture();
-    let created = f
-        .keys
-        .create(&f.ada, key("ci", None))
-        .await
-        .expect("create");
-    let last_used = || async { f.keys.list(&f.ada).await.expect("list")[0].last_used_at };
-    assert_eq!(last_used().await, None);
+    let created = f.create("ci", None).await;
+    assert_eq!(f.listed().await[0].last_used_at, None);
 
-    f.keys
-        .authenticate(created.key.expose())
-        .await
-        .expect("first use");
-    assert_eq!(last_used().await, Some(start()));
-
-    f.clock.advance(TimeDelta::seconds(59));
-    f.keys
-        .authenticate(created.key.expose())
-        .await
-        .expect("again");
-    assert_eq!(last_used().await, Some(start()), "coalesced: no write");
-
-    f.clock.advance(TimeDelta::seconds(1));
-    f.keys
-        .authenticate(created.key.expose())
-        .await
-        .expect("a minute on");
-    assert_eq!(last_used().await, Some(start() + TimeDelta::seconds(60)));
-    let _ = &f.test_db;
+    let one_minute_on = start() + TimeDelta::seconds(60);
+    for (seconds, last_used, case) in [
+        (0, start(), "first use"),
+        (59, start(), "coalesced: no write"),
+        (1, one_minute_on, "a minute on"),
+    ] {
+        f.env.clock.advance(TimeDelta::seconds(seconds));
+        f.works(&created, case).await;
+        assert_eq!(f.listed().await[0].last_used_at, Some(last_used), "{case}");
+    }
 }

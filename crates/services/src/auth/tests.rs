@@ -1,73 +1,103 @@
-use promptyard_repositories::{DbConfig, OptionalExt, SessionRepository};
-use promptyard_test_support::{SessionFactory, TestDb, UserFactory};
-
-use chrono::{DateTime, Utc};
+use promptyard_repositories::{OptionalExt, SessionPublicId, SessionRepository};
 
 use super::*;
-use crate::clock::ManualClock;
 use crate::ids::SequentialIds;
+use crate::password::HasherConfig;
+use crate::test_helpers::{TestEnv, assert_matches, start};
 
+const ADA: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery";
+const NEW_PASSWORD: &str = "a brand new password";
 
 fn creds<'a>(email: &'a str, password: &'a str) -> Credentials<'a> {
     Credentials { email, password }
 }
 
-fn change<'a>(current_password: &'a str, new_password: &'a str) -> PasswordChange<'a> {
-    PasswordChange {
-        current_password,
-        new_password,
-    }
-}
-
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T12:00:00.000Z")
-        .expect("valid")
-        .to_utc()
-}
-
 struct Fixture {
     auth: AuthService,
-    clock: ManualClock,
-    db: Db,
-    test_db: TestDb,
+    env: TestEnv,
 }
 
-fn fixture() -> Fixture {
-    let test_db = TestDb::new();
-    let db = Db::open(DbConfig::new(test_db.url())).expect("db");
-    let clock = ManualClock::new(start());
-    let auth = AuthService::new(
-        db.clone(),
-        PasswordHasher::with_workers(2).expect("hasher"),
-        Arc::new(clock.clone()),
+/// An [`AuthService`] over `env`, with this hasher and configuration and
+/// sequential ids.
+fn service(env: &TestEnv, hasher: PasswordHasher, config: AuthConfig) -> AuthService {
+    AuthService::new(
+        env.db.clone(),
+        hasher,
+        env.clock(),
         Arc::new(SequentialIds::default()),
-        AuthConfig::default(),
-    );
+        config,
+    )
+}
+
+/// An [`AuthService`] with the default configuration over a fresh database.
+fn fixture() -> Fixture {
+    let env = TestEnv::new();
+    let hasher = PasswordHasher::with_workers(2).expect("hasher");
     Fixture {
-        auth,
-        clock,
-        db,
-        test_db,
+        auth: service(&env, hasher, AuthConfig::default()),
+        env,
     }
 }
 
-async fn failures(f: &Fixture, email: &str) -> Option<i32> {
-    let email = email.to_owned();
-    f.db.read(move |conn| LoginFailureRepository::get(conn, &email).optional())
-        .await
-        .expect("read")
-        .map(|row| row.failures)
+/// A fixture after `failures` wrong logins of [`ADA`] (registered first if
+/// `registered`), its clock then moved on by `then`.
+async fn after_failures(registered: bool, failures: usize, then: TimeDelta) -> Fixture {
+    let f = fixture();
+    if registered {
+        f.register(ADA).await;
+    }
+    f.fail_logins(ADA, failures).await;
+    f.env.clock.advance(then);
+    f
 }
 
-async fn fail_logins(f: &Fixture, email: &str, n: usize) {
-    for _ in 0..n {
-        let err = f
-            .auth
-            .login(creds(email, "wrong password"))
+impl Fixture {
+    /// Registers `email` with [`PASSWORD`].
+    async fn register(&self, email: &str) -> AuthUser {
+        self.auth
+            .register(creds(email, PASSWORD))
             .await
-            .expect_err("fails");
-        assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
+            .expect("register")
+    }
+
+    /// Logs in with `email` and `password`.
+    async fn login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
+        self.auth.login(creds(email, password)).await
+    }
+
+    /// Changes `user`'s password from `current` to `new`, from a session
+    /// that is not stored.
+    async fn change_password(
+        &self,
+        user: &UserId,
+        current: &str,
+        new: &str,
+    ) -> Result<usize, AuthError> {
+        let change = PasswordChange {
+            current_password: current,
+            new_password: new,
+        };
+        self.auth.change_password(user, &"s".into(), change).await
+    }
+
+    /// The failed-login count stored for `email`, if any.
+    async fn failures(&self, email: &str) -> Option<i32> {
+        let email = email.to_owned();
+        self.env
+            .db
+            .read(move |conn| LoginFailureRepository::get(conn, &email).optional())
+            .await
+            .expect("read")
+            .map(|row| row.failures)
+    }
+
+    /// Fails `n` logins of `email`, each with invalid credentials.
+    async fn fail_logins(&self, email: &str, n: usize) {
+        for _ in 0..n {
+            let result = self.login(email, "wrong password").await;
+            assert_matches!(result, Err(AuthError::InvalidCredentials));
+        }
     }
 }
 
@@ -75,20 +105,18 @@ async fn fail_logins(f: &Fixture, email: &str, n: usize) {
 async fn register_stores_an_active_user_with_a_normalised_email_and_an_argon2_hash() {
     let f = fixture();
 
-    let user = f
-        .auth
-        .register(creds("  Ada@Example.COM ", PASSWORD))
-        .await
-        .expect("register");
+    let user = f.register("  Ada@Example.COM ").await;
 
     assert_eq!(user.id, "id-1", "ids come from the generator");
-    assert_eq!(user.email, "ada@example.com");
+    assert_eq!(user.email, ADA);
     assert!(user.is_active);
     assert_eq!(user.created_at, start());
-    let stored =
-        f.db.read(|conn| UserRepository::get_by_id(conn, &"id-1".into()))
-            .await
-            .expect("stored");
+    let stored = f
+        .env
+        .db
+        .read(|conn| UserRepository::get_by_id(conn, &"id-1".into()))
+        .await
+        .expect("stored");
     assert!(stored.password_hash.starts_with("$argon2id$"), "hashed");
     assert!(!stored.password_hash.contains(PASSWORD));
 }
@@ -97,14 +125,10 @@ async fn register_stores_an_active_user_with_a_normalised_email_and_an_argon2_ha
 async fn register_names_every_bad_field_at_once() {
     let f = fixture();
 
-    let err = f
-        .auth
-        .register(creds("not-an-email", "short"))
-        .await
-        .expect_err("invalid");
+    let result = f.auth.register(creds("not-an-email", "short")).await;
 
-    let AuthError::Validation(errors) = err else {
-        panic!("{err:?}")
+    let Err(AuthError::Validation(errors)) = result else {
+        panic!("{result:?}")
     };
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["email", "password"]);
@@ -114,34 +138,21 @@ async fn register_names_every_bad_field_at_once() {
 #[tokio::test]
 async fn register_with_an_email_taken_in_another_case_is_email_taken() {
     let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("first");
+    f.register(ADA).await;
 
-    let err = f
+    let again = f
         .auth
-        .register(creds("ADA@example.com", "another password"))
-        .await
-        .expect_err("taken");
+        .register(creds("ADA@example.com", "another password"));
 
-    assert!(matches!(err, AuthError::EmailTaken), "{err:?}");
+    assert_matches!(again.await, Err(AuthError::EmailTaken));
 }
 
 #[tokio::test]
 async fn login_with_the_right_password_returns_the_user_whatever_the_email_case() {
     let f = fixture();
-    let registered = f
-        .auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
+    let registered = f.register(ADA).await;
 
-    let user = f
-        .auth
-        .login(creds(" ADA@example.com", PASSWORD))
-        .await
-        .expect("login");
+    let user = f.login(" ADA@example.com", PASSWORD).await.expect("login");
 
     assert_eq!(user, registered);
 }
@@ -149,116 +160,65 @@ async fn login_with_the_right_password_returns_the_user_whatever_the_email_case(
 #[tokio::test]
 async fn an_unknown_email_and_a_wrong_password_fail_alike_and_both_count() {
     let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
+    f.register(ADA).await;
 
-    let unknown = f
-        .auth
-        .login(creds("grace@example.com", PASSWORD))
-        .await
-        .expect_err("unknown");
-    let wrong = f
-        .auth
-        .login(creds("ada@example.com", "wrong password"))
-        .await
-        .expect_err("wrong");
+    let unknown = f.login("grace@example.com", PASSWORD).await;
+    let wrong = f.login(ADA, "wrong password").await;
 
-    assert!(
-        matches!(unknown, AuthError::InvalidCredentials),
-        "{unknown:?}"
+    assert_matches!(&unknown, Err(AuthError::InvalidCredentials));
+    assert_matches!(&wrong, Err(AuthError::InvalidCredentials));
+    assert_eq!(
+        unknown.expect_err("unknown").to_string(),
+        wrong.expect_err("wrong").to_string()
     );
-    assert!(matches!(wrong, AuthError::InvalidCredentials), "{wrong:?}");
-    assert_eq!(unknown.to_string(), wrong.to_string());
-    assert_eq!(failures(&f, "grace@example.com").await, Some(1));
-    assert_eq!(failures(&f, "ada@example.com").await, Some(1));
+    assert_eq!(f.failures("grace@example.com").await, Some(1));
+    assert_eq!(f.failures(ADA).await, Some(1));
 }
 
 #[tokio::test]
 async fn malformed_or_oversized_input_is_just_invalid_credentials() {
     let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
+    f.register(ADA).await;
 
     for (email, password) in [
         ("not an email", PASSWORD),
         ("", PASSWORD),
-        ("ada@example.com", ""),
-        ("ada@example.com", &"x".repeat(5000)),
+        (ADA, ""),
+        (ADA, &"x".repeat(5000)),
         (&"a".repeat(300), PASSWORD),
     ] {
-        let err = f
-            .auth
-            .login(creds(email, password))
-            .await
-            .expect_err("refused");
-        assert!(
-            matches!(err, AuthError::InvalidCredentials),
-            "{email:.20}: {err:?}"
-        );
+        let result = f.login(email, password).await;
+        assert_matches!(result, Err(AuthError::InvalidCredentials), "{email:.20}:");
     }
 }
 
 #[tokio::test]
 async fn a_disabled_account_is_refused_only_with_its_right_password() {
     let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
-    f.auth
-        .set_active("ada@example.com", false)
-        .await
-        .expect("disable");
+    f.register(ADA).await;
+    f.auth.set_active(ADA, false).await.expect("disable");
 
-    let right = f
-        .auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect_err("disabled");
-    let wrong = f
-        .auth
-        .login(creds("ada@example.com", "wrong password"))
-        .await
-        .expect_err("wrong");
+    let right = f.login(ADA, PASSWORD).await;
+    let wrong = f.login(ADA, "wrong password").await;
 
-    assert!(matches!(right, AuthError::AccountDisabled), "{right:?}");
-    assert!(matches!(wrong, AuthError::InvalidCredentials), "{wrong:?}");
+    assert_matches!(right, Err(AuthError::AccountDisabled));
+    assert_matches!(wrong, Err(AuthError::InvalidCredentials));
 }
 
 #[tokio::test]
 async fn the_eleventh_attempt_is_rate_limited_even_with_the_right_password() {
-    let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
-    fail_logins(&f, "ada@example.com", 10).await;
-    f.clock.advance(TimeDelta::minutes(5));
+    let f = after_failures(true, 10, TimeDelta::minutes(5)).await;
 
-    let err = f
-        .auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect_err("limited");
+    let limited = f.login(ADA, PASSWORD).await;
 
-    let AuthError::RateLimited { retry_after } = err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        retry_after,
-        Duration::from_secs(10 * 60),
-        "until the window ends"
+    assert_matches!(
+        limited,
+        Err(AuthError::RateLimited { retry_after }) if retry_after == Duration::from_secs(10 * 60),
+        "until the window ends:"
     );
-    f.auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect_err("still limited");
+    f.login(ADA, PASSWORD).await.expect_err("still limited");
     assert_eq!(
-        failures(&f, "ada@example.com").await,
+        f.failures(ADA).await,
         Some(11),
         "over the limit once, then no further while limited"
     );
@@ -266,68 +226,42 @@ async fn the_eleventh_attempt_is_rate_limited_even_with_the_right_password() {
 
 #[tokio::test]
 async fn retry_after_rounds_up_to_whole_seconds() {
-    let f = fixture();
-    fail_logins(&f, "ada@example.com", 10).await;
-    f.clock
-        .advance(TimeDelta::milliseconds(14 * 60_000 + 59_001));
+    let almost = TimeDelta::milliseconds(14 * 60_000 + 59_001);
+    let f = after_failures(false, 10, almost).await;
 
-    let err = f
-        .auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect_err("limited");
+    let limited = f.login(ADA, PASSWORD).await;
 
-    assert!(
-        matches!(err, AuthError::RateLimited { retry_after } if retry_after == Duration::from_secs(1)),
-        "{err:?}"
+    assert_matches!(
+        limited,
+        Err(AuthError::RateLimited { retry_after }) if retry_after == Duration::from_secs(1)
     );
 }
 
 #[tokio::test]
 async fn the_limit_lifts_when_the_window_ends_and_a_success_clears_the_count() {
-    let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
-    fail_logins(&f, "ada@example.com", 10).await;
+    let f = after_failures(true, 10, TimeDelta::minutes(15)).await;
 
-    f.clock.advance(TimeDelta::minutes(15));
-    f.auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("window over");
+    f.login(ADA, PASSWORD).await.expect("window over");
 
-    assert_eq!(failures(&f, "ada@example.com").await, None, "cleared");
+    assert_eq!(f.failures(ADA).await, None, "cleared");
 }
 
 #[tokio::test]
 async fn unknown_emails_are_limited_too_so_the_limit_reveals_no_account() {
     let f = fixture();
-    fail_logins(&f, "nobody@example.com", 10).await;
+    f.fail_logins("nobody@example.com", 10).await;
 
-    let err = f
-        .auth
-        .login(creds("nobody@example.com", "whatever!"))
-        .await
-        .expect_err("limited");
+    let limited = f.login("nobody@example.com", "whatever!").await;
 
-    assert!(matches!(err, AuthError::RateLimited { .. }), "{err:?}");
+    assert_matches!(limited, Err(AuthError::RateLimited { .. }));
 }
 
 #[tokio::test]
 async fn failures_in_separate_windows_do_not_add_up() {
-    let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
-    fail_logins(&f, "ada@example.com", 9).await;
-    f.clock.advance(TimeDelta::minutes(16));
-    fail_logins(&f, "ada@example.com", 9).await;
+    let f = after_failures(true, 9, TimeDelta::minutes(16)).await;
+    f.fail_logins(ADA, 9).await;
 
-    f.auth
-        .login(creds("ada@example.com", PASSWORD))
+    f.login(ADA, PASSWORD)
         .await
         .expect("never 10 in one window");
 }
@@ -335,29 +269,25 @@ async fn failures_in_separate_windows_do_not_add_up() {
 #[tokio::test]
 async fn the_limit_is_configurable() {
     let f = fixture();
-    let auth = AuthService::new(
-        f.db.clone(),
+    let config = AuthConfig {
+        max_failed_logins: 2,
+        failed_login_window: Duration::from_secs(60),
+        ..AuthConfig::default()
+    };
+    let auth = service(
+        &f.env,
         PasswordHasher::with_workers(1).expect("hasher"),
-        Arc::new(f.clock.clone()),
-        Arc::new(SequentialIds::default()),
-        AuthConfig {
-            max_failed_logins: 2,
-            failed_login_window: Duration::from_secs(60),
-            ..AuthConfig::default()
-        },
+        config,
     );
     for _ in 0..2 {
-        let _ = auth.login(creds("ada@example.com", "nope-nope")).await;
+        let _ = auth.login(creds(ADA, "nope-nope")).await;
     }
 
-    let err = auth
-        .login(creds("ada@example.com", "nope-nope"))
-        .await
-        .expect_err("limited");
+    let limited = auth.login(creds(ADA, "nope-nope")).await;
 
-    assert!(
-        matches!(err, AuthError::RateLimited { retry_after } if retry_after == Duration::from_secs(60)),
-        "{err:?}"
+    assert_matches!(
+        limited,
+        Err(AuthError::RateLimited { retry_after }) if retry_after == Duration::from_secs(60)
     );
     assert_eq!(auth.config().max_failed_logins, 2);
 }
@@ -365,111 +295,69 @@ async fn the_limit_is_configurable() {
 #[tokio::test]
 async fn change_password_checks_the_current_one_and_revokes_the_other_sessions() {
     let f = fixture();
-    let user = f
-        .auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
-    let (keep, other) = {
-        let mut conn = f.test_db.conn();
-        let row = UserRepository::get_by_id(&mut conn, &user.id).expect("row");
-        (
-            SessionFactory::for_user(&row).insert(&mut conn),
-            SessionFactory::for_user(&row).insert(&mut conn),
-        )
+    let user = f.register(ADA).await;
+    let (keep, other) = (f.env.session(&user.id, None), f.env.session(&user.id, None));
+    let change = PasswordChange {
+        current_password: PASSWORD,
+        new_password: NEW_PASSWORD,
     };
 
-    let revoked = f
-        .auth
-        .change_password(&user.id, &keep.id, change(PASSWORD, "a brand new password"))
-        .await
-        .expect("changed");
+    let revoked = f.auth.change_password(&user.id, &keep.id, change).await;
 
-    assert_eq!(revoked, 1);
+    assert_eq!(revoked.expect("changed"), 1);
     let now = start().naive_utc();
-    let left =
-        f.db.read(move |conn| SessionRepository::list_valid_for_user(conn, &user.id, now))
-            .await
-            .expect("sessions");
+    let left = f
+        .env
+        .db
+        .read(move |conn| SessionRepository::list_valid_for_user(conn, &user.id, now))
+        .await
+        .expect("sessions");
     assert_eq!(left.iter().map(|s| &s.id).collect::<Vec<_>>(), [&keep.id]);
     assert_ne!(keep.id, other.id);
-    f.auth
-        .login(creds("ada@example.com", "a brand new password"))
+    f.login(ADA, NEW_PASSWORD)
         .await
         .expect("new password works");
-    let err = f
-        .auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect_err("old one not");
-    assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
+    let old = f.login(ADA, PASSWORD).await;
+    assert_matches!(old, Err(AuthError::InvalidCredentials), "old one not:");
 }
 
 #[tokio::test]
 async fn change_password_for_an_account_that_is_gone_is_not_found() {
     let f = fixture();
 
-    let err = f
-        .auth
-        .change_password(
-            &"no-such-user".into(),
-            &"s".into(),
-            change(PASSWORD, "a brand new password"),
-        )
-        .await
-        .expect_err("no account");
+    let gone = UserId::from("no-such-user");
 
-    assert!(matches!(err, AuthError::NotFound), "{err:?}");
+    let result = f.change_password(&gone, PASSWORD, NEW_PASSWORD).await;
+
+    assert_matches!(result, Err(AuthError::NotFound));
 }
 
 #[tokio::test]
 async fn change_password_refuses_a_wrong_current_password_or_a_bad_new_one() {
     let f = fixture();
-    let user = f
-        .auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
+    let user = f.register(ADA).await;
 
-    let wrong = f
-        .auth
-        .change_password(
-            &user.id,
-            &"s".into(),
-            change("not my password", "a brand new password"),
-        )
-        .await
-        .expect_err("wrong current");
-    let short = f
-        .auth
-        .change_password(&user.id, &"s".into(), change(PASSWORD, "short"))
-        .await
-        .expect_err("too short");
-
-    assert!(matches!(wrong, AuthError::InvalidCredentials), "{wrong:?}");
-    assert!(
-        matches!(&short, AuthError::Validation(errors) if errors[0].field == "new_password"),
-        "{short:?}"
+    let wrong = f.change_password(&user.id, "not my password", NEW_PASSWORD);
+    assert_matches!(wrong.await, Err(AuthError::InvalidCredentials));
+    let short = f.change_password(&user.id, PASSWORD, "short").await;
+    assert_matches!(
+        short,
+        Err(AuthError::Validation(errors)) if errors[0].field == "new_password"
     );
-    f.auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("unchanged");
+
+    f.login(ADA, PASSWORD).await.expect("unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_thirty_simultaneous_wrong_logins_only_the_allowance_is_checked() {
     let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
-    fail_logins(&f, "ada@example.com", 3).await;
+    f.register(ADA).await;
+    f.fail_logins(ADA, 3).await;
 
     let mut attempts = tokio::task::JoinSet::new();
     for _ in 0..30 {
         let auth = f.auth.clone();
-        attempts.spawn(async move { auth.login(creds("ada@example.com", "wrong password")).await });
+        attempts.spawn(async move { auth.login(creds(ADA, "wrong password")).await });
     }
     let results = attempts.join_all().await;
 
@@ -487,55 +375,27 @@ async fn of_thirty_simultaneous_wrong_logins_only_the_allowance_is_checked() {
 #[tokio::test]
 async fn wrong_current_passwords_count_as_failed_logins_of_the_email() {
     let f = fixture();
-    let user = f
-        .auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
+    let user = f.register(ADA).await;
 
     for _ in 0..10 {
-        let err = f
-            .auth
-            .change_password(
-                &user.id,
-                &"s".into(),
-                change("not my password", "a brand new password"),
-            )
-            .await
-            .expect_err("wrong");
-        assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
+        let wrong = f.change_password(&user.id, "not my password", NEW_PASSWORD);
+        assert_matches!(wrong.await, Err(AuthError::InvalidCredentials));
     }
-    let right_but_limited = f
-        .auth
-        .change_password(
-            &user.id,
-            &"s".into(),
-            change(PASSWORD, "a brand new password"),
-        )
-        .await
-        .expect_err("limited");
-    let login = f
-        .auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect_err("the email is limited");
+    let right_but_limited = f.change_password(&user.id, PASSWORD, NEW_PASSWORD).await;
+    let login = f.login(ADA, PASSWORD).await;
 
-    assert!(
-        matches!(right_but_limited, AuthError::RateLimited { .. }),
-        "{right_but_limited:?}"
+    assert_matches!(right_but_limited, Err(AuthError::RateLimited { .. }));
+    assert_matches!(
+        login,
+        Err(AuthError::RateLimited { .. }),
+        "the email is limited:"
     );
-    assert!(matches!(login, AuthError::RateLimited { .. }), "{login:?}");
-    f.clock.advance(TimeDelta::minutes(15));
-    f.auth
-        .change_password(
-            &user.id,
-            &"s".into(),
-            change(PASSWORD, "a brand new password"),
-        )
+    f.env.clock.advance(TimeDelta::minutes(15));
+    f.change_password(&user.id, PASSWORD, NEW_PASSWORD)
         .await
         .expect("the window has passed");
     assert_eq!(
-        failures(&f, "ada@example.com").await,
+        f.failures(ADA).await,
         None,
         "a right current password gives its attempt back"
     );
@@ -544,76 +404,37 @@ async fn wrong_current_passwords_count_as_failed_logins_of_the_email() {
 #[tokio::test]
 async fn attempts_the_hasher_refused_or_a_disabled_account_are_given_back() {
     let f = fixture();
-    f.auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("register");
-    fail_logins(&f, "ada@example.com", 2).await;
-    let refusing = AuthService::new(
-        f.db.clone(),
-        PasswordHasher::with_config(crate::password::HasherConfig {
-            workers: 1,
-            queue: 1,
-            max_wait: Duration::ZERO,
-        })
-        .expect("hasher"),
-        Arc::new(f.clock.clone()),
-        Arc::new(SequentialIds::default()),
-        AuthConfig::default(),
-    );
+    f.register(ADA).await;
+    f.fail_logins(ADA, 2).await;
+    let busy = PasswordHasher::with_config(HasherConfig {
+        workers: 1,
+        queue: 1,
+        max_wait: Duration::ZERO,
+    })
+    .expect("hasher");
+    let refusing = service(&f.env, busy, AuthConfig::default());
 
     for _ in 0..12 {
-        let err = refusing
-            .login(creds("ada@example.com", "wrong password"))
-            .await
-            .expect_err("busy");
-        assert!(matches!(err, AuthError::Busy { .. }), "{err:?}");
+        let result = refusing.login(creds(ADA, "wrong password")).await;
+        assert_matches!(result, Err(AuthError::Busy { .. }));
     }
-    f.auth
-        .set_active("ada@example.com", false)
-        .await
-        .expect("disable");
-    let disabled = f
-        .auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect_err("disabled");
+    f.auth.set_active(ADA, false).await.expect("disable");
+    let disabled = f.login(ADA, PASSWORD).await;
 
-    assert!(
-        matches!(disabled, AuthError::AccountDisabled),
-        "{disabled:?}"
-    );
-    assert_eq!(
-        failures(&f, "ada@example.com").await,
-        Some(2),
-        "only the two real failures"
-    );
+    assert_matches!(disabled, Err(AuthError::AccountDisabled));
+    assert_eq!(f.failures(ADA).await, Some(2), "only the two real failures");
 }
 
 #[tokio::test]
 async fn list_sessions_marks_the_current_one_and_revoke_only_touches_ones_own() {
     let f = fixture();
-    let ada = f
-        .auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("ada");
-    let mut conn = f.test_db.conn();
-    let ada_row = UserRepository::get_by_id(&mut conn, &ada.id).expect("row");
-    let older = SessionFactory::for_user(&ada_row)
-        .created_at(start().naive_utc())
-        .insert(&mut conn);
-    let newer = SessionFactory::for_user(&ada_row)
-        .created_at((start() + TimeDelta::minutes(1)).naive_utc())
-        .insert(&mut conn);
-    let grace = UserFactory::new().insert(&mut conn);
-    let graces = SessionFactory::for_user(&grace).insert(&mut conn);
+    let ada = f.register(ADA).await.id;
+    let older = f.env.session(&ada, Some(start()));
+    let newer = f.env.session(&ada, Some(start() + TimeDelta::minutes(1)));
+    let graces = f.env.session(&f.env.user(), None);
+    let by_hash = SessionPublicId::from(newer.id.as_str());
 
-    let listed = f
-        .auth
-        .list_sessions(&ada.id, &older.id)
-        .await
-        .expect("list");
+    let listed = f.auth.list_sessions(&ada, &older.id).await.expect("list");
 
     assert_eq!(
         listed
@@ -627,53 +448,26 @@ async fn list_sessions_marks_the_current_one_and_revoke_only_touches_ones_own() 
         "listed by public id, never by the key's hash"
     );
     assert_eq!(listed[1].created_at, start());
-    let err = f
-        .auth
-        .revoke_session(&ada.id, &graces.public_id, &older.id)
-        .await
-        .expect_err("not hers");
-    assert!(matches!(err, AuthError::NotFound), "{err:?}");
-    let err = f
-        .auth
-        .revoke_session(&ada.id, &newer.id.as_str().into(), &older.id)
-        .await
-        .expect_err("the key's hash names nothing");
-    assert!(matches!(err, AuthError::NotFound), "{err:?}");
-    let own = f
-        .auth
-        .revoke_session(&ada.id, &newer.public_id, &older.id)
-        .await
-        .expect("hers");
-    assert!(!own, "not the caller's own");
-    assert_eq!(
-        f.auth
-            .list_sessions(&ada.id, &older.id)
-            .await
-            .expect("list")
-            .len(),
-        1
-    );
-    let own = f
-        .auth
-        .revoke_session(&ada.id, &older.public_id, &older.id)
-        .await
-        .expect("her own");
-    assert!(own);
+    for (public_id, case) in [
+        (&graces.public_id, "not hers"),
+        (&by_hash, "the key's hash names nothing"),
+    ] {
+        let result = f.auth.revoke_session(&ada, public_id, &older.id).await;
+        assert_matches!(result, Err(AuthError::NotFound), "{case}:");
+    }
+    let own = f.auth.revoke_session(&ada, &newer.public_id, &older.id);
+    assert!(!own.await.expect("hers"), "not the caller's own");
+    let left = f.auth.list_sessions(&ada, &older.id).await.expect("list");
+    assert_eq!(left.len(), 1);
+    let own = f.auth.revoke_session(&ada, &older.public_id, &older.id);
+    assert!(own.await.expect("her own"));
 }
 
 #[tokio::test]
 async fn disabling_a_user_deletes_their_sessions_and_enabling_restores_login() {
     let f = fixture();
-    let ada = f
-        .auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("ada");
-    {
-        let mut conn = f.test_db.conn();
-        let row = UserRepository::get_by_id(&mut conn, &ada.id).expect("row");
-        SessionFactory::for_user(&row).insert(&mut conn);
-    }
+    let ada = f.register(ADA).await;
+    f.env.session(&ada.id, None);
 
     let disabled = f
         .auth
@@ -682,90 +476,58 @@ async fn disabling_a_user_deletes_their_sessions_and_enabling_restores_login() {
         .expect("disable");
 
     assert!(!disabled.is_active);
-    assert!(
-        f.auth
-            .list_sessions(&ada.id, &"".into())
-            .await
-            .expect("list")
-            .is_empty()
-    );
-    let enabled = f
-        .auth
-        .set_active("ada@example.com", true)
-        .await
-        .expect("enable");
+    let left = f.auth.list_sessions(&ada.id, &"".into()).await;
+    assert!(left.expect("list").is_empty());
+    let enabled = f.auth.set_active(ADA, true).await.expect("enable");
     assert!(enabled.is_active);
-    f.auth
-        .login(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("login again");
+    f.login(ADA, PASSWORD).await.expect("login again");
 }
 
 #[tokio::test]
 async fn set_active_needs_a_valid_known_email() {
     let f = fixture();
-    let unknown = f
-        .auth
-        .set_active("nobody@example.com", false)
-        .await
-        .expect_err("unknown");
-    let malformed = f
-        .auth
-        .set_active("nobody", false)
-        .await
-        .expect_err("malformed");
-    assert!(matches!(unknown, AuthError::NotFound), "{unknown:?}");
-    assert!(
-        matches!(malformed, AuthError::Validation(_)),
-        "{malformed:?}"
-    );
+    let unknown = f.auth.set_active("nobody@example.com", false).await;
+    let malformed = f.auth.set_active("nobody", false).await;
+    assert_matches!(unknown, Err(AuthError::NotFound));
+    assert_matches!(malformed, Err(AuthError::Validation(_)));
 }
 
 #[tokio::test]
 async fn user_finds_an_account_by_id() {
     let f = fixture();
-    let ada = f
-        .auth
-        .register(creds("ada@example.com", PASSWORD))
-        .await
-        .expect("ada");
+    let ada = f.register(ADA).await;
     assert_eq!(f.auth.user(&ada.id).await.expect("found"), ada);
-    let err = f.auth.user(&"nobody".into()).await.expect_err("missing");
-    assert!(matches!(err, AuthError::NotFound), "{err:?}");
+    assert_matches!(
+        f.auth.user(&"nobody".into()).await,
+        Err(AuthError::NotFound)
+    );
 }
 
 #[tokio::test]
 async fn purge_expired_deletes_expired_sessions_and_closed_windows_in_batches() {
     let f = fixture();
-    {
-        let mut conn = f.test_db.conn();
-        let user = UserFactory::new().insert(&mut conn);
-        for _ in 0..5 {
-            SessionFactory::for_user(&user)
-                .created_at((start() - TimeDelta::days(8)).naive_utc())
-                .insert(&mut conn);
-        }
-        SessionFactory::for_user(&user)
-            .created_at(start().naive_utc())
-            .insert(&mut conn);
+    let user = f.env.user();
+    for _ in 0..5 {
+        f.env.session(&user, Some(start() - TimeDelta::days(8)));
     }
-    fail_logins(&f, "old@example.com", 1).await;
-    f.clock.advance(TimeDelta::minutes(20));
-    fail_logins(&f, "new@example.com", 1).await;
+    f.env.session(&user, Some(start()));
+    f.fail_logins("old@example.com", 1).await;
+    f.env.clock.advance(TimeDelta::minutes(20));
+    f.fail_logins("new@example.com", 1).await;
 
     let (sessions, windows) = f.auth.purge_expired(2).await.expect("purge");
 
     assert_eq!((sessions, windows), (5, 1));
-    assert_eq!(failures(&f, "old@example.com").await, None);
-    assert_eq!(failures(&f, "new@example.com").await, Some(1));
+    assert_eq!(f.failures("old@example.com").await, None);
+    assert_eq!(f.failures("new@example.com").await, Some(1));
 }
 
 #[test]
 fn repository_errors_map_to_unavailable_or_unexpected() {
     let busy = RepoError::unavailable(promptyard_repositories::Unavailable::Busy, "locked");
-    assert!(matches!(AuthError::from(busy), AuthError::Unavailable(_)));
+    assert_matches!(AuthError::from(busy), AuthError::Unavailable(_));
     let other = AuthError::from(RepoError::ForeignKeyViolation);
-    assert!(matches!(other, AuthError::Unexpected(_)));
+    assert_matches!(other, AuthError::Unexpected(_));
     assert!(
         std::error::Error::source(&other).is_some(),
         "keeps its source"

@@ -34,6 +34,59 @@ async fn block_a_worker(hasher: &PasswordHasher) -> std::sync::mpsc::Sender<()> 
     release
 }
 
+/// A one-worker hasher with this queue and wait, its worker blocked until
+/// the returned sender is dropped or sent to.
+async fn blocked(
+    queue: usize,
+    max_wait: Duration,
+) -> (PasswordHasher, std::sync::mpsc::Sender<()>) {
+    let hasher = hasher(1, queue, max_wait);
+    let release = block_a_worker(&hasher).await;
+    (hasher, release)
+}
+
+/// A refusal of a busy hasher, to retry after `seconds`.
+fn busy_for<T>(seconds: u64) -> Result<T, HashError> {
+    Err(HashError::Busy {
+        retry_after: Duration::from_secs(seconds),
+    })
+}
+
+/// A one-worker hasher whose worker is blocked, with a job behind it
+/// that counts its runs.
+struct CountedJob {
+    hasher: PasswordHasher,
+    release: std::sync::mpsc::Sender<()>,
+    ran: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<Result<usize, HashError>>,
+}
+
+/// Blocks the worker of a hasher with a queue of 8 and this wait, and
+/// spawns a counting job behind it.
+async fn counted_job(max_wait: Duration) -> CountedJob {
+    let (hasher, release) = blocked(8, max_wait).await;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (job_hasher, counter) = (hasher.clone(), Arc::clone(&ran));
+    let task = tokio::spawn(async move {
+        job_hasher
+            .run(move |_| counter.fetch_add(1, Ordering::SeqCst))
+            .await
+    });
+    CountedJob {
+        hasher,
+        release,
+        ran,
+        task,
+    }
+}
+
+/// Waits until a job is queued.
+async fn until_queued(hasher: &PasswordHasher) {
+    while hasher.queued() == 0 {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[test]
 fn a_hash_is_an_argon2id_phc_string_with_our_parameters() {
     let hash = hash_password("correct horse battery staple").expect("hash");
@@ -220,24 +273,16 @@ async fn each_worker_reuses_one_block_of_memory_for_every_job() {
 
 #[tokio::test]
 async fn a_full_queue_is_refused_at_once_with_a_retry_after() {
-    let hasher = hasher(1, 1, Duration::from_secs(3));
-    let release = block_a_worker(&hasher).await;
+    let (hasher, release) = blocked(1, Duration::from_secs(3)).await;
     let waiting = {
         let hasher = hasher.clone();
         tokio::spawn(async move { hasher.run(|_| "ran").await })
     };
-    while hasher.queued() == 0 {
-        tokio::task::yield_now().await;
-    }
+    until_queued(&hasher).await;
 
     let refused = hasher.verify("password", "$argon2id$x").await;
 
-    assert_eq!(
-        refused,
-        Err(HashError::Busy {
-            retry_after: Duration::from_secs(3)
-        })
-    );
+    assert_eq!(refused, busy_for(3));
     release.send(()).expect("release");
     assert_eq!(
         waiting.await.expect("join"),
@@ -248,32 +293,20 @@ async fn a_full_queue_is_refused_at_once_with_a_retry_after() {
 
 #[tokio::test]
 async fn a_job_that_waited_too_long_is_refused_unrun() {
-    let hasher = hasher(1, 8, Duration::from_millis(50));
-    let release = block_a_worker(&hasher).await;
-    let ran = Arc::new(AtomicUsize::new(0));
-    let waiting = {
-        let (hasher, ran) = (hasher.clone(), Arc::clone(&ran));
-        tokio::spawn(async move {
-            hasher
-                .run(move |_| ran.fetch_add(1, Ordering::SeqCst))
-                .await
-        })
-    };
+    let job = counted_job(Duration::from_millis(50)).await;
     tokio::time::sleep(Duration::from_millis(120)).await;
-    release.send(()).expect("release");
+    job.release.send(()).expect("release");
 
-    let refused = waiting.await.expect("join");
+    let refused = job.task.await.expect("join");
 
     assert_eq!(
         refused,
-        Err(HashError::Busy {
-            retry_after: Duration::from_secs(1)
-        }),
+        busy_for(1),
         "a wait under a second is retried after one"
     );
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(job.ran.load(Ordering::SeqCst), 0);
     assert_eq!(
-        hasher.run(|_| "fresh").await,
+        job.hasher.run(|_| "fresh").await,
         Ok("fresh"),
         "a job that did not wait runs"
     );
@@ -281,26 +314,14 @@ async fn a_job_that_waited_too_long_is_refused_unrun() {
 
 #[tokio::test]
 async fn a_job_whose_caller_left_is_not_run() {
-    let hasher = hasher(1, 8, Duration::from_secs(30));
-    let release = block_a_worker(&hasher).await;
-    let ran = Arc::new(AtomicUsize::new(0));
-    let abandoned = {
-        let (hasher, ran) = (hasher.clone(), Arc::clone(&ran));
-        tokio::spawn(async move {
-            hasher
-                .run(move |_| ran.fetch_add(1, Ordering::SeqCst))
-                .await
-        })
-    };
-    while hasher.queued() == 0 {
-        tokio::task::yield_now().await;
-    }
-    abandoned.abort();
-    let _ = abandoned.await;
-    release.send(()).expect("release");
+    let job = counted_job(Duration::from_secs(30)).await;
+    until_queued(&job.hasher).await;
+    job.task.abort();
+    let _ = job.task.await;
+    job.release.send(()).expect("release");
 
-    assert_eq!(hasher.run(|_| "after").await, Ok("after"));
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(job.hasher.run(|_| "after").await, Ok("after"));
+    assert_eq!(job.ran.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

@@ -2,19 +2,15 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use futures_util::StreamExt;
-use promptyard_repositories::DbConfig;
+use promptyard_repositories::{ConversationId, ConversationRepository, UserId};
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
-use promptyard_test_support::{TestDb, UserFactory};
 use serde_json::json;
 
-use chrono::{DateTime, Utc};
-
 use super::*;
-use crate::clock::ManualClock;
 use crate::ids::UuidV7Ids;
 use crate::providers::{ChatMessage, ChatRequest, Role, StreamEvent};
 use crate::providers::{DEFAULT_CONTEXT_TOKENS, ModelSpec, OpenAiProvider};
-use promptyard_repositories::{ConversationId, ConversationRepository, UserId};
+use crate::test_helpers::{self, TestEnv, assert_matches, start};
 
 /// The context window of `fake-small`, served by the fake upstream.
 const SMALL_WINDOW: u32 = 40;
@@ -60,30 +56,17 @@ fn page(limit: Option<i64>, before: Option<&ConversationId>) -> PageRequest {
     }
 }
 
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T12:00:00.000Z")
-        .expect("valid")
-        .to_utc()
-}
-
 struct Fixture {
     playground: PlaygroundService,
-    clock: ManualClock,
+    fake: FakeOpenAi,
     ada: UserId,
     grace: UserId,
-    fake: FakeOpenAi,
-    test_db: TestDb,
+    env: TestEnv,
 }
 
+/// A [`PlaygroundService`] over a fresh database holding two users, with
+/// `echo-1` and the fake upstream's `fake-1` and `fake-small`.
 fn fixture() -> Fixture {
-    let test_db = TestDb::new();
-    let (ada, grace) = {
-        let mut conn = test_db.conn();
-        (
-            UserFactory::new().insert(&mut conn).id,
-            UserFactory::new().insert(&mut conn).id,
-        )
-    };
     let fake = FakeOpenAi::start();
     let mut registry = ProviderRegistry::with_echo();
     let upstream = OpenAiProvider::new("local", &fake.base_url(), None, Duration::from_millis(500))
@@ -98,40 +81,66 @@ fn fixture() -> Fixture {
             "the fake upstream",
         )
         .expect("add");
-    let clock = ManualClock::new(start());
-    let db = Db::open(DbConfig::new(test_db.url())).expect("db");
-    Fixture {
-        playground: PlaygroundService::new(
-            db,
-            Arc::new(clock.clone()),
-            Arc::new(UuidV7Ids),
-            Arc::new(registry),
-        ),
-        clock,
+    let registry = Arc::new(registry);
+    let test_helpers::Fixture {
+        service,
         ada,
         grace,
+        env,
+    } = test_helpers::Fixture::new(|env| service(env, registry));
+    Fixture {
+        playground: service,
         fake,
-        test_db,
+        ada,
+        grace,
+        env,
     }
 }
 
-async fn conversation(f: &Fixture, model: &str, system_prompt: Option<&str>) -> ConversationInfo {
-    f.playground
-        .create_conversation(&f.ada, conv(model, Some("A chat"), system_prompt))
-        .await
-        .expect("create")
+/// A [`PlaygroundService`] over `env` with these providers.
+fn service(env: &TestEnv, registry: Arc<ProviderRegistry>) -> PlaygroundService {
+    PlaygroundService::new(env.db.clone(), env.clock(), Arc::new(UuidV7Ids), registry)
 }
 
-async fn stored_messages(f: &Fixture, id: &ConversationId) -> Vec<(String, String)> {
-    let ConversationWithMessages {
-        conversation: _,
-        messages,
-    } = f
-        .playground
-        .get_conversation(&f.ada, id)
-        .await
-        .expect("get");
-    messages.into_iter().map(|m| (m.role, m.content)).collect()
+impl Fixture {
+    /// Starts ada's conversation "A chat" with `model`.
+    async fn conversation(&self, model: &str, system_prompt: Option<&str>) -> ConversationInfo {
+        self.playground
+            .create_conversation(&self.ada, conv(model, Some("A chat"), system_prompt))
+            .await
+            .expect("create")
+    }
+
+    /// Sends `content` to ada's conversation `id` with the default options.
+    async fn send(&self, id: &ConversationId, content: &str) -> Result<Exchange, PlaygroundError> {
+        let message = msg(content, MessageOptions::default());
+        self.playground.send_message(&self.ada, id, message).await
+    }
+
+    /// Streams `content` to ada's conversation `id` with the default options.
+    async fn stream(&self, id: &ConversationId, content: &str) -> ExchangeStream {
+        let message = msg(content, MessageOptions::default());
+        let stream = self.playground.stream_message(&self.ada, id, message);
+        stream.await.expect("stream")
+    }
+
+    /// Ada's usage.
+    async fn usage(&self) -> UsageSummary {
+        self.playground.usage(&self.ada).await.expect("usage")
+    }
+
+    /// The (role, content) of each message stored in ada's conversation.
+    async fn stored_messages(&self, id: &ConversationId) -> Vec<(String, String)> {
+        let got = self.playground.get_conversation(&self.ada, id).await;
+        let messages = got.expect("get").messages;
+        messages.into_iter().map(|m| (m.role, m.content)).collect()
+    }
+
+    /// Asserts that neither a message nor any usage of ada's is stored.
+    async fn assert_nothing_stored(&self, id: &ConversationId) {
+        assert!(self.stored_messages(id).await.is_empty(), "messages");
+        assert_eq!(self.usage().await, UsageSummary::default(), "usage");
+    }
 }
 
 fn fields(err: PlaygroundError) -> Vec<String> {
@@ -144,19 +153,15 @@ fn fields(err: PlaygroundError) -> Vec<String> {
 #[tokio::test]
 async fn conversations_need_a_known_model() {
     let f = fixture();
-    let err = f
+    let unknown = f
         .playground
         .create_conversation(&f.ada, conv("gpt-9", Some("t"), Some("ok")))
-        .await
-        .expect_err("unknown");
-    assert!(
-        matches!(err, PlaygroundError::UnknownModel(ref m) if m == "gpt-9"),
-        "{err:?}"
-    );
+        .await;
+    assert_matches!(unknown, Err(PlaygroundError::UnknownModel(ref m)) if m == "gpt-9");
     assert!(f.playground.knows_model("echo-1"));
     assert!(!f.playground.knows_model("gpt-9"));
 
-    let created = conversation(&f, "echo-1", Some("Be brief.")).await;
+    let created = f.conversation("echo-1", Some("Be brief.")).await;
     assert_eq!(created.model, "echo-1");
     assert_eq!(created.title.as_deref(), Some("A chat"));
     assert_eq!(created.system_prompt.as_deref(), Some("Be brief."));
@@ -173,36 +178,26 @@ async fn conversations_need_a_known_model() {
 #[tokio::test]
 async fn an_echo_exchange_is_stored_with_its_usage() {
     let f = fixture();
-    let c = conversation(&f, "echo-1", Some("Be brief.")).await;
-    f.clock.advance(TimeDelta::seconds(5));
+    let c = f.conversation("echo-1", Some("Be brief.")).await;
+    f.env.clock.advance(TimeDelta::seconds(5));
 
-    let exchange = f
-        .playground
-        .send_message(&f.ada, &c.id, msg("hello there", MessageOptions::default()))
-        .await
-        .expect("send");
+    let exchange = f.send(&c.id, "hello there").await.expect("send");
 
     assert_eq!(exchange.assistant_message.content, "hello there");
     assert_eq!(exchange.user_message.role, "user");
     assert_eq!(exchange.assistant_message.role, "assistant");
     assert_eq!(exchange.usage, Tokens::new(4, 2));
     assert_eq!(
-        stored_messages(&f, &c.id).await,
+        f.stored_messages(&c.id).await,
         [
-            ("user".into(), "hello there".into()),
-            ("assistant".into(), "hello there".into())
+            pair("user", "hello there"),
+            pair("assistant", "hello there")
         ]
     );
-    let ConversationWithMessages {
-        conversation,
-        messages: _,
-    } = f
-        .playground
-        .get_conversation(&f.ada, &c.id)
-        .await
-        .expect("get");
+    let got = f.playground.get_conversation(&f.ada, &c.id).await;
+    let conversation = got.expect("get").conversation;
     assert_eq!(conversation.updated_at, start() + TimeDelta::seconds(5));
-    let usage = f.playground.usage(&f.ada).await.expect("usage");
+    let usage = f.usage().await;
     assert_eq!(usage.total, Tokens::new(4, 2));
     assert_eq!(
         usage.by_model,
@@ -216,24 +211,16 @@ async fn an_echo_exchange_is_stored_with_its_usage() {
 #[tokio::test]
 async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message() {
     let f = fixture();
-    let c = conversation(&f, "fake-1", Some("You are a pirate.")).await;
-    f.playground
-        .send_message(&f.ada, &c.id, msg("Ahoy?", MessageOptions::default()))
-        .await
-        .expect("first");
+    let c = f.conversation("fake-1", Some("You are a pirate.")).await;
+    f.send(&c.id, "Ahoy?").await.expect("first");
+    let options = MessageOptions {
+        temperature: Some(0.2),
+        max_tokens: Some(50),
+    };
 
+    let second = msg("Where is the gold?", options);
     f.playground
-        .send_message(
-            &f.ada,
-            &c.id,
-            msg(
-                "Where is the gold?",
-                MessageOptions {
-                    temperature: Some(0.2),
-                    max_tokens: Some(50),
-                },
-            ),
-        )
+        .send_message(&f.ada, &c.id, second)
         .await
         .expect("second");
 
@@ -261,21 +248,19 @@ async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message
 /// exchanges: "one two three" answered "A" (which the provider counts as
 /// 10 tokens), then "four five" answered "fake: four five" (3).
 async fn two_exchanges(f: &Fixture) -> ConversationId {
-    let c = conversation(f, "fake-small", Some("Be brief.")).await;
+    let c = f.conversation("fake-small", Some("Be brief.")).await;
     f.fake.push(Reply::Complete {
         content: "A".into(),
         usage: Some((5, 10)),
     });
     for content in ["one two three", "four five"] {
-        f.clock.advance(TimeDelta::seconds(1));
-        f.playground
-            .send_message(&f.ada, &c.id, msg(content, MessageOptions::default()))
-            .await
-            .expect("send");
+        f.env.clock.advance(TimeDelta::seconds(1));
+        f.send(&c.id, content).await.expect("send");
     }
     c.id
 }
 
+/// The (role, content) of each message of the last request upstream.
 fn sent_messages(f: &Fixture) -> Vec<(String, String)> {
     let requests = f.fake.requests();
     let last = requests.last().expect("a request");
@@ -296,12 +281,22 @@ fn pair(role: &str, content: &str) -> (String, String) {
     (role.to_owned(), content.to_owned())
 }
 
+/// What [`two_exchanges`] then `new` sends when only its last exchange fits.
+fn last_exchange_then(new: &str) -> [(String, String); 4] {
+    [
+        pair("system", "Be brief."),
+        pair("user", "four five"),
+        pair("assistant", "fake: four five"),
+        pair("user", new),
+    ]
+}
+
 #[tokio::test]
 async fn each_message_is_stored_with_its_own_token_count() {
     let f = fixture();
     let id = two_exchanges(&f).await;
 
-    let tokens: Vec<i32> = ConversationRepository::messages(&mut f.test_db.conn(), &id)
+    let tokens: Vec<i32> = ConversationRepository::messages(&mut f.env.test_db.conn(), &id)
         .expect("rows")
         .into_iter()
         .map(|m| m.tokens)
@@ -316,24 +311,13 @@ async fn a_model_is_sent_the_newest_history_that_fits_its_window() {
     let f = fixture();
     let id = two_exchanges(&f).await;
 
-    f.playground
-        .send_message(&f.ada, &id, msg("six", MessageOptions::default()))
-        .await
-        .expect("send");
+    f.send(&id, "six").await.expect("send");
 
     // Window 40, less "Be brief." (2 + 4) and "six" (1 + 4): 29 for the
     // history. Newest first: "fake: four five" 3 + 4, "four five" 2 + 4,
     // "A" 10 + 4 (22 so far), "one two three" 3 + 4 does not fit. "A"
     // would lead without its question, so it is left out too.
-    assert_eq!(
-        sent_messages(&f),
-        [
-            pair("system", "Be brief."),
-            pair("user", "four five"),
-            pair("assistant", "fake: four five"),
-            pair("user", "six"),
-        ]
-    );
+    assert_eq!(sent_messages(&f), last_exchange_then("six"));
 }
 
 #[tokio::test]
@@ -356,15 +340,7 @@ async fn max_tokens_is_kept_free_in_the_window() {
     };
 
     // 29 - 12 = 17 for the history: the last exchange (7 + 6) only.
-    assert_eq!(
-        send("six", 12).await,
-        [
-            pair("system", "Be brief."),
-            pair("user", "four five"),
-            pair("assistant", "fake: four five"),
-            pair("user", "six"),
-        ]
-    );
+    assert_eq!(send("six", 12).await, last_exchange_then("six"));
     // 29 - 20 = 9: only the last answer fits, and it is not sent alone.
     assert_eq!(
         send("seven", 20).await,
@@ -378,10 +354,7 @@ async fn a_new_message_longer_than_the_window_is_still_sent_whole() {
     let id = two_exchanges(&f).await;
     let long = "word ".repeat(100);
 
-    f.playground
-        .send_message(&f.ada, &id, msg(&long, MessageOptions::default()))
-        .await
-        .expect("send");
+    f.send(&id, &long).await.expect("send");
 
     assert_eq!(
         sent_messages(&f),
@@ -392,31 +365,22 @@ async fn a_new_message_longer_than_the_window_is_still_sent_whole() {
 #[tokio::test]
 async fn echo_is_sent_no_history_so_its_prompt_does_not_grow() {
     let f = fixture();
-    let c = conversation(&f, "echo-1", Some("Be brief.")).await;
+    let c = f.conversation("echo-1", Some("Be brief.")).await;
     let mut prompts = Vec::new();
     for _ in 0..3 {
-        let exchange = f
-            .playground
-            .send_message(&f.ada, &c.id, msg("hello there", MessageOptions::default()))
-            .await
-            .expect("send");
+        let exchange = f.send(&c.id, "hello there").await.expect("send");
         prompts.push(exchange.usage.prompt_tokens);
     }
 
     assert_eq!(prompts, [4, 4, 4], "the system prompt and the new message");
-    assert_eq!(stored_messages(&f, &c.id).await.len(), 6, "all kept");
+    assert_eq!(f.stored_messages(&c.id).await.len(), 6, "all kept");
 }
 
 #[tokio::test]
 async fn a_conversation_whose_model_is_gone_gets_a_validation_error() {
     let f = fixture();
-    let c = conversation(&f, "fake-1", None).await;
-    let echo_only = PlaygroundService::new(
-        Db::open(DbConfig::new(f.test_db.url())).expect("db"),
-        Arc::new(f.clock.clone()),
-        Arc::new(UuidV7Ids),
-        Arc::new(ProviderRegistry::with_echo()),
-    );
+    let c = f.conversation("fake-1", None).await;
+    let echo_only = service(&f.env, Arc::new(ProviderRegistry::with_echo()));
 
     let err = echo_only
         .send_message(&f.ada, &c.id, msg("hi", MessageOptions::default()))
@@ -430,50 +394,31 @@ async fn a_conversation_whose_model_is_gone_gets_a_validation_error() {
 #[tokio::test]
 async fn a_failing_or_hanging_provider_stores_nothing() {
     let f = fixture();
-    let c = conversation(&f, "fake-1", None).await;
+    let c = f.conversation("fake-1", None).await;
     f.fake
         .push(Reply::Status(500, "{}".into()))
         .push(Reply::Hang)
         .push(Reply::Raw("{}".into()));
 
     for _ in 0..3 {
-        let err = f
-            .playground
-            .send_message(&f.ada, &c.id, msg("hi", MessageOptions::default()))
-            .await
-            .expect_err("fails");
-        assert!(matches!(err, PlaygroundError::Provider(_)), "{err:?}");
+        assert_matches!(f.send(&c.id, "hi").await, Err(PlaygroundError::Provider(_)));
     }
 
-    assert!(stored_messages(&f, &c.id).await.is_empty());
-    assert_eq!(
-        f.playground.usage(&f.ada).await.expect("usage"),
-        UsageSummary::default()
-    );
+    f.assert_nothing_stored(&c.id).await;
 }
 
 #[tokio::test]
 async fn a_streamed_exchange_yields_deltas_then_the_stored_exchange() {
     let f = fixture();
-    let c = conversation(&f, "fake-1", None).await;
+    let c = f.conversation("fake-1", None).await;
     f.fake.push(Reply::Stream {
         deltas: vec!["Once ".into(), "upon ".into(), "a time".into()],
         usage: Some((7, 4)),
         end: StreamEnd::Done,
     });
 
-    let events: Vec<ExchangeEvent> = f
-        .playground
-        .stream_message(
-            &f.ada,
-            &c.id,
-            msg("Tell a story", MessageOptions::default()),
-        )
-        .await
-        .expect("stream")
-        .map(|e| e.expect("event"))
-        .collect()
-        .await;
+    let stream = f.stream(&c.id, "Tell a story").await;
+    let events: Vec<ExchangeEvent> = stream.map(|e| e.expect("event")).collect().await;
 
     let (done, deltas) = events.split_last().expect("events");
     let text: String = deltas
@@ -489,60 +434,36 @@ async fn a_streamed_exchange_yields_deltas_then_the_stored_exchange() {
     };
     assert_eq!(exchange.assistant_message.content, text);
     assert_eq!(exchange.usage, Tokens::new(7, 4));
-    assert_eq!(stored_messages(&f, &c.id).await.len(), 2);
+    assert_eq!(f.stored_messages(&c.id).await.len(), 2);
 }
 
 #[tokio::test]
 async fn a_stream_cut_in_the_middle_stores_nothing() {
     let f = fixture();
-    let c = conversation(&f, "fake-1", None).await;
+    let c = f.conversation("fake-1", None).await;
     f.fake.push(Reply::Stream {
         deltas: vec!["Once ".into()],
         usage: None,
         end: StreamEnd::Cut,
     });
 
-    let mut stream = f
-        .playground
-        .stream_message(
-            &f.ada,
-            &c.id,
-            msg("Tell a story", MessageOptions::default()),
-        )
-        .await
-        .expect("started");
+    let mut stream = f.stream(&c.id, "Tell a story").await;
     assert_eq!(
         stream.next().await.expect("event").expect("delta"),
         ExchangeEvent::Delta("Once ".into())
     );
-    let end = stream.next().await.expect("event");
-    assert!(matches!(end, Err(PlaygroundError::Provider(_))), "{end:?}");
+    assert_matches!(stream.next().await, Some(Err(PlaygroundError::Provider(_))));
     assert!(stream.next().await.is_none());
 
-    assert!(stored_messages(&f, &c.id).await.is_empty());
-    assert!(
-        f.playground
-            .usage(&f.ada)
-            .await
-            .expect("usage")
-            .by_model
-            .is_empty()
-    );
+    f.assert_nothing_stored(&c.id).await;
 }
 
 #[tokio::test]
 async fn a_conversation_deleted_while_answering_stores_nothing() {
     let f = fixture();
-    let c = conversation(&f, "echo-1", None).await;
-    let mut stream = f
-        .playground
-        .stream_message(&f.ada, &c.id, msg("one two", MessageOptions::default()))
-        .await
-        .expect("started");
-    assert!(matches!(
-        stream.next().await,
-        Some(Ok(ExchangeEvent::Delta(_)))
-    ));
+    let c = f.conversation("echo-1", None).await;
+    let mut stream = f.stream(&c.id, "one two").await;
+    assert_matches!(stream.next().await, Some(Ok(ExchangeEvent::Delta(_))));
 
     f.playground
         .delete_conversation(&f.ada, &c.id)
@@ -550,20 +471,14 @@ async fn a_conversation_deleted_while_answering_stores_nothing() {
         .expect("delete");
     let rest: Vec<_> = stream.collect().await;
 
-    assert!(
-        matches!(rest.last(), Some(Err(PlaygroundError::NotFound))),
-        "{rest:?}"
-    );
-    assert_eq!(
-        f.playground.usage(&f.ada).await.expect("usage"),
-        UsageSummary::default()
-    );
+    assert_matches!(rest.last(), Some(Err(PlaygroundError::NotFound)));
+    assert_eq!(f.usage().await, UsageSummary::default());
 }
 
 #[tokio::test]
 async fn messages_at_the_bounds_reach_the_provider() {
     let f = fixture();
-    let c = conversation(&f, "fake-1", None).await;
+    let c = f.conversation("fake-1", None).await;
     let edge = MessageOptions {
         temperature: Some(2.0),
         max_tokens: Some(32_768),
@@ -581,26 +496,23 @@ async fn messages_at_the_bounds_reach_the_provider() {
 #[tokio::test]
 async fn other_users_get_not_found_everywhere() {
     let f = fixture();
-    let c = conversation(&f, "echo-1", None).await;
+    let c = f.conversation("echo-1", None).await;
+    let hi = msg("hi", MessageOptions::default());
 
     let get = f
         .playground
         .get_conversation(&f.grace, &c.id)
         .await
-        .expect_err("get");
+        .map(drop);
     let send = f
         .playground
-        .send_message(&f.grace, &c.id, msg("hi", MessageOptions::default()))
+        .send_message(&f.grace, &c.id, hi)
         .await
-        .expect_err("send");
-    let delete = f
-        .playground
-        .delete_conversation(&f.grace, &c.id)
-        .await
-        .expect_err("delete");
+        .map(drop);
+    let delete = f.playground.delete_conversation(&f.grace, &c.id).await;
 
-    for err in [get, send, delete] {
-        assert!(matches!(err, PlaygroundError::NotFound), "{err:?}");
+    for (result, case) in [(get, "get"), (send, "send"), (delete, "delete")] {
+        assert_matches!(result, Err(PlaygroundError::NotFound), "{case}:");
     }
     assert!(f.playground.get_conversation(&f.ada, &c.id).await.is_ok());
 }
@@ -610,35 +522,24 @@ async fn lists_page_newest_first_with_a_cursor_and_validate_it() {
     let f = fixture();
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(conversation(&f, "echo-1", None).await.id);
-        f.clock.advance(TimeDelta::seconds(1));
+        ids.push(f.conversation("echo-1", None).await.id);
+        f.env.clock.advance(TimeDelta::seconds(1));
     }
     f.playground
         .create_conversation(&f.grace, conv("echo-1", None, None))
         .await
         .expect("grace's");
     ids.reverse();
+    let list = |user, limit, before: Option<&ConversationId>| {
+        f.playground.list_conversations(user, page(limit, before))
+    };
 
-    let first = f
-        .playground
-        .list_conversations(&f.ada, page(Some(2), None))
-        .await
-        .expect("page 1");
-    let second = f
-        .playground
-        .list_conversations(&f.ada, page(Some(2), first.next_before.as_ref()))
-        .await
-        .expect("page 2");
-    let third = f
-        .playground
-        .list_conversations(&f.ada, page(Some(2), second.next_before.as_ref()))
-        .await
-        .expect("page 3");
-    let all = f
-        .playground
-        .list_conversations(&f.ada, page(None, None))
-        .await
-        .expect("default limit");
+    let first = list(&f.ada, Some(2), None).await.expect("page 1");
+    let second = list(&f.ada, Some(2), first.next_before.as_ref()).await;
+    let second = second.expect("page 2");
+    let third = list(&f.ada, Some(2), second.next_before.as_ref()).await;
+    let third = third.expect("page 3");
+    let all = list(&f.ada, None, None).await.expect("default limit");
 
     let ids_of = |p: &Page| p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
     assert_eq!(ids_of(&first), ids[0..2]);
@@ -648,60 +549,34 @@ async fn lists_page_newest_first_with_a_cursor_and_validate_it() {
     assert_eq!(ids_of(&all), ids);
     assert_eq!(all.next_before, None, "exactly the last page");
 
-    let grace_first = f
-        .playground
-        .list_conversations(&f.grace, page(None, None))
-        .await
-        .expect("grace")
-        .items[0]
-        .id
-        .clone();
+    let graces = list(&f.grace, None, None).await.expect("grace");
+    let grace_first = graces.items[0].id.clone();
     for before in [
         ConversationId::from(""),
         ConversationId::from("no-such-id"),
         grace_first,
     ] {
-        let err = f
-            .playground
-            .list_conversations(&f.ada, page(None, Some(&before)))
-            .await
-            .expect_err("invalid");
-        assert_eq!(fields(err), ["before"]);
+        let err = list(&f.ada, None, Some(&before)).await;
+        assert_eq!(fields(err.expect_err("invalid")), ["before"]);
     }
 }
 
 #[tokio::test]
 async fn deleting_a_conversation_keeps_its_usage() {
     let f = fixture();
-    let c = conversation(&f, "echo-1", None).await;
-    f.playground
-        .send_message(
-            &f.ada,
-            &c.id,
-            msg("one two three", MessageOptions::default()),
-        )
-        .await
-        .expect("send");
+    let c = f.conversation("echo-1", None).await;
+    f.send(&c.id, "one two three").await.expect("send");
 
     f.playground
         .delete_conversation(&f.ada, &c.id)
         .await
         .expect("delete");
 
-    assert!(matches!(
+    assert_matches!(
         f.playground.get_conversation(&f.ada, &c.id).await,
         Err(PlaygroundError::NotFound)
-    ));
-    assert_eq!(
-        f.playground
-            .usage(&f.ada)
-            .await
-            .expect("usage")
-            .total
-            .total_tokens,
-        6
     );
-    let _ = &f.test_db;
+    assert_eq!(f.usage().await.total.total_tokens, 6);
 }
 
 #[tokio::test]
@@ -714,15 +589,11 @@ async fn the_gateway_records_usage_and_knows_unknown_models() {
         max_tokens: None,
     };
 
-    let err = f
+    let unknown = f
         .playground
         .gateway_complete(&f.ada, request("gpt-9"))
-        .await
-        .expect_err("unknown");
-    assert!(
-        matches!(err, PlaygroundError::UnknownModel(ref m) if m == "gpt-9"),
-        "{err:?}"
-    );
+        .await;
+    assert_matches!(unknown, Err(PlaygroundError::UnknownModel(ref m)) if m == "gpt-9");
     let completion = f
         .playground
         .gateway_complete(&f.ada, request("echo-1"))
@@ -736,12 +607,9 @@ async fn the_gateway_records_usage_and_knows_unknown_models() {
         .expect("stream")
         .collect()
         .await;
-    assert!(
-        matches!(events.last(), Some(Ok(StreamEvent::Done { .. }))),
-        "{events:?}"
-    );
+    assert_matches!(events.last(), Some(Ok(StreamEvent::Done { .. })));
 
-    let usage = f.playground.usage(&f.ada).await.expect("usage");
+    let usage = f.usage().await;
     let models: Vec<&str> = usage.by_model.iter().map(|m| m.model.as_str()).collect();
     assert_eq!(models, ["echo-1", "fake-1"]);
     assert_eq!(usage.by_model[0].usage, Tokens::new(3, 3));

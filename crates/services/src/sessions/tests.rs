@@ -1,49 +1,58 @@
-use chrono::{DateTime, TimeDelta, Utc};
-use promptyard_repositories::{DbConfig, SessionRepository};
-use promptyard_test_support::{TestDb, UserFactory};
+use chrono::TimeDelta;
+use promptyard_repositories::SessionRepository;
 
 use super::*;
-use crate::clock::ManualClock;
+use crate::ids::UuidV7Ids;
+use crate::test_helpers::{assert_matches, start};
 
 const TTL: Duration = Duration::from_secs(3600);
 
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T12:00:00.000Z")
-        .expect("valid")
-        .to_utc()
-}
+type Fixture = crate::test_helpers::Fixture<SessionService>;
 
-struct Fixture {
-    service: SessionService,
-    clock: ManualClock,
-    user_id: UserId,
-    db: Db,
-    test_db: TestDb,
-}
-
+/// A [`SessionService`] over a fresh database.
 fn fixture() -> Fixture {
-    let test_db = TestDb::new();
-    let user_id = UserFactory::new().insert(&mut test_db.conn()).id;
-    let db = Db::open(DbConfig::new(test_db.url())).expect("db");
-    let clock = ManualClock::new(start());
-    Fixture {
-        service: SessionService::new(
-            db.clone(),
-            Arc::new(clock.clone()),
-            Arc::new(crate::ids::UuidV7Ids),
-        ),
-        clock,
-        user_id,
-        db,
-        test_db,
-    }
+    Fixture::new(|env| SessionService::new(env.db.clone(), env.clock(), Arc::new(UuidV7Ids)))
 }
 
-async fn stored(f: &Fixture, key: &SessionKey) -> promptyard_repositories::Session {
-    let id = session_id(key.expose());
-    f.db.read(move |conn| SessionRepository::get_valid(conn, &id, start().naive_utc()))
-        .await
-        .expect("stored")
+impl Fixture {
+    /// Creates a session of the fixture's user, replacing `replacing`, with
+    /// this user agent and [`TTL`].
+    async fn create_as(
+        &self,
+        user_agent: Option<&str>,
+        replacing: Option<SessionId>,
+    ) -> SessionKey {
+        self.service
+            .create(&self.ada, user_agent.map(str::to_owned), TTL, replacing)
+            .await
+            .expect("create")
+    }
+
+    /// Creates a plain session of the fixture's user.
+    async fn create(&self) -> SessionKey {
+        self.create_as(None, None).await
+    }
+
+    /// Loads the session of `key`, if it is valid.
+    async fn load(&self, key: &str) -> Option<LoadedSession> {
+        self.service.load(key).await.expect("load")
+    }
+
+    /// The stored row of `key`'s session.
+    async fn stored(&self, key: &SessionKey) -> promptyard_repositories::Session {
+        let id = session_id(key.expose());
+        self.env
+            .db
+            .read(move |conn| SessionRepository::get_valid(conn, &id, start().naive_utc()))
+            .await
+            .expect("stored")
+    }
+
+    /// Moves the clock on by `seconds` and loads `key` (which may touch it).
+    async fn load_after(&self, seconds: i64, key: &SessionKey) {
+        self.env.clock.advance(TimeDelta::seconds(seconds));
+        self.load(key.expose()).await;
+    }
 }
 
 #[test]
@@ -73,22 +82,13 @@ fn the_stored_id_is_the_sha256_of_the_key() {
 async fn a_created_session_loads_by_its_key_and_is_stored_under_its_hash() {
     let f = fixture();
 
-    let key = f
-        .service
-        .create(&f.user_id, Some("curl/8".into()), TTL, None)
-        .await
-        .expect("create");
-    let loaded = f
-        .service
-        .load(key.expose())
-        .await
-        .expect("load")
-        .expect("found");
+    let key = f.create_as(Some("curl/8"), None).await;
+    let loaded = f.load(key.expose()).await.expect("found");
 
     assert_eq!(loaded.id, session_id(key.expose()));
-    assert_eq!(loaded.user.id, f.user_id);
+    assert_eq!(loaded.user.id, f.ada);
     assert_eq!(loaded.state, "{}");
-    let row = stored(&f, &key).await;
+    let row = f.stored(&key).await;
     assert_eq!(row.user_agent.as_deref(), Some("curl/8"));
     assert_eq!(row.expires_at, (start() + TimeDelta::hours(1)).naive_utc());
     assert_ne!(row.id, key.expose(), "the key itself is never stored");
@@ -97,103 +97,60 @@ async fn a_created_session_loads_by_its_key_and_is_stored_under_its_hash() {
 #[tokio::test]
 async fn an_unknown_or_expired_key_loads_nothing() {
     let f = fixture();
-    let key = f
-        .service
-        .create(&f.user_id, None, TTL, None)
-        .await
-        .expect("create");
+    let key = f.create().await;
 
-    assert!(f.service.load("no-such-key").await.expect("load").is_none());
-    f.clock.advance(TimeDelta::hours(1));
-    assert!(f.service.load(key.expose()).await.expect("load").is_none());
+    assert!(f.load("no-such-key").await.is_none());
+    f.env.clock.advance(TimeDelta::hours(1));
+    assert!(f.load(key.expose()).await.is_none());
 }
 
 #[tokio::test]
 async fn last_seen_is_written_at_most_once_a_minute() {
     let f = fixture();
-    let key = f
-        .service
-        .create(&f.user_id, None, TTL, None)
-        .await
-        .expect("create");
-
-    f.clock.advance(TimeDelta::seconds(59));
-    f.service.load(key.expose()).await.expect("load");
-    assert_eq!(
-        stored(&f, &key).await.last_seen_at,
-        start().naive_utc(),
-        "not yet"
-    );
-
-    f.clock.advance(TimeDelta::seconds(1));
-    f.service.load(key.expose()).await.expect("load");
+    let key = f.create().await;
     let touched = (start() + TimeDelta::seconds(60)).naive_utc();
-    assert_eq!(stored(&f, &key).await.last_seen_at, touched);
 
-    f.clock.advance(TimeDelta::seconds(30));
-    f.service.load(key.expose()).await.expect("load");
-    assert_eq!(stored(&f, &key).await.last_seen_at, touched, "coalesced");
+    for (seconds, last_seen, case) in [
+        (59, start().naive_utc(), "not yet"),
+        (1, touched, "a minute on"),
+        (30, touched, "coalesced"),
+    ] {
+        f.load_after(seconds, &key).await;
+        assert_eq!(f.stored(&key).await.last_seen_at, last_seen, "{case}");
+    }
 }
 
 #[tokio::test]
 async fn update_replaces_the_state_and_extends_the_expiry() {
     let f = fixture();
-    let key = f
-        .service
-        .create(&f.user_id, None, TTL, None)
-        .await
-        .expect("create");
-    f.clock.advance(TimeDelta::minutes(10));
+    let key = f.create().await;
+    f.env.clock.advance(TimeDelta::minutes(10));
 
-    assert!(
-        f.service
-            .update(key.expose(), r#"{"a":"1"}"#.into(), TTL)
-            .await
-            .expect("update")
-    );
+    let updated = f.service.update(key.expose(), r#"{"a":"1"}"#.into(), TTL);
+    assert!(updated.await.expect("update"));
 
-    let row = stored(&f, &key).await;
+    let row = f.stored(&key).await;
     assert_eq!(row.state, r#"{"a":"1"}"#);
-    assert_eq!(
-        row.expires_at,
-        (start() + TimeDelta::minutes(70)).naive_utc()
-    );
-    assert!(
-        !f.service
-            .update("gone", "{}".into(), TTL)
-            .await
-            .expect("update")
-    );
+    let expires_at = (start() + TimeDelta::minutes(70)).naive_utc();
+    assert_eq!(row.expires_at, expires_at);
+    let gone = f.service.update("gone", "{}".into(), TTL);
+    assert!(!gone.await.expect("update"));
 }
 
 #[tokio::test]
 async fn update_ttl_only_moves_the_expiry() {
     let f = fixture();
-    let key = f
-        .service
-        .create(&f.user_id, None, TTL, None)
-        .await
-        .expect("create");
-    assert!(
-        f.service
-            .update(key.expose(), r#"{"x":"y"}"#.into(), TTL)
-            .await
-            .expect("state")
-    );
-    f.clock.advance(TimeDelta::minutes(5));
+    let key = f.create().await;
+    let state = f.service.update(key.expose(), r#"{"x":"y"}"#.into(), TTL);
+    assert!(state.await.expect("state"));
+    f.env.clock.advance(TimeDelta::minutes(5));
 
-    assert!(
-        f.service
-            .update_ttl(key.expose(), TTL * 2)
-            .await
-            .expect("ttl")
-    );
+    let moved = f.service.update_ttl(key.expose(), TTL * 2);
+    assert!(moved.await.expect("ttl"));
 
-    let row = stored(&f, &key).await;
-    assert_eq!(
-        row.expires_at,
-        (start() + TimeDelta::minutes(125)).naive_utc()
-    );
+    let row = f.stored(&key).await;
+    let expires_at = (start() + TimeDelta::minutes(125)).naive_utc();
+    assert_eq!(row.expires_at, expires_at);
     assert_eq!(row.state, r#"{"x":"y"}"#);
     assert!(!f.service.update_ttl("gone", TTL).await.expect("ttl"));
 }
@@ -201,27 +158,19 @@ async fn update_ttl_only_moves_the_expiry() {
 #[tokio::test]
 async fn delete_removes_the_session() {
     let f = fixture();
-    let key = f
-        .service
-        .create(&f.user_id, None, TTL, None)
-        .await
-        .expect("create");
+    let key = f.create().await;
 
     assert!(f.service.delete(key.expose()).await.expect("delete"));
     assert!(!f.service.delete(key.expose()).await.expect("delete again"));
-    assert!(f.service.load(key.expose()).await.expect("load").is_none());
+    assert!(f.load(key.expose()).await.is_none());
 }
 
 #[tokio::test]
 async fn a_session_for_a_missing_user_is_refused() {
     let f = fixture();
-    let err = f
-        .service
-        .create(&"no-such-user".into(), None, TTL, None)
-        .await
-        .expect_err("foreign key");
-    assert!(matches!(err, RepoError::ForeignKeyViolation), "{err:?}");
-    let _ = &f.test_db;
+    let missing = UserId::from("no-such-user");
+    let result = f.service.create(&missing, None, TTL, None).await;
+    assert_matches!(result, Err(RepoError::ForeignKeyViolation), "foreign key:");
 }
 
 #[test]
@@ -233,38 +182,22 @@ fn an_enormous_ttl_saturates_instead_of_overflowing() {
 #[tokio::test]
 async fn creating_a_session_can_replace_the_previous_one_atomically() {
     let f = fixture();
-    let old = f
-        .service
-        .create(&f.user_id, None, TTL, None)
-        .await
-        .expect("old");
+    let old = f.create().await;
 
-    let new = f
-        .service
-        .create(&f.user_id, None, TTL, Some(session_id(old.expose())))
-        .await
-        .expect("new");
+    let new = f.create_as(None, Some(session_id(old.expose()))).await;
 
-    assert!(f.service.load(old.expose()).await.expect("load").is_none());
-    assert!(f.service.load(new.expose()).await.expect("load").is_some());
+    assert!(f.load(old.expose()).await.is_none());
+    assert!(f.load(new.expose()).await.is_some());
 }
 
 #[tokio::test]
 async fn a_disabled_users_session_loads_nothing() {
     let f = fixture();
-    let key = f
-        .service
-        .create(&f.user_id, None, TTL, None)
-        .await
-        .expect("create");
-    let id = f.user_id.clone();
-    f.db.write(move |conn| {
-        promptyard_repositories::UserRepository::set_active(conn, &id, false, start().naive_utc())
-    })
-    .await
-    .expect("disable");
+    let key = f.create().await;
 
-    assert!(f.service.load(key.expose()).await.expect("load").is_none());
+    f.env.disable(&f.ada).await;
+
+    assert!(f.load(key.expose()).await.is_none());
 }
 
 #[test]

@@ -122,6 +122,23 @@ fn step<T>(
     })
 }
 
+/// Runs every pending migration (a failure ends the check with the finding
+/// `failure`), then snapshots the schema (`when`, for an error message).
+fn upgrade_and_snapshot<S: MigrationSource<Sqlite>>(
+    conn: &mut SqliteConnection,
+    source: &S,
+    findings: &mut Vec<String>,
+    failure: &str,
+    when: &str,
+) -> Result<SchemaSnapshot, Findings> {
+    step(
+        findings,
+        failure,
+        conn.run_pending_migrations(ByRef(source)).map(drop),
+    )?;
+    snapshot(conn, when)
+}
+
 /// Empty → head; down one step; down all steps; head again. Each step must
 /// succeed, leave the expected number of migrations applied, and the last
 /// must reproduce the first head's schema.
@@ -133,12 +150,13 @@ pub fn check_upgrade_downgrade<S: MigrationSource<Sqlite>>(
     let mut findings = Vec::new();
     let empty = snapshot(conn, "before any migration")?;
 
-    step(
+    let head = upgrade_and_snapshot(
+        conn,
+        source,
         &mut findings,
         "upgrading an empty database to head failed",
-        conn.run_pending_migrations(ByRef(source)).map(drop),
+        "at head",
     )?;
-    let head = snapshot(conn, "at head")?;
     let at_head = applied(conn)?.len();
     if at_head != total {
         findings.push(format!("{at_head} of {total} migrations applied at head"));
@@ -216,12 +234,13 @@ fn down_to_empty_and_back<S: MigrationSource<Sqlite>>(
     }
     let bottom = snapshot(conn, "after all downgrades")?;
     findings.extend(empty.diff("before any migration", &bottom, "after downgrading all"));
-    step(
+    let again = upgrade_and_snapshot(
+        conn,
+        source,
         &mut findings,
         "upgrading to head again failed",
-        conn.run_pending_migrations(ByRef(source)).map(drop),
+        "at head again",
     )?;
-    let again = snapshot(conn, "at head again")?;
     findings.extend(head.diff("at head", &again, "at head again"));
     Findings(findings).into_result()
 }

@@ -70,11 +70,39 @@ fn expect_findings(result: Result<(), Findings>, needle: &str) -> Findings {
     findings
 }
 
-fn head(copy: &Copy) -> (TestDb, SqliteConnection) {
+/// An empty database and a connection to it.
+fn empty_db() -> (TestDb, SqliteConnection) {
     let test_db = TestDb::empty();
-    let mut conn = test_db.conn();
+    let conn = test_db.conn();
+    (test_db, conn)
+}
+
+/// The findings of [`check_layout`] on `copy` with `allowed` irreversible
+/// migrations; one must mention `needle`.
+fn layout_findings(copy: &Copy, allowed: &[&str], needle: &str) -> Findings {
+    expect_findings(check_layout(copy.path(), allowed).map(drop), needle)
+}
+
+fn head(copy: &Copy) -> (TestDb, SqliteConnection) {
+    let (test_db, mut conn) = empty_db();
     migrate_to_head(&mut conn, copy.source()).expect("to head");
     (test_db, conn)
+}
+
+/// A check of a history, run on a connection.
+type Check = fn(&mut SqliteConnection, &FileBasedMigrations) -> Result<(), Findings>;
+
+/// The findings of `check`, run on an empty database, of the good history
+/// with `file` of `migration` replaced by `sql`; one must mention `needle`.
+fn findings_of_broken(
+    check: Check,
+    (migration, file, sql): (&str, &str, &str),
+    needle: &str,
+) -> Findings {
+    let copy = Copy::good();
+    copy.write(migration, file, sql);
+    let (_db, mut conn) = empty_db();
+    expect_findings(check(&mut conn, &copy.source()), needle)
 }
 
 // --- the correct history passes everything ------------------------------
@@ -87,10 +115,8 @@ fn the_good_history_passes_every_check() {
     assert_eq!(layout[0].version, "20240101000001");
     check_embedded_matches_layout(&copy.source(), &layout).expect("same list");
 
-    let test_db = TestDb::empty();
-    check_upgrade_downgrade(&mut test_db.conn(), &copy.source()).expect("up/down");
-    let test_db = TestDb::empty();
-    check_up_down_consistency(&mut test_db.conn(), &copy.source()).expect("consistency");
+    check_upgrade_downgrade(&mut empty_db().1, &copy.source()).expect("up/down");
+    check_up_down_consistency(&mut empty_db().1, &copy.source()).expect("consistency");
     let (_db, mut conn) = head(&copy);
     check_schema_rs(&mut conn, &good_schema_rs()).expect("schema.rs matches");
     check_schema_invariants(&mut conn).expect("invariants");
@@ -112,8 +138,9 @@ fn a_duplicate_version_is_more_than_one_head() {
         "DROP TABLE publishers;",
     );
 
-    let findings = expect_findings(
-        check_layout(copy.path(), &[]).map(drop),
+    let findings = layout_findings(
+        &copy,
+        &[],
         "version 20240101000001".replace("0101", "0102").as_str(),
     );
     assert!(
@@ -127,10 +154,7 @@ fn a_duplicate_version_is_more_than_one_head() {
 fn a_badly_named_folder_is_refused() {
     let copy = Copy::good();
     copy.write("add_more_things", "up.sql", "SELECT 1;");
-    expect_findings(
-        check_layout(copy.path(), &[]).map(drop),
-        "migration add_more_things is not named",
-    );
+    layout_findings(&copy, &[], "migration add_more_things is not named");
 }
 
 #[test]
@@ -164,8 +188,9 @@ fn a_missing_or_empty_down_sql_is_refused_unless_allow_listed() {
         "2024-01-03-000001_add_books_isbn",
     ];
     check_layout(copy.path(), &allowed).expect("allow-listed as irreversible");
-    expect_findings(
-        check_layout(copy.path(), &["2099-01-01-000000_nope"]).map(drop),
+    layout_findings(
+        &copy,
+        &["2099-01-01-000000_nope"],
         "names 2099-01-01-000000_nope, which does not exist",
     );
 }
@@ -174,10 +199,7 @@ fn a_missing_or_empty_down_sql_is_refused_unless_allow_listed() {
 fn a_missing_up_sql_is_refused() {
     let copy = Copy::good();
     copy.remove("2024-01-01-000001_create_authors", "up.sql");
-    expect_findings(
-        check_layout(copy.path(), &[]).map(drop),
-        "create_authors has no up.sql",
-    );
+    layout_findings(&copy, &[], "create_authors has no up.sql");
 }
 
 #[test]
@@ -195,87 +217,60 @@ fn an_embedded_list_that_went_stale_is_caught() {
 // --- upgrade / downgrade ----------------------------------------------------
 
 #[test]
-fn a_down_sql_that_fails_fails_the_downgrade() {
-    let copy = Copy::good();
-    copy.write(
-        "2024-01-03-000001_add_books_isbn",
-        "down.sql",
-        "DROP TABLE no_such_table;",
-    );
-    let test_db = TestDb::empty();
-    expect_findings(
-        check_upgrade_downgrade(&mut test_db.conn(), &copy.source()),
-        "downgrading one step from head failed",
-    );
-}
-
-#[test]
-fn an_up_sql_that_fails_fails_the_upgrade() {
-    let copy = Copy::good();
-    copy.write(
-        "2024-01-02-000001_create_books",
-        "up.sql",
-        "CREATE TABLE books (id INTEGER PRIMARY KEY,);",
-    );
-    let test_db = TestDb::empty();
-    expect_findings(
-        check_upgrade_downgrade(&mut test_db.conn(), &copy.source()),
-        "upgrading an empty database to head failed",
-    );
+fn a_failing_down_sql_or_up_sql_fails_the_downgrade_or_the_upgrade() {
+    for (broken, needle) in [
+        (
+            (
+                "2024-01-03-000001_add_books_isbn",
+                "down.sql",
+                "DROP TABLE no_such_table;",
+            ),
+            "downgrading one step from head failed",
+        ),
+        (
+            (
+                "2024-01-02-000001_create_books",
+                "up.sql",
+                "CREATE TABLE books (id INTEGER PRIMARY KEY,);",
+            ),
+            "upgrading an empty database to head failed",
+        ),
+    ] {
+        findings_of_broken(check_upgrade_downgrade, broken, needle);
+    }
 }
 
 // --- up/down consistency ----------------------------------------------------
 
 #[test]
-fn a_down_sql_that_skips_dropping_an_index_is_named() {
-    let copy = Copy::good();
-    copy.write(
-        "2024-01-03-000001_add_books_isbn",
-        "down.sql",
-        "ALTER TABLE books DROP COLUMN isbn;",
-    );
-    let test_db = TestDb::empty();
-    let findings = expect_findings(
-        check_up_down_consistency(&mut test_db.conn(), &copy.source()),
-        "index books_title_idx: exists after its down but not before its up",
-    );
-    assert!(
-        findings
-            .0
-            .iter()
-            .all(|f| f.starts_with("2024-01-03-000001_add_books_isbn: ")),
-        "every finding names the migration:\n{findings}"
-    );
-}
-
-#[test]
-fn a_down_sql_that_leaves_a_column_behind_is_named() {
-    let copy = Copy::good();
-    copy.write(
-        "2024-01-03-000001_add_books_isbn",
-        "down.sql",
-        "DROP INDEX books_title_idx;",
-    );
-    let test_db = TestDb::empty();
-    expect_findings(
-        check_up_down_consistency(&mut test_db.conn(), &copy.source()),
-        "table books: column isbn exists after its down but not before its up",
-    );
-}
-
-#[test]
-fn a_down_sql_that_drops_too_much_is_named() {
-    let copy = Copy::good();
-    copy.write(
-        "2024-01-03-000001_add_books_isbn",
-        "down.sql",
-        "DROP INDEX books_title_idx; ALTER TABLE books DROP COLUMN isbn; DROP INDEX books_author_id_idx;",
-    );
-    let test_db = TestDb::empty();
-    expect_findings(
-        check_up_down_consistency(&mut test_db.conn(), &copy.source()),
-        "books_author_id_idx: exists before its up but not after its down",
-    );
+fn a_down_sql_that_skips_an_index_leaves_a_column_or_drops_too_much_is_named() {
+    for (down_sql, needle) in [
+        (
+            "ALTER TABLE books DROP COLUMN isbn;",
+            "index books_title_idx: exists after its down but not before its up",
+        ),
+        (
+            "DROP INDEX books_title_idx;",
+            "table books: column isbn exists after its down but not before its up",
+        ),
+        (
+            "DROP INDEX books_title_idx; ALTER TABLE books DROP COLUMN isbn; DROP INDEX books_author_id_idx;",
+            "books_author_id_idx: exists before its up but not after its down",
+        ),
+    ] {
+        let findings = findings_of_broken(
+            check_up_down_consistency,
+            ("2024-01-03-000001_add_books_isbn", "down.sql", down_sql),
+            needle,
+        );
+        assert!(
+            findings
+                .0
+                .iter()
+                .all(|f| f.starts_with("2024-01-03-000001_add_books_isbn: ")),
+            "every finding names the migration:\n{findings}"
+        );
+    }
 }
 
 // --- schema.rs against the DDL ---------------------------------------------
@@ -419,8 +414,7 @@ fn rows_that_break_a_foreign_key_are_reported() {
 #[test]
 fn rows_written_at_an_older_version_survive_to_head() {
     let copy = Copy::good();
-    let test_db = TestDb::empty();
-    let mut conn = test_db.conn();
+    let (_db, mut conn) = empty_db();
 
     migrate_to(&mut conn, &copy.source(), "2024-01-02-000001_create_books").expect("stop at books");
     conn.batch_execute(
@@ -430,30 +424,16 @@ fn rows_written_at_an_older_version_survive_to_head() {
     .expect("rows at that version");
     migrate_to_head(&mut conn, copy.source()).expect("continue to head");
 
-    #[derive(QueryableByName, Debug, PartialEq)]
-    struct Book {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        title: String,
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-        isbn: Option<String>,
-    }
-    let books = diesel::sql_query("SELECT title, isbn FROM books")
-        .load::<Book>(&mut conn)
-        .expect("books");
     assert_eq!(
-        books,
-        [Book {
-            title: "The Dispossessed".into(),
-            isbn: None
-        }]
+        crate::json_rows(&mut conn, "title, isbn", "FROM books"),
+        [serde_json::json!(["The Dispossessed", null])]
     );
 }
 
 #[test]
 fn migrate_to_accepts_a_version_and_refuses_an_unknown_name() {
     let copy = Copy::good();
-    let test_db = TestDb::empty();
-    let mut conn = test_db.conn();
+    let (_db, mut conn) = empty_db();
 
     migrate_to(&mut conn, &copy.source(), "20240101000001").expect("by version");
     assert_eq!(conn.applied_migrations().expect("applied").len(), 1);

@@ -8,6 +8,7 @@ use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 use super::*;
 use crate::providers::StreamEvent;
 use crate::providers::{ChatMessage, Role};
+use crate::test_helpers::assert_matches;
 
 fn provider(fake: &FakeOpenAi, key: Option<&str>, timeout: Duration) -> OpenAiProvider {
     OpenAiProvider::new("local", &fake.base_url(), key.map(str::to_owned), timeout)
@@ -44,6 +45,57 @@ async fn drain(stream: CompletionStream) -> (Vec<String>, Result<StreamEvent, Pr
     panic!("the stream ended without Done or an error");
 }
 
+/// Queues a streamed reply of these deltas, then `end`.
+fn push_stream(fake: &FakeOpenAi, deltas: &[&str], usage: Option<(u32, u32)>, end: StreamEnd) {
+    fake.push(Reply::Stream {
+        deltas: deltas.iter().map(|d| (*d).to_owned()).collect(),
+        usage,
+        end,
+    });
+}
+
+/// Streams [`request`] through a keyless provider with this timeout, and
+/// drains the stream.
+async fn streamed(
+    fake: &FakeOpenAi,
+    timeout: Duration,
+) -> (Vec<String>, Result<StreamEvent, ProviderError>) {
+    let stream = provider(fake, None, timeout).stream(request()).await;
+    drain(stream.expect("started")).await
+}
+
+/// Asks a keyless provider with a 5 s timeout for a whole answer.
+async fn completed(fake: &FakeOpenAi) -> Result<Completion, ProviderError> {
+    let provider = provider(fake, None, Duration::from_secs(5));
+    provider.complete(request()).await
+}
+
+/// Asserts that `result` is refused as malformed, for a reason that
+/// contains `part`.
+fn assert_malformed<T: std::fmt::Debug>(result: Result<T, ProviderError>, part: &str) {
+    assert_matches!(
+        result,
+        Err(ProviderError::Malformed { reason, .. }) if reason.contains(part),
+        "not malformed for {part:?}:"
+    );
+}
+
+/// Token counts.
+fn usage(prompt_tokens: u32, completion_tokens: u32) -> Usage {
+    Usage {
+        prompt_tokens,
+        completion_tokens,
+    }
+}
+
+/// A stream's end that stopped normally with this usage.
+fn done(prompt_tokens: u32, completion_tokens: u32) -> Result<StreamEvent, ProviderError> {
+    Ok(StreamEvent::Done {
+        usage: usage(prompt_tokens, completion_tokens),
+        finish_reason: "stop".into(),
+    })
+}
+
 #[tokio::test]
 async fn a_completion_sends_the_whole_conversation_and_reads_the_answer() {
     let fake = FakeOpenAi::start();
@@ -58,13 +110,7 @@ async fn a_completion_sends_the_whole_conversation_and_reads_the_answer() {
         .expect("complete");
 
     assert_eq!(completion.content, "It is safe and fast.");
-    assert_eq!(
-        completion.usage,
-        Usage {
-            prompt_tokens: 12,
-            completion_tokens: 5
-        }
-    );
+    assert_eq!(completion.usage, usage(12, 5));
     assert_eq!(completion.finish_reason, "stop");
     let sent = &fake.requests()[0];
     assert_eq!(
@@ -95,47 +141,22 @@ async fn without_a_key_no_authorization_is_sent_and_missing_usage_is_estimated()
         usage: None,
     });
 
-    let completion = provider(&fake, None, Duration::from_secs(5))
-        .complete(request())
-        .await
-        .expect("complete");
+    let completion = completed(&fake).await.expect("complete");
 
     assert_eq!(fake.requests()[0].header("authorization"), None);
-    assert_eq!(
-        completion.usage,
-        Usage {
-            prompt_tokens: 10,
-            completion_tokens: 3
-        }
-    );
+    assert_eq!(completion.usage, usage(10, 3));
 }
 
 #[tokio::test]
 async fn a_stream_asks_for_usage_and_yields_deltas_then_done() {
     let fake = FakeOpenAi::start();
-    fake.push(Reply::Stream {
-        deltas: vec!["Safe ".into(), "and ".into(), "fast.".into()],
-        usage: Some((12, 3)),
-        end: StreamEnd::Done,
-    });
+    let deltas = ["Safe ", "and ", "fast."];
+    push_stream(&fake, &deltas, Some((12, 3)), StreamEnd::Done);
 
-    let stream = provider(&fake, None, Duration::from_secs(5))
-        .stream(request())
-        .await
-        .expect("stream");
-    let (deltas, end) = drain(stream).await;
+    let (got, end) = streamed(&fake, Duration::from_secs(5)).await;
 
-    assert_eq!(deltas, ["Safe ", "and ", "fast."]);
-    assert_eq!(
-        end,
-        Ok(StreamEvent::Done {
-            usage: Usage {
-                prompt_tokens: 12,
-                completion_tokens: 3
-            },
-            finish_reason: "stop".into()
-        })
-    );
+    assert_eq!(got, deltas);
+    assert_eq!(end, done(12, 3));
     let sent = &fake.requests()[0].body;
     assert_eq!(sent["stream"], true);
     assert_eq!(sent["stream_options"], json!({"include_usage": true}));
@@ -144,63 +165,32 @@ async fn a_stream_asks_for_usage_and_yields_deltas_then_done() {
 #[tokio::test]
 async fn a_stream_without_usage_is_estimated_rather_than_zero() {
     let fake = FakeOpenAi::start();
-    fake.push(Reply::Stream {
-        deltas: vec!["one ".into(), "two".into()],
-        usage: None,
-        end: StreamEnd::Done,
-    });
+    push_stream(&fake, &["one ", "two"], None, StreamEnd::Done);
 
-    let stream = provider(&fake, None, Duration::from_secs(5))
-        .stream(request())
-        .await
-        .expect("stream");
-    let (_, end) = drain(stream).await;
+    let (_, end) = streamed(&fake, Duration::from_secs(5)).await;
 
-    assert_eq!(
-        end,
-        Ok(StreamEvent::Done {
-            usage: Usage {
-                prompt_tokens: 10,
-                completion_tokens: 2
-            },
-            finish_reason: "stop".into()
-        })
-    );
+    assert_eq!(end, done(10, 2));
 }
 
 #[tokio::test]
 async fn error_statuses_are_provider_errors() {
     let fake = FakeOpenAi::start();
+    let status_error = |status| ProviderError::Status {
+        provider: "local".into(),
+        status,
+    };
     for status in [500, 401, 429, 404] {
         fake.push(Reply::Status(
             status,
             r#"{"error": {"message": "nope"}}"#.into(),
         ));
-        let err = provider(&fake, None, Duration::from_secs(5))
-            .complete(request())
-            .await
-            .expect_err("error status");
-        assert_eq!(
-            err,
-            ProviderError::Status {
-                provider: "local".into(),
-                status
-            }
-        );
+        assert_eq!(completed(&fake).await, Err(status_error(status)));
     }
     fake.push(Reply::Status(503, "{}".into()));
-    let err = provider(&fake, None, Duration::from_secs(5))
+    let stream = provider(&fake, None, Duration::from_secs(5))
         .stream(request())
-        .await
-        .map(drop)
-        .expect_err("stream refused");
-    assert_eq!(
-        err,
-        ProviderError::Status {
-            provider: "local".into(),
-            status: 503
-        }
-    );
+        .await;
+    assert_eq!(stream.map(drop), Err(status_error(503)), "stream refused");
 }
 
 #[tokio::test]
@@ -210,21 +200,11 @@ async fn a_hanging_provider_times_out() {
     let provider = provider(&fake, None, Duration::from_millis(200));
 
     let start = Instant::now();
-    let complete = provider.complete(request()).await.expect_err("timeout");
-    let stream = provider
-        .stream(request())
-        .await
-        .map(drop)
-        .expect_err("timeout");
+    let complete = provider.complete(request()).await;
+    let stream = provider.stream(request()).await.map(drop);
 
-    assert!(
-        matches!(complete, ProviderError::Timeout { .. }),
-        "{complete:?}"
-    );
-    assert!(
-        matches!(stream, ProviderError::Timeout { .. }),
-        "{stream:?}"
-    );
+    assert_matches!(complete, Err(ProviderError::Timeout { .. }));
+    assert_matches!(stream, Err(ProviderError::Timeout { .. }));
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -235,30 +215,18 @@ async fn a_hanging_provider_times_out() {
 #[tokio::test]
 async fn a_stream_that_stalls_after_its_first_delta_times_out() {
     let fake = FakeOpenAi::start();
-    fake.push(Reply::Stream {
-        deltas: vec!["partial ".into()],
-        usage: None,
-        end: StreamEnd::Hang,
-    });
+    push_stream(&fake, &["partial "], None, StreamEnd::Hang);
 
-    let stream = provider(&fake, None, Duration::from_millis(200))
-        .stream(request())
-        .await
-        .expect("started");
-    let (deltas, end) = drain(stream).await;
+    let (deltas, end) = streamed(&fake, Duration::from_millis(200)).await;
 
     assert_eq!(deltas, ["partial "]);
-    assert!(matches!(end, Err(ProviderError::Timeout { .. })), "{end:?}");
+    assert_matches!(end, Err(ProviderError::Timeout { .. }));
 }
 
 #[tokio::test]
 async fn dropping_a_stream_closes_the_upstream_connection() {
     let fake = FakeOpenAi::start();
-    fake.push(Reply::Stream {
-        deltas: vec!["partial ".into()],
-        usage: None,
-        end: StreamEnd::Hang,
-    });
+    push_stream(&fake, &["partial "], None, StreamEnd::Hang);
     let mut stream = provider(&fake, None, Duration::from_secs(30))
         .stream(request())
         .await
@@ -285,28 +253,18 @@ async fn bodies_that_are_not_completions_are_malformed() {
         r#"{"choices": [{"message": {"content": 5}}]}"#,
     ] {
         fake.push(Reply::Raw(body.into()));
-        let err = provider(&fake, None, Duration::from_secs(5))
-            .complete(request())
-            .await
-            .expect_err(body);
-        assert!(
-            matches!(err, ProviderError::Malformed { .. }),
-            "{body}: {err:?}"
-        );
+        let result = completed(&fake).await;
+        assert_matches!(result, Err(ProviderError::Malformed { .. }), "{body}:");
     }
     fake.push(Reply::Raw(
         r#"{"error": {"message": "model overloaded"}}"#.into(),
     ));
-    let err = provider(&fake, None, Duration::from_secs(5))
-        .complete(request())
-        .await
-        .expect_err("error");
     assert_eq!(
-        err,
-        ProviderError::Upstream {
+        completed(&fake).await,
+        Err(ProviderError::Upstream {
             provider: "local".into(),
             message: "model overloaded".into()
-        }
+        })
     );
 }
 
@@ -314,17 +272,9 @@ async fn bodies_that_are_not_completions_are_malformed() {
 async fn a_stream_cut_in_the_middle_or_ended_early_is_an_error_after_its_deltas() {
     for (end, expect_cut) in [(StreamEnd::Cut, false), (StreamEnd::NoDone, true)] {
         let fake = FakeOpenAi::start();
-        fake.push(Reply::Stream {
-            deltas: vec!["half ".into(), "an ".into()],
-            usage: None,
-            end,
-        });
+        push_stream(&fake, &["half ", "an "], None, end);
 
-        let stream = provider(&fake, None, Duration::from_secs(5))
-            .stream(request())
-            .await
-            .expect("started");
-        let (deltas, result) = drain(stream).await;
+        let (deltas, result) = streamed(&fake, Duration::from_secs(5)).await;
 
         assert_eq!(deltas, ["half ", "an "]);
         let err = result.expect_err("not a complete answer");
@@ -336,12 +286,9 @@ async fn a_stream_cut_in_the_middle_or_ended_early_is_an_error_after_its_deltas(
                 }
             );
         } else {
-            assert!(
-                matches!(
-                    err,
-                    ProviderError::Transport { .. } | ProviderError::StreamCut { .. }
-                ),
-                "{err:?}"
+            assert_matches!(
+                &err,
+                ProviderError::Transport { .. } | ProviderError::StreamCut { .. }
             );
             // Its text reaches clients: never the provider's URL.
             let addr = fake.base_url().replace("http://", "").replace("/v1", "");
@@ -354,17 +301,9 @@ async fn a_stream_cut_in_the_middle_or_ended_early_is_an_error_after_its_deltas(
 #[tokio::test]
 async fn an_error_event_in_a_stream_is_an_upstream_error() {
     let fake = FakeOpenAi::start();
-    fake.push(Reply::Stream {
-        deltas: vec!["so ".into()],
-        usage: None,
-        end: StreamEnd::Error("overloaded".into()),
-    });
+    push_stream(&fake, &["so "], None, StreamEnd::Error("overloaded".into()));
 
-    let stream = provider(&fake, None, Duration::from_secs(5))
-        .stream(request())
-        .await
-        .expect("started");
-    let (deltas, end) = drain(stream).await;
+    let (deltas, end) = streamed(&fake, Duration::from_secs(5)).await;
 
     assert_eq!(deltas, ["so "]);
     assert_eq!(
@@ -393,7 +332,7 @@ async fn an_unreachable_provider_is_a_transport_error_without_its_url() {
 
     let err = provider.complete(request()).await.expect_err("refused");
 
-    assert!(matches!(err, ProviderError::Transport { .. }), "{err:?}");
+    assert_matches!(&err, ProviderError::Transport { .. });
     assert!(!err.to_string().contains("sk-secret"));
     assert!(!format!("{provider:?}").contains("sk-secret"));
 }
@@ -415,9 +354,9 @@ async fn a_stream_that_keeps_trickling_is_cut_at_its_deadline() {
     let (deltas, end) = drain(provider.stream(request()).await.expect("started")).await;
 
     let elapsed = started.elapsed();
-    assert!(
-        matches!(&end, Err(ProviderError::Deadline { seconds, .. }) if (*seconds - 0.6).abs() < 1e-9),
-        "{end:?}"
+    assert_matches!(
+        end,
+        Err(ProviderError::Deadline { seconds, .. }) if (seconds - 0.6).abs() < 1e-9
     );
     assert!(
         deltas.len() >= 5,
@@ -454,15 +393,9 @@ async fn an_oversized_json_answer_is_refused_not_buffered() {
         r#"{{"choices": [{{"message": {{"content": "{padding}"}}}}]}}"#
     )));
 
-    let err = provider(&fake, None, Duration::from_secs(5))
-        .complete(request())
-        .await
-        .expect_err("too big");
+    let result = completed(&fake).await;
 
-    assert!(
-        matches!(&err, ProviderError::Malformed { reason, .. } if reason.contains("larger than")),
-        "{err:?}"
-    );
+    assert_malformed(result, "larger than");
 }
 
 #[tokio::test]
@@ -472,48 +405,27 @@ async fn an_endless_event_stream_line_is_refused_not_buffered() {
         bytes: MAX_SSE_LINE_BYTES * 2,
     });
 
-    let (deltas, end) = drain(
-        provider(&fake, None, Duration::from_secs(5))
-            .stream(request())
-            .await
-            .expect("started"),
-    )
-    .await;
+    let (deltas, end) = streamed(&fake, Duration::from_secs(5)).await;
 
     assert!(deltas.is_empty());
-    assert!(
-        matches!(&end, Err(ProviderError::Malformed { reason, .. }) if reason.contains("a line longer than")),
-        "{end:?}"
-    );
+    assert_malformed(end, "a line longer than");
 }
 
 #[tokio::test]
 async fn a_streamed_answer_longer_than_the_cap_is_refused() {
     let fake = FakeOpenAi::start();
     let block = "y".repeat(64 * 1024);
-    fake.push(Reply::Stream {
-        deltas: vec![block; MAX_ANSWER_BYTES / (64 * 1024) + 2],
-        usage: None,
-        end: StreamEnd::Done,
-    });
+    let blocks = vec![block.as_str(); MAX_ANSWER_BYTES / (64 * 1024) + 2];
+    push_stream(&fake, &blocks, None, StreamEnd::Done);
 
-    let (deltas, end) = drain(
-        provider(&fake, None, Duration::from_secs(5))
-            .stream(request())
-            .await
-            .expect("started"),
-    )
-    .await;
+    let (deltas, end) = streamed(&fake, Duration::from_secs(5)).await;
 
     assert_eq!(
         deltas.len(),
         MAX_ANSWER_BYTES / (64 * 1024),
         "up to the cap"
     );
-    assert!(
-        matches!(&end, Err(ProviderError::Malformed { reason, .. }) if reason.contains("longer than")),
-        "{end:?}"
-    );
+    assert_malformed(end, "longer than");
 }
 
 #[test]
