@@ -34,6 +34,8 @@ pub mod migrations;
 pub mod models;
 #[rustfmt::skip]
 pub mod schema;
+pub mod url;
 
 pub use connection::{ConnectionOptions, OpenError, configure_connection, open};
 pub use migrations::{MIGRATIONS, MIGRATIONS_DIGEST};
+pub use url::{Backend, DatabaseUrl, UrlError};

@@ -71,3 +71,4 @@ pub use promptyard_db_models::models::{
     ApiKey, Conversation, LoginFailure, Message, NewApiKey, NewSession, NewUser, Session,
     Timestamp, UsageRecord, User,
 };
+pub use promptyard_db_models::url::{Backend, DatabaseUrl, UrlError, redact};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use promptyard_services::AuthConfig;
+use promptyard_services::db_url::{DatabaseUrl, redact};
 use promptyard_services::password::HasherConfig;
 use promptyard_services::providers::{ProviderRegistry, ProvidersFileError, load_providers_file};
 
@@ -36,7 +37,7 @@ config_args! {
     /// Address to listen on, HOST:PORT.
     bind: String { env = "PROMPTYARD_BIND", default_value = "127.0.0.1:8080" },
     /// SQLite database file; created if missing.
-    database_url: String { env = "PROMPTYARD_DATABASE_URL", default_value = "promptyard.db" },
+    database_url: UrlText { env = "PROMPTYARD_DATABASE_URL", default_value = "promptyard.db" },
     /// Key for signing session cookies, at least 64 bytes; by default one is
     /// generated once and kept next to the database (`<database>.secret`).
     secret_key: Option<Redacted<String>> { env = "PROMPTYARD_SECRET_KEY", hide_env_values = true },
@@ -92,6 +93,24 @@ impl From<String> for Redacted<String> {
     }
 }
 
+/// A database URL as given: used as its value, shown by `Debug` with its
+/// password redacted.
+#[derive(Clone)]
+pub(crate) struct UrlText(pub(crate) String);
+
+impl std::fmt::Debug for UrlText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact(&self.0))
+    }
+}
+
+/// How clap reads the database URL.
+impl From<String> for UrlText {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
 /// Validated configuration of `serve`.
 #[derive(Clone, Debug)]
 pub(crate) struct ServeConfig {
@@ -130,25 +149,27 @@ fn invalid(variable: &'static str, value: &str, reason: impl Into<String>) -> Co
     }
 }
 
-/// The database file from `PROMPTYARD_DATABASE_URL` (a path, optionally
-/// prefixed `sqlite://`).
-pub(crate) fn database_path(value: &str) -> Result<String, ConfigError> {
-    let path = value.strip_prefix("sqlite://").unwrap_or(value);
-    if path.trim().is_empty() {
-        return Err(invalid(
-            "PROMPTYARD_DATABASE_URL",
-            value,
-            "expected a file path",
-        ));
-    }
-    if path == ":memory:" || path.starts_with("file::memory:") {
-        return Err(invalid(
-            "PROMPTYARD_DATABASE_URL",
-            value,
-            "an in-memory database cannot use WAL and would vanish on exit; use a file path",
-        ));
-    }
-    Ok(path.to_owned())
+/// The database from `PROMPTYARD_DATABASE_URL`: a SQLite file path
+/// (optionally prefixed `sqlite://`) or a PostgreSQL URL. An error shows
+/// the value with its password redacted.
+pub(crate) fn database_url(value: &str) -> Result<DatabaseUrl, ConfigError> {
+    DatabaseUrl::parse(value).map_err(|err| ConfigError::Invalid {
+        variable: "PROMPTYARD_DATABASE_URL",
+        value: err.url,
+        reason: err.reason.to_owned(),
+    })
+}
+
+/// The SQLite file `url` names: this build serves SQLite only, so a
+/// PostgreSQL URL is refused (redacted).
+pub(crate) fn sqlite_path(url: &DatabaseUrl) -> Result<String, ConfigError> {
+    url.sqlite_path()
+        .map(str::to_owned)
+        .ok_or_else(|| ConfigError::Invalid {
+            variable: "PROMPTYARD_DATABASE_URL",
+            value: url.to_string(),
+            reason: "this build serves SQLite only; give a file path".to_owned(),
+        })
 }
 
 impl ServeConfig {

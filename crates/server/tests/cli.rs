@@ -155,6 +155,44 @@ fn an_unwritable_database_path_ends_the_process_with_one_line() {
 }
 
 #[test]
+fn a_database_url_that_cannot_be_used_is_echoed_without_its_password() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    for command in [
+        &[][..],
+        &["migrate", "status"],
+        &["user", "disable", "a@b.c"],
+    ] {
+        let output = run(
+            Path::new(BIN),
+            cwd.path(),
+            command,
+            &[
+                ("PROMPTYARD_BIND", "127.0.0.1:0"),
+                (
+                    "PROMPTYARD_DATABASE_URL",
+                    "postgres://ada:hunter2secret@127.0.0.1:1/promptyard",
+                ),
+            ],
+        );
+
+        assert_one_line(
+            &output,
+            2,
+            &["PROMPTYARD_DATABASE_URL", "ada:***@127.0.0.1:1"],
+        );
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("hunter2"),
+            "{command:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).expect("cwd").count(),
+        0,
+        "nothing created"
+    );
+}
+
+#[test]
 fn an_address_in_use_ends_the_process_with_one_line() {
     let cwd = tempfile::tempdir().expect("temp dir");
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -119,6 +119,10 @@ pub use sessions::{LoadedSession, SessionKey, SessionService, session_id};
 pub use validation::FieldError;
 // The data layer, re-exported so the layers above reach it through services.
 pub use promptyard_repositories::migrations;
+/// Database locations, shown with their passwords redacted.
+pub mod db_url {
+    pub use promptyard_repositories::{Backend, DatabaseUrl, UrlError, redact};
+}
 pub use promptyard_repositories::{
     ApiKeyId, BoxError, ConversationId, Db, DbConfig, MessageId, OpenDbError, Queued, RepoError,
     SessionId, SessionPublicId, Unavailable, UserId,

@@ -3,7 +3,7 @@ use super::*;
 fn args() -> ConfigArgs {
     ConfigArgs {
         bind: "127.0.0.1:8080".into(),
-        database_url: "promptyard.db".into(),
+        database_url: UrlText("promptyard.db".to_owned()),
         secret_key: None,
         session_ttl_secs: "604800".into(),
         cookie_secure: "false".into(),
@@ -130,17 +130,34 @@ fn an_empty_or_in_memory_database_url_is_refused() {
         "sqlite://:memory:",
         "file::memory:?cache=shared",
     ] {
-        let err = database_path(bad).expect_err(bad);
+        let err = database_url(bad).expect_err(bad);
         assert!(
             err.to_string()
                 .starts_with("invalid PROMPTYARD_DATABASE_URL"),
             "{err}"
         );
     }
-    assert_eq!(
-        database_path("sqlite://data/p.db").expect("ok"),
-        "data/p.db"
-    );
+    let url = database_url("sqlite://data/p.db").expect("ok");
+    assert_eq!(sqlite_path(&url).expect("a file"), "data/p.db");
+}
+
+#[test]
+fn a_postgres_url_is_never_echoed_with_its_password() {
+    let value = "postgres://ada:hunter2secret@db.example:5432/promptyard";
+    let url = database_url(value).expect("a PostgreSQL URL");
+    let err = sqlite_path(&url).expect_err("this build serves SQLite only");
+    let refused = database_url("postgres://ada:hunter2secret@").expect_err("no host");
+    let mut args = args();
+    args.database_url = UrlText(value.to_owned());
+    for shown in [
+        err.to_string(),
+        refused.to_string(),
+        format!("{url:?}"),
+        format!("{args:?}"),
+    ] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ada:***@"), "{shown}");
+    }
 }
 
 #[test]
