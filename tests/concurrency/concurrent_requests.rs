@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use promptyard_db_models::schema::sessions;
-use promptyard_repositories::{Db, RepoError, SessionRepository, SessionUpdate, UserRepository};
+use promptyard_repositories::{
+    Db, DbConn, RepoError, SessionRepository, SessionUpdate, UserRepository,
+};
 use promptyard_test_support::{SessionFactory, TestDb, UserFactory};
 use tokio::task::JoinSet;
 
@@ -32,7 +34,7 @@ where
 }
 
 /// How many sessions there are.
-fn session_count(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
+fn session_count(conn: &mut DbConn) -> Result<i64, RepoError> {
     sessions::table
         .count()
         .get_result(conn)

@@ -132,7 +132,7 @@ async fn key_and_cookie_authenticated_reads_write_nothing_in_the_steady_state() 
     // The first use records last_used_at: one write.
     assert_eq!(me(&ada_key).await, 200);
     // PRAGMA data_version changes when another connection commits.
-    let mut watcher = server.app.test_db.conn();
+    let mut watcher = server.app.test_db.sqlite_conn();
     let before = data_version(&mut watcher);
 
     for _ in 0..50 {

@@ -33,7 +33,7 @@ const USER_U1: &str = "INSERT INTO users (id, email, password_hash, is_active, c
 /// connection to it.
 fn written_at(version: &str, rows: &str) -> (TestDb, SqliteConnection) {
     let test_db = TestDb::empty();
-    let mut conn = test_db.conn();
+    let mut conn = test_db.sqlite_conn();
     migrate_to(&mut conn, &MIGRATIONS, version).unwrap_or_else(|f| panic!("\n{f}"));
     for sql in [USER_U1, rows] {
         conn.batch_execute(sql)
@@ -62,7 +62,7 @@ fn a_user_written_right_after_create_users_survives_to_head_and_can_log_in_sessi
         json_rows(&mut conn, "email, created_at", "FROM users"),
         [json!(["ada@example.com", "2026-11-25 12:00:00.000"])]
     );
-    let session = SessionFactory::for_user_id(&"u1".into()).insert(&mut conn);
+    let session = SessionFactory::for_user_id(&"u1".into()).insert(&mut _db.conn());
     assert_eq!(
         session.user_id.as_str(),
         "u1",

@@ -12,9 +12,14 @@ mod schema_consistency;
 
 use std::path::{Path, PathBuf};
 
-/// The repository's `migrations/` directory.
+/// The repository's SQLite migrations, `migrations/sqlite/`.
 pub(crate) fn migrations_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite")
+}
+
+/// The repository's PostgreSQL migrations, `migrations/postgres/`.
+pub(crate) fn postgres_migrations_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres")
 }
 
 /// Migrations that may have no working `down.sql`. Empty: every Promptyard

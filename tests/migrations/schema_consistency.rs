@@ -11,7 +11,7 @@ use promptyard_test_support::migrations::{
 
 fn at_head() -> (TestDb, diesel::SqliteConnection) {
     let test_db = TestDb::empty();
-    let mut conn = test_db.conn();
+    let mut conn = test_db.sqlite_conn();
     migrate_to_head(&mut conn, MIGRATIONS).unwrap_or_else(|f| panic!("\n{f}"));
     (test_db, conn)
 }

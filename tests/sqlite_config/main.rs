@@ -12,7 +12,7 @@ use diesel::SqliteConnection;
 use diesel::prelude::*;
 use promptyard_repositories::{Db, RepoError, SessionRepository};
 use promptyard_test_support::factories::new_id;
-use promptyard_test_support::{SessionFactory, TestDb, pragma};
+use promptyard_test_support::{AsSqlite, SessionFactory, TestDb, pragma};
 
 const READERS: usize = 4;
 
@@ -26,7 +26,7 @@ struct Pragmas {
     journal_size_limit: String,
 }
 
-fn pragmas(conn: &mut SqliteConnection) -> Pragmas {
+fn pragmas(conn: &mut impl AsSqlite) -> Pragmas {
     Pragmas {
         foreign_keys: pragma(conn, "foreign_keys"),
         journal_mode: pragma(conn, "journal_mode"),

@@ -23,6 +23,9 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
+use crate::backend::DbConn;
+use crate::url::DatabaseUrl;
+
 /// How long a connection waits for a lock before giving up with `SQLITE_BUSY`.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -161,6 +164,47 @@ pub fn open(path: &str, options: &ConnectionOptions) -> Result<SqliteConnection,
         source,
     })?;
     configure(&mut conn, options, path)?;
+    Ok(conn)
+}
+
+/// Opens the database `url` names with `options`: a SQLite file through
+/// [`open`], or a PostgreSQL server through [`open_postgres`]. Errors name
+/// the database with its password redacted.
+pub fn open_url(url: &DatabaseUrl, options: &ConnectionOptions) -> Result<DbConn, OpenError> {
+    match url.sqlite_path() {
+        Some(path) => open(path, options).map(DbConn::Sqlite),
+        None => open_postgres(url, options).map(DbConn::Postgres),
+    }
+}
+
+/// Connects to the PostgreSQL server `url` names and configures the
+/// session the way [`configure_connection`] does a SQLite one:
+///
+/// | setting | value | why |
+/// |---|---|---|
+/// | `lock_timeout` | the busy timeout | a statement waits that long for a row or table lock, then fails (as SQLite's `busy_timeout`) |
+/// | `default_transaction_read_only` | `on` for readers | a write sent to a reader fails at once |
+/// | `TimeZone` | `UTC` | timestamps are UTC without a zone; nothing may shift them |
+pub fn open_postgres(
+    url: &DatabaseUrl,
+    options: &ConnectionOptions,
+) -> Result<PgConnection, OpenError> {
+    let millis = options.busy_timeout.as_millis();
+    if millis == 0 {
+        return Err(OpenError::ZeroBusyTimeout);
+    }
+    let mut conn = PgConnection::establish(url.expose()).map_err(|source| OpenError::Open {
+        path: url.to_string(),
+        source,
+    })?;
+    let read_only = if options.read_only { "on" } else { "off" };
+    conn.batch_execute(&format!(
+        "SET lock_timeout = {millis}; SET default_transaction_read_only = {read_only}; SET TIME ZONE 'UTC';"
+    ))
+    .map_err(|source| OpenError::Configure {
+        path: url.to_string(),
+        source,
+    })?;
     Ok(conn)
 }
 

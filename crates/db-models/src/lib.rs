@@ -28,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
+pub mod backend;
 pub mod connection;
 pub mod ids;
 pub mod migrations;
@@ -36,6 +37,9 @@ pub mod models;
 pub mod schema;
 pub mod url;
 
-pub use connection::{ConnectionOptions, OpenError, configure_connection, open};
-pub use migrations::{MIGRATIONS, MIGRATIONS_DIGEST};
+pub use backend::{DbConn, MultiBackend};
+pub use connection::{
+    ConnectionOptions, OpenError, configure_connection, open, open_postgres, open_url,
+};
+pub use migrations::{MIGRATIONS, MIGRATIONS_DIGEST, POSTGRES_MIGRATIONS};
 pub use url::{Backend, DatabaseUrl, UrlError};

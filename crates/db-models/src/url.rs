@@ -78,6 +78,15 @@ impl DatabaseUrl {
         })
     }
 
+    /// The SQLite file at `path`, taken as it is (no `sqlite://` to strip,
+    /// no check: opening it reports what is wrong).
+    pub fn sqlite(path: impl Into<String>) -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            value: path.into(),
+        }
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -7,12 +7,15 @@
 //! Run: `cargo bench -p promptyard-repositories --bench db_backends`
 //! (`PROMPTYARD_BENCH_SECS` sets the seconds per measurement, default 3).
 //!
-//! The two others live here only, as they were in `Db`: r2d2 pools entered
-//! through a fair async semaphore and used inside `spawn_blocking`, and
-//! diesel-async's deadpool of `SyncConnectionWrapper`s. (Why deadpool never
-//! was the default: when a caller stops waiting, its wrapper blocks the
-//! dropping thread with `block_in_place`, which panics on the
-//! current-thread runtimes actix-web runs its workers on.)
+//! The other lives here only, as it was in `Db`: r2d2 pools entered
+//! through a fair async semaphore and used inside `spawn_blocking`.
+//! diesel-async's deadpool of `SyncConnectionWrapper`s was measured here
+//! too until the repositories took `DbConn` (SQLite or PostgreSQL):
+//! diesel-async cannot wrap a `MultiConnection`, so its figures in
+//! `docs/benchmarks.md` are the last it has. (Why deadpool never was the
+//! default: when a caller stops waiting, its wrapper blocks the dropping
+//! thread with `block_in_place`, which panics on the current-thread
+//! runtimes actix-web runs its workers on.)
 //!
 //! Measured for each, on two runtime shapes (a 2-worker multi-thread
 //! runtime, and 2 threads each with a current-thread runtime as actix-web
@@ -26,13 +29,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use diesel::Connection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection};
-use diesel::{Connection, SqliteConnection};
-use diesel_async::pooled_connection::deadpool::Pool as Deadpool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use promptyard_db_models::DbConn;
 use promptyard_db_models::connection::ConnectionOptions;
 use promptyard_db_models::ids::UserId;
+use promptyard_repositories::write_transaction;
 use promptyard_repositories::{Db, DbConfig, RepoError, UserRepository};
 use promptyard_test_support::{TestDb, UserFactory};
 use tokio::sync::Semaphore;
@@ -57,7 +59,6 @@ enum Op {
 enum Kind {
     Threads,
     R2d2,
-    Deadpool,
 }
 
 /// One way to run the same closures on a writer and readers.
@@ -65,18 +66,8 @@ enum Kind {
 enum Backend {
     Threads(Db),
     R2d2 {
-        writer: (
-            r2d2::Pool<ConnectionManager<SqliteConnection>>,
-            Arc<Semaphore>,
-        ),
-        readers: (
-            r2d2::Pool<ConnectionManager<SqliteConnection>>,
-            Arc<Semaphore>,
-        ),
-    },
-    Deadpool {
-        writer: Deadpool<SyncConnectionWrapper<SqliteConnection>>,
-        readers: Deadpool<SyncConnectionWrapper<SqliteConnection>>,
+        writer: (r2d2::Pool<ConnectionManager<DbConn>>, Arc<Semaphore>),
+        readers: (r2d2::Pool<ConnectionManager<DbConn>>, Arc<Semaphore>),
     },
 }
 
@@ -84,8 +75,11 @@ enum Backend {
 #[derive(Debug, Clone, Copy)]
 struct Configure(ConnectionOptions);
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Configure {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Configure {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        let DbConn::Sqlite(conn) = conn else {
+            unreachable!("the benchmark opens SQLite files only")
+        };
         promptyard_db_models::configure_connection(conn, &self.0).map_err(|e| {
             diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
                 e.to_string(),
@@ -98,10 +92,7 @@ fn r2d2_pool(
     path: &str,
     size: u32,
     options: ConnectionOptions,
-) -> (
-    r2d2::Pool<ConnectionManager<SqliteConnection>>,
-    Arc<Semaphore>,
-) {
+) -> (r2d2::Pool<ConnectionManager<DbConn>>, Arc<Semaphore>) {
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(size))
@@ -112,38 +103,15 @@ fn r2d2_pool(
     (pool, Arc::new(Semaphore::new(size as usize)))
 }
 
-fn deadpool(
-    path: &str,
-    size: usize,
-    options: ConnectionOptions,
-) -> Deadpool<SyncConnectionWrapper<SqliteConnection>> {
-    let mut config = ManagerConfig::default();
-    config.custom_setup = Box::new(move |path: &str| {
-        let path = path.to_owned();
-        Box::pin(async move {
-            let conn =
-                tokio::task::spawn_blocking(move || promptyard_db_models::open(&path, &options))
-                    .await
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-            Ok(SyncConnectionWrapper::new(conn))
-        })
-    });
-    Deadpool::builder(AsyncDieselConnectionManager::new_with_config(path, config))
-        .max_size(size)
-        .build()
-        .unwrap()
-}
-
 /// `f` in a deferred (read) or immediate (write) transaction.
 fn transact(
     op: Op,
-    c: &mut SqliteConnection,
-    f: impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError>,
+    c: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<(), RepoError>,
 ) -> Result<(), RepoError> {
     match op {
         Op::Read => c.transaction(f),
-        Op::Write => c.immediate_transaction(f),
+        Op::Write => write_transaction(c, f),
     }
 }
 
@@ -161,17 +129,13 @@ impl Backend {
                 writer: r2d2_pool(path, 1, write),
                 readers: r2d2_pool(path, READERS as u32, read),
             },
-            Kind::Deadpool => Self::Deadpool {
-                writer: deadpool(path, 1, write),
-                readers: deadpool(path, READERS, read),
-            },
         }
     }
 
     async fn run(
         &self,
         op: Op,
-        f: impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + Send + 'static,
+        f: impl FnOnce(&mut DbConn) -> Result<(), RepoError> + Send + 'static,
     ) -> Result<(), RepoError> {
         match self {
             Self::Threads(db) => match op {
@@ -192,16 +156,6 @@ impl Backend {
                 })
                 .await
                 .unwrap()
-            }
-            Self::Deadpool { writer, readers } => {
-                let pool = match op {
-                    Op::Read => readers,
-                    Op::Write => writer,
-                };
-                let mut conn = pool.get().await.unwrap();
-                conn.spawn_blocking(move |c| Ok(transact(op, c, f)))
-                    .await
-                    .unwrap()
             }
         }
     }
@@ -233,9 +187,9 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|");
     for round in 0..2 {
         let backends = if round == 0 {
-            [Kind::Threads, Kind::R2d2, Kind::Deadpool]
+            [Kind::Threads, Kind::R2d2]
         } else {
-            [Kind::Deadpool, Kind::R2d2, Kind::Threads]
+            [Kind::R2d2, Kind::Threads]
         };
         for backend in backends {
             for shape in [Shape::MultiThread, Shape::CurrentThreadPerWorker] {
@@ -267,8 +221,7 @@ fn baseline(test_db: &TestDb, ids: &[UserId], op: Op, window: Duration) -> f64 {
                 }
                 Op::Write => {
                     let new = UserFactory::new().build();
-                    conn.immediate_transaction(|c| UserRepository::create(c, &new))
-                        .unwrap();
+                    write_transaction(&mut conn, |c| UserRepository::create(c, &new)).unwrap();
                 }
             }
             n += 1;
@@ -286,8 +239,7 @@ fn measure(
     window: Duration,
 ) -> (f64, u64) {
     let db = {
-        // deadpool's wrapper binds to the runtime it is created in; create
-        // the pool inside one.
+        // Opened inside a runtime, as the server opens it.
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -16,7 +16,10 @@ use std::time::Instant;
 use diesel::prelude::*;
 use promptyard_db_models::models::{Conversation, Message, UsageRecord};
 use promptyard_db_models::schema::messages;
-use promptyard_repositories::{ConversationRepository, RepoError, UsageRepository};
+use promptyard_db_models::{DbConn, MultiBackend};
+use promptyard_repositories::{
+    ConversationRepository, RepoError, UsageRepository, write_transaction,
+};
 use promptyard_test_support::factories::{new_id, now};
 use promptyard_test_support::{TestDb, UserFactory};
 
@@ -56,13 +59,13 @@ fn main() {
         completion_tokens: 1,
         created_at: now(),
     };
-    let exchange = |conn: &mut SqliteConnection, returning: bool| -> Result<(), RepoError> {
+    let exchange = |conn: &mut DbConn, returning: bool| -> Result<(), RepoError> {
         for m in [message("user"), message("assistant")] {
             if returning {
                 diesel::insert_into(messages::table)
                     .values(&m)
-                    .returning(Message::as_returning())
-                    .get_result(conn)?;
+                    .returning(<Message as Selectable<MultiBackend>>::construct_selection())
+                    .get_result::<Message>(conn)?;
             } else {
                 ConversationRepository::add_message(conn, &m)?;
             }
@@ -80,8 +83,7 @@ fn main() {
             };
             let start = Instant::now();
             for _ in 0..ROUNDS * BATCH {
-                conn.immediate_transaction(|c| exchange(c, returning))
-                    .unwrap();
+                write_transaction(&mut conn, |c| exchange(c, returning)).unwrap();
             }
             println!(
                 "one transaction per exchange, {inserts}: {:?}",
@@ -89,7 +91,7 @@ fn main() {
             );
             let start = Instant::now();
             for _ in 0..ROUNDS {
-                conn.immediate_transaction(|c| {
+                write_transaction(&mut conn, |c| {
                     for _ in 0..BATCH {
                         c.transaction(|c| exchange(c, returning))?;
                     }

@@ -1,6 +1,7 @@
 //! The `api_keys` table.
 
 use diesel::prelude::*;
+use promptyard_db_models::DbConn;
 use promptyard_db_models::ids::{ApiKeyId, UserId};
 use promptyard_db_models::models::{ApiKey, NewApiKey, Timestamp, User};
 use promptyard_db_models::schema::{api_keys, users};
@@ -15,7 +16,7 @@ impl ApiKeyRepository {
     /// Inserts a key. [`RepoError::UniqueViolation`] (`api_keys.public_id`)
     /// if the public id is taken, [`RepoError::ForeignKeyViolation`] if the
     /// user does not exist.
-    pub fn create(conn: &mut SqliteConnection, new: &NewApiKey) -> Result<ApiKey, RepoError> {
+    pub fn create(conn: &mut DbConn, new: &NewApiKey) -> Result<ApiKey, RepoError> {
         insert_returning!(conn, api_keys::table, new, ApiKey)
     }
 
@@ -23,7 +24,7 @@ impl ApiKeyRepository {
     /// (revoked, expired, disabled): the one query behind every
     /// key-authenticated request. [`RepoError::NotFound`] if there is none.
     pub fn get_with_user_by_public_id(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         public_id: &str,
     ) -> Result<(ApiKey, User), RepoError> {
         api_keys::table
@@ -35,7 +36,7 @@ impl ApiKeyRepository {
     /// The user's keys that are neither revoked nor expired at `now`,
     /// newest first.
     pub fn list_active_for_user(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         now: Timestamp,
     ) -> Result<Vec<ApiKey>, RepoError> {
@@ -54,7 +55,7 @@ impl ApiKeyRepository {
     /// Revokes one of the user's keys at `now`. [`RepoError::NotFound`] if
     /// the key does not exist, is someone else's, or is revoked already.
     pub fn revoke(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         id: &ApiKeyId,
         now: Timestamp,
@@ -75,7 +76,7 @@ impl ApiKeyRepository {
     /// `not_before` already (so concurrent uses write once). Returns whether
     /// it wrote.
     pub fn touch(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         id: &ApiKeyId,
         now: Timestamp,
         not_before: Timestamp,

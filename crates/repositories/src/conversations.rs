@@ -3,7 +3,8 @@
 use diesel::connection::DefaultLoadingMode;
 use diesel::dsl::{AsSelect, Eq, Filter, SqlTypeOf, sum};
 use diesel::prelude::*;
-use diesel::sqlite::Sqlite;
+use promptyard_db_models::DbConn;
+use promptyard_db_models::MultiBackend;
 use promptyard_db_models::ids::{ConversationId, UserId};
 use promptyard_db_models::models::{Conversation, Message, Timestamp, UsageRecord};
 use promptyard_db_models::schema::{conversations, messages, usage_records};
@@ -28,17 +29,14 @@ fn of_conversation(
 
 impl ConversationRepository {
     /// Inserts a conversation.
-    pub fn create(
-        conn: &mut SqliteConnection,
-        new: &Conversation,
-    ) -> Result<Conversation, RepoError> {
+    pub fn create(conn: &mut DbConn, new: &Conversation) -> Result<Conversation, RepoError> {
         insert_returning!(conn, conversations::table, new, Conversation)
     }
 
     /// The user's conversation with this id; [`RepoError::NotFound`] if
     /// there is none or it is someone else's.
     pub fn get_for_user(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         id: &ConversationId,
     ) -> Result<Conversation, RepoError> {
@@ -50,7 +48,7 @@ impl ConversationRepository {
     /// Up to `limit` of the user's conversations, newest first (by creation,
     /// then id), strictly older than `before` if given.
     pub fn list_page(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         before: Option<&Conversation>,
         limit: i64,
@@ -74,7 +72,7 @@ impl ConversationRepository {
     /// Deletes the user's conversation (its messages go with it, through
     /// `ON DELETE CASCADE`); [`RepoError::NotFound`] if it is not theirs.
     pub fn delete_for_user(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         id: &ConversationId,
     ) -> Result<(), RepoError> {
@@ -82,11 +80,7 @@ impl ConversationRepository {
     }
 
     /// Sets `updated_at`.
-    pub fn touch(
-        conn: &mut SqliteConnection,
-        id: &ConversationId,
-        now: Timestamp,
-    ) -> Result<(), RepoError> {
+    pub fn touch(conn: &mut DbConn, id: &ConversationId, now: Timestamp) -> Result<(), RepoError> {
         found(
             diesel::update(conversations::table.find(id))
                 .set(conversations::updated_at.eq(now))
@@ -96,7 +90,7 @@ impl ConversationRepository {
 
     /// The conversation's messages, oldest first (by creation, then id).
     pub fn messages(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         conversation_id: &ConversationId,
     ) -> Result<Vec<Message>, RepoError> {
         of_conversation(conversation_id)
@@ -117,7 +111,7 @@ impl ConversationRepository {
     /// does not fit: its cost follows the window, never the length of the
     /// conversation.
     pub fn recent_within(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         conversation_id: &ConversationId,
         budget: u64,
         per_message: u64,
@@ -150,7 +144,7 @@ impl ConversationRepository {
     fn newest_first(
         conversation_id: &ConversationId,
         limit: i64,
-    ) -> messages::BoxedQuery<'_, Sqlite, SqlTypeOf<AsSelect<Message, Sqlite>>> {
+    ) -> messages::BoxedQuery<'_, MultiBackend, SqlTypeOf<AsSelect<Message, MultiBackend>>> {
         of_conversation(conversation_id)
             .order((messages::created_at.desc(), messages::id.desc()))
             .limit(limit)
@@ -164,7 +158,7 @@ impl ConversationRepository {
     /// Every column is the caller's, so the row is not read back: an
     /// `INSERT ... RETURNING` costs 10 µs more a row, and keeps diesel from
     /// caching the statement (`benches/exchange_write.rs`).
-    pub fn add_message(conn: &mut SqliteConnection, message: &Message) -> Result<(), RepoError> {
+    pub fn add_message(conn: &mut DbConn, message: &Message) -> Result<(), RepoError> {
         diesel::insert_into(messages::table)
             .values(message)
             .execute(conn)?;
@@ -185,7 +179,7 @@ pub struct UsageRepository;
 
 impl UsageRepository {
     /// Records one exchange.
-    pub fn record(conn: &mut SqliteConnection, record: &UsageRecord) -> Result<(), RepoError> {
+    pub fn record(conn: &mut DbConn, record: &UsageRecord) -> Result<(), RepoError> {
         diesel::insert_into(usage_records::table)
             .values(record)
             .execute(conn)?;
@@ -195,7 +189,7 @@ impl UsageRepository {
     /// The user's token totals per model, models in name order; only models
     /// with usage appear.
     pub fn totals_by_model(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
     ) -> Result<Vec<(String, TokenTotals)>, RepoError> {
         let rows: Vec<(String, Option<i64>, Option<i64>)> = usage_records::table

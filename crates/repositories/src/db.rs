@@ -34,9 +34,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
 use promptyard_db_models::connection::{ConnectionOptions, DEFAULT_BUSY_TIMEOUT, OpenError};
+use promptyard_db_models::{Backend, DatabaseUrl, DbConn};
 
 use crate::error::{BoxError, RepoError};
 use crate::migrations::MigrateError;
@@ -47,8 +48,9 @@ use lanes::Lanes;
 /// What [`Db::open`] needs.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
-    /// Path of the SQLite file; created if missing.
-    pub path: String,
+    /// The database: a SQLite file (created if missing) or a PostgreSQL
+    /// server.
+    pub url: DatabaseUrl,
     /// Size of the reader pool (at least 1).
     pub readers: usize,
     /// `PRAGMA busy_timeout` of every connection.
@@ -64,12 +66,18 @@ pub struct DbConfig {
 }
 
 impl DbConfig {
-    /// The defaults for the database file at `path`: 4 readers, a 5 s busy
+    /// The defaults for the SQLite file at `path`: 4 readers, a 5 s busy
     /// timeout, a 10 s acquire timeout, a WAL checkpoint after 1 s of
     /// idleness.
     pub fn new(path: impl Into<String>) -> Self {
+        Self::for_url(DatabaseUrl::sqlite(path))
+    }
+
+    /// The same defaults for the database `url` names. On PostgreSQL, the
+    /// writers are as many as the readers (it takes concurrent writers).
+    pub fn for_url(url: DatabaseUrl) -> Self {
         Self {
-            path: path.into(),
+            url,
             readers: 4,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             acquire_timeout: Duration::from_secs(10),
@@ -150,7 +158,7 @@ struct Inner {
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Db")
-            .field("path", &self.inner.config.path)
+            .field("url", &self.inner.config.url)
             .field("readers", &self.inner.config.readers)
             .finish_non_exhaustive()
     }
@@ -169,16 +177,23 @@ impl Db {
         }
         let write_options = ConnectionOptions::read_write().with_busy_timeout(config.busy_timeout);
         let read_options = ConnectionOptions::read_only().with_busy_timeout(config.busy_timeout);
-        drop(promptyard_db_models::open(&config.path, &write_options)?);
-
+        let writers = match config.url.backend() {
+            Backend::Sqlite => {
+                // Creates the file and switches it to WAL before the pool
+                // opens its connections side by side.
+                drop(promptyard_db_models::open_url(&config.url, &write_options)?);
+                1
+            }
+            Backend::Postgres => config.readers,
+        };
         let writer = Lanes::spawn(
-            &config.path,
+            &config.url,
             "writer",
-            1,
+            writers,
             write_options,
             config.idle_checkpoint,
         )?;
-        let readers = Lanes::spawn(&config.path, "reader", config.readers, read_options, None)?;
+        let readers = Lanes::spawn(&config.url, "reader", config.readers, read_options, None)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -197,7 +212,7 @@ impl Db {
     /// transaction. The connection refuses writes.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<RepoError> + Send + 'static,
     {
@@ -214,7 +229,7 @@ impl Db {
     /// half-written). Writes wait for the writer in FIFO order.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<RepoError> + Send + 'static,
     {
@@ -245,22 +260,27 @@ impl Db {
     /// Whether the database answers a read that touches the file.
     pub async fn ping(&self) -> Result<(), RepoError> {
         self.read(|conn| {
-            conn.batch_execute("SELECT count(*) FROM sqlite_schema")
-                .map_err(RepoError::from)
+            let touch = match conn {
+                DbConn::Sqlite(_) => "SELECT count(*) FROM sqlite_schema",
+                DbConn::Postgres(_) => "SELECT count(*) FROM pg_catalog.pg_class LIMIT 1",
+            };
+            conn.batch_execute(touch).map_err(RepoError::from)
         })
         .await
     }
 
     /// Moves the WAL's content into the database file and truncates the WAL
     /// (`PRAGMA wal_checkpoint(TRUNCATE)`); after it, the main file alone is
-    /// a complete copy of the database.
+    /// a complete copy of the database. Nothing to do on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), RepoError> {
         let timeout = self.inner.config.acquire_timeout;
         self.inner
             .writer
-            .run(timeout, |conn| {
-                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .map_err(RepoError::from)
+            .run(timeout, |conn| match conn {
+                DbConn::Sqlite(c) => c
+                    .batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .map_err(RepoError::from),
+                DbConn::Postgres(_) => Ok(()), // its write-ahead log is its own
             })
             .await?
     }
@@ -283,8 +303,8 @@ impl<E> From<diesel::result::Error> for Abort<E> {
 /// open): committed if `f` returns `Ok`, rolled back if it returns `Err`,
 /// which comes back as it is.
 fn transaction<T, E: From<RepoError>>(
-    conn: &mut SqliteConnection,
-    f: impl FnOnce(&mut SqliteConnection) -> Result<T, E>,
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
 ) -> Result<T, E> {
     conn.transaction(|c| f(c).map_err(Abort::App))
         .map_err(|abort| match abort {

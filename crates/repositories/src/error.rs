@@ -12,8 +12,8 @@ use diesel::dsl::{AsSelect, Select};
 use diesel::query_dsl::methods::SelectDsl;
 use diesel::query_dsl::{LoadQuery, RunQueryDsl};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sqlite::Sqlite;
 use diesel::{Expression, Selectable, SelectableHelper as _};
+use promptyard_db_models::MultiBackend;
 
 /// A boxed error that keeps its source chain.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -116,6 +116,28 @@ const UNAVAILABLE_MESSAGES: &[(&str, Unavailable)] = &[
     ("unable to open database file", Unavailable::Storage),
     ("database disk image is malformed", Unavailable::Storage),
     ("file is not a database", Unavailable::Storage),
+    // PostgreSQL's, for the same conditions.
+    ("canceling statement due to lock timeout", Unavailable::Busy),
+    ("could not extend file", Unavailable::DiskFull),
+    ("could not write to file", Unavailable::Storage),
+    ("terminating connection", Unavailable::Storage),
+    ("server closed the connection", Unavailable::Storage),
+    ("no connection to the server", Unavailable::Storage),
+];
+
+/// PostgreSQL's names for the unique indexes and keys, as SQLite names them
+/// (`table.column`), so that callers match one name whatever the backend.
+const POSTGRES_UNIQUE_NAMES: &[(&str, &str)] = &[
+    ("users_email_key", "users.email"),
+    ("users_pkey", "users.id"),
+    ("sessions_pkey", "sessions.id"),
+    ("sessions_public_id_idx", "sessions.public_id"),
+    ("api_keys_pkey", "api_keys.id"),
+    ("api_keys_public_id_key", "api_keys.public_id"),
+    ("conversations_pkey", "conversations.id"),
+    ("messages_pkey", "messages.id"),
+    ("usage_records_pkey", "usage_records.id"),
+    ("login_failures_pkey", "login_failures.email"),
 ];
 
 impl From<DieselError> for RepoError {
@@ -124,8 +146,15 @@ impl From<DieselError> for RepoError {
             DieselError::NotFound => Self::NotFound,
             DieselError::DatabaseError(kind, info) => match kind {
                 DatabaseErrorKind::UniqueViolation => Self::UniqueViolation {
-                    constraint: unique_constraint_name(info.message()),
+                    constraint: unique_constraint_name(info.as_ref()),
                 },
+                DatabaseErrorKind::ReadOnlyTransaction => Self::unavailable(
+                    Unavailable::ReadOnly,
+                    DieselError::DatabaseError(kind, info),
+                ),
+                DatabaseErrorKind::SerializationFailure => {
+                    Self::unavailable(Unavailable::Busy, DieselError::DatabaseError(kind, info))
+                }
                 DatabaseErrorKind::ForeignKeyViolation => Self::ForeignKeyViolation,
                 DatabaseErrorKind::ClosedConnection => {
                     Self::unavailable(Unavailable::Storage, DieselError::DatabaseError(kind, info))
@@ -147,12 +176,21 @@ impl From<DieselError> for RepoError {
     }
 }
 
-/// `"UNIQUE constraint failed: users.email"` → `"users.email"`.
-fn unique_constraint_name(message: &str) -> String {
-    message
-        .strip_prefix("UNIQUE constraint failed: ")
-        .unwrap_or(message)
-        .to_owned()
+/// The violated key as `table.column`: SQLite's `"UNIQUE constraint
+/// failed: users.email"` → `"users.email"`; PostgreSQL's constraint
+/// `users_email_key` → `"users.email"` too.
+fn unique_constraint_name(info: &dyn diesel::result::DatabaseErrorInformation) -> String {
+    if let Some(sqlite) = info.message().strip_prefix("UNIQUE constraint failed: ") {
+        return sqlite.to_owned();
+    }
+    match info.constraint_name() {
+        Some(name) => POSTGRES_UNIQUE_NAMES
+            .iter()
+            .find(|(postgres, _)| *postgres == name)
+            .map_or(name, |(_, ours)| ours)
+            .to_owned(),
+        None => info.message().to_owned(),
+    }
 }
 
 /// `Ok(())` if a statement that targets one row changed any, else
@@ -242,16 +280,23 @@ pub(crate) trait SelectAs<'q, Conn, U>: Sized {
 
 impl<'q, Conn, U, Q> SelectAs<'q, Conn, U> for Q
 where
-    U: Selectable<Sqlite>,
-    AsSelect<U, Sqlite>: Expression,
-    Q: SelectDsl<AsSelect<U, Sqlite>>,
-    Select<Q, AsSelect<U, Sqlite>>: LoadQuery<'q, Conn, U> + RunQueryDsl<Conn>,
+    U: Selectable<MultiBackend>,
+    AsSelect<U, MultiBackend>: Expression,
+    Q: SelectDsl<AsSelect<U, MultiBackend>>,
+    Select<Q, AsSelect<U, MultiBackend>>: LoadQuery<'q, Conn, U> + RunQueryDsl<Conn>,
 {
-    type Selected = Select<Q, AsSelect<U, Sqlite>>;
+    type Selected = Select<Q, AsSelect<U, MultiBackend>>;
 
     fn select_as(self) -> Self::Selected {
         self.select(U::as_select())
     }
+}
+
+/// The columns of `U`, in its fields' order, for a `RETURNING` clause
+/// (`as_returning()` builds a `SelectBy` over `MultiBackend`, which is no
+/// SQL for the backends inside it; the bare columns are).
+pub(crate) fn columns_of<U: Selectable<MultiBackend>>() -> U::SelectExpression {
+    U::construct_selection()
 }
 
 /// `INSERT INTO $table VALUES ($new) RETURNING` the new row as a `$row`,
@@ -260,7 +305,7 @@ macro_rules! insert_returning {
     ($conn:expr, $table:expr, $new:expr, $row:ty) => {
         diesel::insert_into($table)
             .values($new)
-            .returning(<$row>::as_returning())
+            .returning($crate::error::columns_of::<$row>())
             .one($conn)
     };
 }

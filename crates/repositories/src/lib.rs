@@ -3,7 +3,7 @@
 //! - [`Db`]: one SQLite writer connection plus a reader pool, each call one
 //!   blocking hop ([`Db::read`], [`Db::write`]).
 //! - One repository per table family ([`UserRepository`],
-//!   [`SessionRepository`], [`LoginFailureRepository`], [`ApiKeyRepository`]). Their functions take `&mut SqliteConnection`, so
+//!   [`SessionRepository`], [`LoginFailureRepository`], [`ApiKeyRepository`]). Their functions take `&mut DbConn` (SQLite or PostgreSQL), so
 //!   a service can compose several of them inside one `Db::write`
 //!   transaction.
 //! - [`RepoError`]: every database failure, classified in one place.
@@ -42,6 +42,7 @@
 //! ```
 
 pub mod api_keys;
+mod backend;
 pub mod conversations;
 mod db;
 mod error;
@@ -54,6 +55,7 @@ pub mod users;
 mod test_helpers;
 
 pub use api_keys::ApiKeyRepository;
+pub use backend::write_transaction;
 pub use conversations::{ConversationRepository, TokenTotals, UsageRepository};
 pub use db::{Db, DbConfig, OpenDbError, Queued};
 pub use error::{BoxError, OptionalExt, RepoError, Unavailable};
@@ -62,7 +64,7 @@ pub use sessions::{SessionRepository, SessionUpdate};
 pub use users::UserRepository;
 
 /// The connection [`Db::read`] and [`Db::write`] closures are given.
-pub use diesel::SqliteConnection;
+pub use promptyard_db_models::DbConn;
 
 pub use promptyard_db_models::ids::{
     self, ApiKeyId, ConversationId, MessageId, SessionId, SessionPublicId, UsageRecordId, UserId,

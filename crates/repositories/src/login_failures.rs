@@ -11,9 +11,11 @@ use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel::upsert::excluded;
+use promptyard_db_models::DbConn;
 use promptyard_db_models::models::{LoginFailure, Timestamp};
 use promptyard_db_models::schema::login_failures;
 
+use crate::backend::per_backend;
 use crate::error::{RepoError, Run as _, delete_at_or_before};
 
 /// Queries on `login_failures`.
@@ -22,7 +24,7 @@ pub struct LoginFailureRepository;
 
 impl LoginFailureRepository {
     /// The failures recorded for `email`, if any (whatever their window).
-    pub fn get(conn: &mut SqliteConnection, email: &str) -> Result<LoginFailure, RepoError> {
+    pub fn get(conn: &mut DbConn, email: &str) -> Result<LoginFailure, RepoError> {
         login_failures::table.find(email).select_one(conn)
     }
 
@@ -40,7 +42,7 @@ impl LoginFailureRepository {
     /// a failure gives its count back ([`release`](Self::release)) or
     /// clears the row ([`clear`](Self::clear)).
     pub fn reserve(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         email: &str,
         now: Timestamp,
         window: TimeDelta,
@@ -52,7 +54,9 @@ impl LoginFailureRepository {
             login_failures::failures + 1,
         )
         .otherwise(login_failures::failures);
-        diesel::insert_into(login_failures::table)
+        // `ON CONFLICT` is no SQL of `MultiBackend`: the same statement,
+        // built once per backend.
+        per_backend!(conn, |c| diesel::insert_into(login_failures::table)
             .values(&LoginFailure {
                 email: email.to_owned(),
                 failures: 1,
@@ -70,7 +74,7 @@ impl LoginFailureRepository {
                 .otherwise(excluded(login_failures::window_started_at))),
             ))
             .returning(LoginFailure::as_returning())
-            .one(conn)
+            .one(c))
     }
 
     /// Gives back one attempt counted by [`reserve`](Self::reserve) that
@@ -79,7 +83,7 @@ impl LoginFailureRepository {
     ///
     /// Two statements: run it inside `Db::write`, which makes them one
     /// transaction.
-    pub fn release(conn: &mut SqliteConnection, email: &str) -> Result<(), RepoError> {
+    pub fn release(conn: &mut DbConn, email: &str) -> Result<(), RepoError> {
         let lowered = diesel::update(
             login_failures::table
                 .find(email)
@@ -94,7 +98,7 @@ impl LoginFailureRepository {
     }
 
     /// Forgets the failures of `email` (after a successful login).
-    pub fn clear(conn: &mut SqliteConnection, email: &str) -> Result<(), RepoError> {
+    pub fn clear(conn: &mut DbConn, email: &str) -> Result<(), RepoError> {
         diesel::delete(login_failures::table.find(email)).execute(conn)?;
         Ok(())
     }
@@ -102,7 +106,7 @@ impl LoginFailureRepository {
     /// Deletes up to `limit` rows whose window opened at or before `cutoff`
     /// (callers pass `now - window`); returns how many.
     pub fn delete_expired(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         cutoff: Timestamp,
         limit: i64,
     ) -> Result<usize, RepoError> {
@@ -131,7 +135,7 @@ mod tests {
 
     /// Counts one attempt for `email` at `at` with the default window and
     /// cap; returns the row as it now stands.
-    fn reserve(conn: &mut SqliteConnection, email: &str, at: Timestamp) -> LoginFailure {
+    fn reserve(conn: &mut DbConn, email: &str, at: Timestamp) -> LoginFailure {
         LoginFailureRepository::reserve(conn, email, at, WINDOW, CAP)
             .unwrap_or_else(|err| panic!("reserve {email} at {at}: {err:?}"))
     }

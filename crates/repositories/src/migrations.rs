@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use diesel::SqliteConnection;
 use diesel::migration::{Migration, MigrationSource};
 use diesel::sqlite::Sqlite;
 use diesel_migrations::MigrationHarness;
-use promptyard_db_models::MIGRATIONS;
 use promptyard_db_models::connection::{ConnectionOptions, OpenError};
+use promptyard_db_models::migrations::migrations_for;
+use promptyard_db_models::{DbConn, MIGRATIONS};
 
+use crate::backend::per_backend;
 use crate::error::{BoxError, RepoError};
 
 /// One embedded migration and whether the database has it.
@@ -39,8 +40,8 @@ pub enum MigrateError {
 
 /// Opens the database file at `path` (creating it if missing) with the
 /// production PRAGMAs.
-pub fn connect(path: &str) -> Result<SqliteConnection, OpenError> {
-    promptyard_db_models::open(path, &ConnectionOptions::read_write())
+pub fn connect(path: &str) -> Result<DbConn, OpenError> {
+    promptyard_db_models::open(path, &ConnectionOptions::read_write()).map(DbConn::Sqlite)
 }
 
 fn migration_error(err: BoxError) -> RepoError {
@@ -51,7 +52,9 @@ fn migration_error(err: BoxError) -> RepoError {
 }
 
 /// The embedded migrations' names by version: oldest first, and looked up
-/// by the version the database records.
+/// by the version the database records. Both backends' directories hold
+/// the same versions under the same names (a test checks it), so the
+/// SQLite list serves for both.
 fn embedded() -> Result<BTreeMap<String, String>, RepoError> {
     let migrations: Vec<Box<dyn Migration<Sqlite>>> =
         MigrationSource::<Sqlite>::migrations(&MIGRATIONS).map_err(migration_error)?;
@@ -67,9 +70,8 @@ fn name_of(version: &str) -> Result<String, RepoError> {
         .unwrap_or_else(|| version.to_owned()))
 }
 
-fn applied(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
-    Ok(conn
-        .applied_migrations()
+fn applied(conn: &mut DbConn) -> Result<Vec<String>, RepoError> {
+    Ok(per_backend!(conn, |c| c.applied_migrations())
         .map_err(migration_error)?
         .iter()
         .map(ToString::to_string)
@@ -78,7 +80,7 @@ fn applied(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
 
 /// The versions applied to the database that no embedded migration has
 /// (a newer release applied them), oldest first.
-pub fn unknown_versions(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+pub fn unknown_versions(conn: &mut DbConn) -> Result<Vec<String>, RepoError> {
     let known = embedded()?;
     let mut unknown: Vec<String> = applied(conn)?
         .into_iter()
@@ -90,7 +92,7 @@ pub fn unknown_versions(conn: &mut SqliteConnection) -> Result<Vec<String>, Repo
 
 /// [`MigrateError::Unknown`] if the database holds versions this binary
 /// does not know.
-fn refuse_unknown(conn: &mut SqliteConnection) -> Result<(), MigrateError> {
+fn refuse_unknown(conn: &mut DbConn) -> Result<(), MigrateError> {
     match unknown_versions(conn)? {
         unknown if unknown.is_empty() => Ok(()),
         unknown => Err(MigrateError::Unknown(unknown)),
@@ -99,7 +101,7 @@ fn refuse_unknown(conn: &mut SqliteConnection) -> Result<(), MigrateError> {
 
 /// Every embedded migration, oldest first, with whether it is applied
 /// (versions it does not know: [`unknown_versions`]).
-pub fn status(conn: &mut SqliteConnection) -> Result<Vec<MigrationState>, RepoError> {
+pub fn status(conn: &mut DbConn) -> Result<Vec<MigrationState>, RepoError> {
     let applied = applied(conn)?;
     Ok(embedded()?
         .into_iter()
@@ -114,14 +116,12 @@ pub fn status(conn: &mut SqliteConnection) -> Result<Vec<MigrationState>, RepoEr
 /// Applies every pending migration, each in its own transaction; returns
 /// their names. Refuses, changing nothing, a database that holds versions
 /// this binary does not know.
-pub fn apply_pending(conn: &mut SqliteConnection) -> Result<Vec<String>, MigrateError> {
+pub fn apply_pending(conn: &mut DbConn) -> Result<Vec<String>, MigrateError> {
     refuse_unknown(conn)?;
-    let versions: Vec<String> = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map_err(migration_error)?
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let versions: Vec<String> = per_backend!(conn, |c| c
+        .run_pending_migrations(migrations_for(c))
+        .map(|done| done.iter().map(ToString::to_string).collect()))
+    .map_err(migration_error)?;
     Ok(versions
         .iter()
         .map(|v| name_of(v))
@@ -131,24 +131,20 @@ pub fn apply_pending(conn: &mut SqliteConnection) -> Result<Vec<String>, Migrate
 /// Reverts the latest applied migration; returns its name, or `None` if
 /// none is applied. Refuses, like [`apply_pending`], a database that holds
 /// versions this binary does not know (their `down.sql` is not here).
-pub fn revert_last(conn: &mut SqliteConnection) -> Result<Option<String>, MigrateError> {
+pub fn revert_last(conn: &mut DbConn) -> Result<Option<String>, MigrateError> {
     refuse_unknown(conn)?;
-    if conn
-        .applied_migrations()
-        .map_err(migration_error)?
-        .is_empty()
-    {
+    if applied(conn)?.is_empty() {
         return Ok(None);
     }
-    let version = conn
-        .revert_last_migration(MIGRATIONS)
-        .map_err(migration_error)?
-        .to_string();
+    let version = per_backend!(conn, |c| c
+        .revert_last_migration(migrations_for(c))
+        .map(|version| version.to_string()))
+    .map_err(migration_error)?;
     Ok(name_of(&version).map(Some)?)
 }
 
 /// Reverts every applied migration, newest first; returns their names.
-pub fn revert_all(conn: &mut SqliteConnection) -> Result<Vec<String>, MigrateError> {
+pub fn revert_all(conn: &mut DbConn) -> Result<Vec<String>, MigrateError> {
     let mut reverted = Vec::new();
     while let Some(name) = revert_last(conn)? {
         reverted.push(name);

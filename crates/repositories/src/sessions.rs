@@ -6,11 +6,12 @@
 
 use diesel::dsl::{Eq, Filter};
 use diesel::prelude::*;
+use promptyard_db_models::DbConn;
 use promptyard_db_models::ids::{SessionId, SessionPublicId, UserId};
 use promptyard_db_models::models::{NewSession, Session, Timestamp, User};
 use promptyard_db_models::schema::{sessions, users};
 
-use crate::error::{RepoError, Run as _, delete_at_or_before, insert_returning};
+use crate::error::{RepoError, Run as _, columns_of, delete_at_or_before, insert_returning};
 
 /// Queries on `sessions`. Ids are the SHA-256 of the session key, computed by
 /// the caller.
@@ -34,14 +35,14 @@ fn of_user(user_id: &UserId) -> Filter<sessions::table, Eq<sessions::user_id, &U
 impl SessionRepository {
     /// Inserts a session. [`RepoError::ForeignKeyViolation`] if the user does
     /// not exist, [`RepoError::UniqueViolation`] if the id is taken.
-    pub fn create(conn: &mut SqliteConnection, new: &NewSession) -> Result<Session, RepoError> {
+    pub fn create(conn: &mut DbConn, new: &NewSession) -> Result<Session, RepoError> {
         insert_returning!(conn, sessions::table, new, Session)
     }
 
     /// The session with this id if it has not expired at `now`, else
     /// [`RepoError::NotFound`].
     pub fn get_valid(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         id: &SessionId,
         now: Timestamp,
     ) -> Result<Session, RepoError> {
@@ -55,7 +56,7 @@ impl SessionRepository {
     /// expired at `now` and the user is active, else [`RepoError::NotFound`]:
     /// the one query behind every cookie-authenticated request.
     pub fn get_valid_for_active_user(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         id: &SessionId,
         now: Timestamp,
     ) -> Result<(Session, User), RepoError> {
@@ -69,7 +70,7 @@ impl SessionRepository {
 
     /// The user's sessions that have not expired at `now`, newest first.
     pub fn list_valid_for_user(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         now: Timestamp,
     ) -> Result<Vec<Session>, RepoError> {
@@ -81,11 +82,7 @@ impl SessionRepository {
 
     /// Records activity on a session: sets `last_seen_at`.
     /// [`RepoError::NotFound`] if the session is gone.
-    pub fn touch(
-        conn: &mut SqliteConnection,
-        id: &SessionId,
-        now: Timestamp,
-    ) -> Result<(), RepoError> {
+    pub fn touch(conn: &mut DbConn, id: &SessionId, now: Timestamp) -> Result<(), RepoError> {
         Self::update(
             conn,
             id,
@@ -101,7 +98,7 @@ impl SessionRepository {
     /// [`RepoError::NotFound`]. An update with nothing to change returns the
     /// row as it is.
     pub fn update(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         id: &SessionId,
         changes: &SessionUpdate,
     ) -> Result<Session, RepoError> {
@@ -110,12 +107,12 @@ impl SessionRepository {
         }
         diesel::update(sessions::table.find(id))
             .set(changes)
-            .returning(Session::as_returning())
+            .returning(columns_of::<Session>())
             .one(conn)
     }
 
     /// Deletes a session; returns whether it existed.
-    pub fn delete(conn: &mut SqliteConnection, id: &SessionId) -> Result<bool, RepoError> {
+    pub fn delete(conn: &mut DbConn, id: &SessionId) -> Result<bool, RepoError> {
         let deleted = diesel::delete(sessions::table.find(id)).execute(conn)?;
         Ok(deleted > 0)
     }
@@ -124,7 +121,7 @@ impl SessionRepository {
     /// returns its (stored) id; [`RepoError::NotFound`] if there is no such
     /// session or it belongs to someone else.
     pub fn delete_for_user(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         public_id: &SessionPublicId,
     ) -> Result<SessionId, RepoError> {
@@ -135,17 +132,14 @@ impl SessionRepository {
 
     /// Deletes every session of a user (a disabled account, say); returns
     /// how many.
-    pub fn delete_all_for_user(
-        conn: &mut SqliteConnection,
-        user_id: &UserId,
-    ) -> Result<usize, RepoError> {
+    pub fn delete_all_for_user(conn: &mut DbConn, user_id: &UserId) -> Result<usize, RepoError> {
         diesel::delete(of_user(user_id)).run(conn)
     }
 
     /// Deletes every session of a user but one (the caller's own, after a
     /// password change); returns how many.
     pub fn delete_all_for_user_except(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         user_id: &UserId,
         keep_id: &SessionId,
     ) -> Result<usize, RepoError> {
@@ -156,7 +150,7 @@ impl SessionRepository {
     /// bounded batches, so a purge never holds the writer for long); returns
     /// how many.
     pub fn delete_expired(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         now: Timestamp,
         limit: i64,
     ) -> Result<usize, RepoError> {

@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 
 use chrono::NaiveDate;
-use diesel::SqliteConnection;
+use promptyard_db_models::DbConn;
 use promptyard_db_models::models::{Timestamp, User};
 use promptyard_test_support::{TestDb, UserFactory};
 
@@ -19,13 +19,13 @@ pub(crate) fn on_test_day(hour: u32, minute: u32, second: u32, milli: u32) -> Ti
 
 /// A connection to a fresh migrated database, and the database (kept
 /// alive as long as the connection, dropped after it).
-pub(crate) fn fresh() -> (SqliteConnection, TestDb) {
+pub(crate) fn fresh() -> (DbConn, TestDb) {
     let test_db = TestDb::new();
     (test_db.conn(), test_db)
 }
 
 /// `N` new active users with fake data.
-pub(crate) fn users<const N: usize>(conn: &mut SqliteConnection) -> [User; N] {
+pub(crate) fn users<const N: usize>(conn: &mut DbConn) -> [User; N] {
     std::array::from_fn(|_| UserFactory::new().insert(conn))
 }
 

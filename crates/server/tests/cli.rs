@@ -208,7 +208,7 @@ fn an_address_in_use_ends_the_process_with_one_line() {
 
 /// How many migration folders the repository holds.
 fn migration_count() -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite");
     std::fs::read_dir(dir)
         .expect("migrations/")
         .filter_map(Result::ok)

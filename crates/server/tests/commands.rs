@@ -43,7 +43,7 @@ fn promptyard_logging(
 }
 
 fn migration_names() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("migrations/")
         .filter_map(Result::ok)

@@ -124,6 +124,6 @@ pub mod db_url {
     pub use promptyard_repositories::{Backend, DatabaseUrl, UrlError, redact};
 }
 pub use promptyard_repositories::{
-    ApiKeyId, BoxError, ConversationId, Db, DbConfig, MessageId, OpenDbError, Queued, RepoError,
-    SessionId, SessionPublicId, Unavailable, UserId,
+    ApiKeyId, BoxError, ConversationId, Db, DbConfig, DbConn, MessageId, OpenDbError, Queued,
+    RepoError, SessionId, SessionPublicId, Unavailable, UserId,
 };

@@ -7,7 +7,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 use promptyard_db_models::connection::ConnectionOptions;
-use promptyard_db_models::{MIGRATIONS, MIGRATIONS_DIGEST};
+use promptyard_db_models::{DbConn, MIGRATIONS, MIGRATIONS_DIGEST};
 use promptyard_repositories::{Db, DbConfig};
 use tempfile::TempDir;
 
@@ -93,8 +93,15 @@ impl TestDb {
         self.dir.path()
     }
 
-    /// A new read-write connection, configured like every production one.
-    pub fn conn(&self) -> SqliteConnection {
+    /// A new read-write connection, configured like every production one,
+    /// as the repositories take it.
+    pub fn conn(&self) -> DbConn {
+        DbConn::Sqlite(self.sqlite_conn())
+    }
+
+    /// The same connection as SQLite's own, for what only SQLite has
+    /// (PRAGMAs, `sqlite_schema`, the migration checks).
+    pub fn sqlite_conn(&self) -> SqliteConnection {
         promptyard_db_models::open(&self.url, &ConnectionOptions::read_write())
             .expect("open the test database")
     }

@@ -11,6 +11,7 @@
 //! assert_eq!(session.user_id, ada.id);
 //! ```
 
+use promptyard_db_models::DbConn;
 use promptyard_db_models::ids::UserId;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,7 +65,11 @@ macro_rules! insert_row {
     ($conn:expr, $table:expr, $row:expr, $Row:ty, $what:literal) => {
         diesel::insert_into($table)
             .values($row)
-            .returning(<$Row>::as_returning())
+            // The columns: a `SelectBy` over `MultiBackend` is no SQL for
+            // the backends inside it.
+            .returning(
+                <$Row as Selectable<promptyard_db_models::MultiBackend>>::construct_selection(),
+            )
             .get_result($conn)
             .expect($what)
     };
@@ -131,7 +136,7 @@ impl UserFactory {
     ///
     /// # Panics
     /// If the insert fails (a duplicate email, say).
-    pub fn insert(self, conn: &mut SqliteConnection) -> User {
+    pub fn insert(self, conn: &mut DbConn) -> User {
         insert_row!(conn, users::table, self.build(), User, "insert a user")
     }
 }
@@ -205,7 +210,7 @@ impl SessionFactory {
     ///
     /// # Panics
     /// If the insert fails (an unknown user, say).
-    pub fn insert(self, conn: &mut SqliteConnection) -> Session {
+    pub fn insert(self, conn: &mut DbConn) -> Session {
         insert_row!(
             conn,
             sessions::table,

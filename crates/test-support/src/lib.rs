@@ -39,12 +39,37 @@ struct PragmaValue {
     value: Option<String>,
 }
 
+/// A connection that is, or holds, a SQLite one: for the checks only
+/// SQLite has (PRAGMAs, `json_array`).
+pub trait AsSqlite {
+    /// The SQLite connection.
+    ///
+    /// # Panics
+    /// If this is a PostgreSQL connection.
+    fn as_sqlite(&mut self) -> &mut SqliteConnection;
+}
+
+impl AsSqlite for SqliteConnection {
+    fn as_sqlite(&mut self) -> &mut SqliteConnection {
+        self
+    }
+}
+
+impl AsSqlite for promptyard_db_models::DbConn {
+    fn as_sqlite(&mut self) -> &mut SqliteConnection {
+        match self {
+            Self::Sqlite(conn) => conn,
+            Self::Postgres(_) => panic!("a SQLite check was given a PostgreSQL connection"),
+        }
+    }
+}
+
 /// The value of `PRAGMA <name>` on this connection, as text (`"wal"`, `"1"`,
 /// `"5000"`, ...).
 ///
 /// # Panics
 /// If the PRAGMA does not exist or returns no row.
-pub fn pragma(conn: &mut SqliteConnection, name: &str) -> String {
+pub fn pragma(conn: &mut impl AsSqlite, name: &str) -> String {
     assert!(
         name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "not a PRAGMA name: {name:?}"
@@ -52,7 +77,7 @@ pub fn pragma(conn: &mut SqliteConnection, name: &str) -> String {
     diesel::sql_query(format!(
         "SELECT CAST((SELECT * FROM pragma_{name}) AS TEXT) AS value"
     ))
-    .get_result::<PragmaValue>(conn)
+    .get_result::<PragmaValue>(conn.as_sqlite())
     .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"))
     .value
     .unwrap_or_else(|| panic!("PRAGMA {name} returned NULL"))
@@ -71,10 +96,10 @@ struct JsonRow {
 ///
 /// # Panics
 /// If the query fails (or selects a blob, which JSON cannot hold).
-pub fn json_rows(conn: &mut SqliteConnection, columns: &str, rest: &str) -> Vec<serde_json::Value> {
+pub fn json_rows(conn: &mut impl AsSqlite, columns: &str, rest: &str) -> Vec<serde_json::Value> {
     let sql = format!("SELECT json_array({columns}) AS value {rest}");
     diesel::sql_query(&sql)
-        .load::<JsonRow>(conn)
+        .load::<JsonRow>(conn.as_sqlite())
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .into_iter()
         .map(|row| serde_json::from_str(&row.value).expect("json_array gives JSON"))

@@ -156,7 +156,7 @@ async fn delete_leaves_the_ending_to_the_handlers() {
 }
 
 fn stored(
-    conn: &mut diesel::SqliteConnection,
+    conn: &mut promptyard_services::DbConn,
     id: &SessionId,
 ) -> Result<(String, chrono::NaiveDateTime), RepoError> {
     use diesel::prelude::*;

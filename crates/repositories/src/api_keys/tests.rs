@@ -24,12 +24,12 @@ fn new_key(user: &User, public_id: &str, created_at: Timestamp) -> NewApiKey {
 }
 
 /// Creates `user`'s key `public_id` at [`t0`].
-fn create_key(conn: &mut SqliteConnection, user: &User, public_id: &str) -> ApiKey {
+fn create_key(conn: &mut DbConn, user: &User, public_id: &str) -> ApiKey {
     ApiKeyRepository::create(conn, &new_key(user, public_id, t0())).expect(public_id)
 }
 
 /// The stored key `public_id`.
-fn stored(conn: &mut SqliteConnection, public_id: &str) -> ApiKey {
+fn stored(conn: &mut DbConn, public_id: &str) -> ApiKey {
     let (key, _) = ApiKeyRepository::get_with_user_by_public_id(conn, public_id).expect("row");
     key
 }

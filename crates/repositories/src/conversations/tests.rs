@@ -39,7 +39,7 @@ fn message(conversation_id: &str, role: &str, content: &str, at: Timestamp) -> M
 
 /// Messages of `tokens` each in conversation `c1`, one second apart,
 /// oldest first; returns their ids in that order.
-fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<MessageId> {
+fn history(conn: &mut DbConn, tokens: &[i32]) -> Vec<MessageId> {
     tokens
         .iter()
         .zip(0i64..)
@@ -54,7 +54,7 @@ fn history(conn: &mut SqliteConnection, tokens: &[i32]) -> Vec<MessageId> {
 }
 
 /// A new user with a conversation `c1` created at [`t0`].
-fn user_with_c1(conn: &mut SqliteConnection) -> User {
+fn user_with_c1(conn: &mut DbConn) -> User {
     let [user] = users(conn);
     ConversationRepository::create(conn, &conversation(&user, "c1", t0())).expect("create c1");
     user
@@ -202,10 +202,20 @@ fn the_window_is_the_conversations_own() {
 #[test]
 fn the_window_query_walks_the_index_newest_first_without_sorting() {
     let (conn, _db) = &mut fresh();
-    let sql =
-        diesel::debug_query::<Sqlite, _>(&ConversationRepository::newest_first(&"c1".into(), 10))
-            .to_string();
-    let sql = sql.split(" -- binds").next().expect("sql");
+    // The SQL the repository sends, as the connection sees it.
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = sent.clone();
+    conn.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+            log.lock().expect("log").push(query.to_string());
+        }
+    });
+    ConversationRepository::newest_first(&"c1".into(), 10)
+        .load::<Message>(conn)
+        .expect("window");
+    conn.set_instrumentation(diesel::connection::get_default_instrumentation());
+    let sent = sent.lock().expect("log").clone();
+    let sql = sent[0].split(" -- binds").next().expect("sql");
 
     #[derive(QueryableByName)]
     struct Step {
@@ -246,7 +256,7 @@ fn deleting_a_conversation_takes_its_messages_but_keeps_the_usage() {
     ConversationRepository::add_message(conn, &message("c1", "user", "hello", t0()))
         .expect("message");
     UsageRepository::record(conn, &usage(&ada, "echo-1", 3, 4)).expect("usage");
-    let delete = |conn: &mut SqliteConnection, user: &User| {
+    let delete = |conn: &mut DbConn, user: &User| {
         ConversationRepository::delete_for_user(conn, &user.id, &"c1".into())
     };
 

@@ -33,16 +33,17 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
 use promptyard_db_models::connection::ConnectionOptions;
+use promptyard_db_models::{DatabaseUrl, DbConn};
 use tokio::sync::oneshot;
 
 mod jobs;
 
 use self::jobs::*;
 use super::OpenDbError;
+use crate::backend::write_transaction;
 use crate::error::{RepoError, Unavailable};
 
 /// The most writes one transaction of the writer takes.
@@ -56,14 +57,14 @@ pub(super) struct Lanes {
 }
 
 impl Lanes {
-    /// Opens `size` connections to `path` with `options` (here, so that a
-    /// bad path fails at once) and starts a thread for each.
+    /// Opens `size` connections to `url` with `options` (here, so that a
+    /// bad path or server fails at once) and starts a thread for each.
     ///
     /// With `idle_checkpoint`, a thread that has written checkpoints the
     /// WAL and truncates it once no job has come for that long (the
     /// writer's), so the `-wal` file a burst of writes grew shrinks back.
     pub(super) fn spawn(
-        path: &str,
+        url: &DatabaseUrl,
         role: &'static str,
         size: usize,
         options: ConnectionOptions,
@@ -71,14 +72,14 @@ impl Lanes {
     ) -> Result<Self, OpenDbError> {
         let (jobs, queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         for n in 0..size {
-            let conn = promptyard_db_models::open(path, &options)?;
-            let (queue, owned) = (queue.clone(), path.to_owned());
+            let conn = promptyard_db_models::open_url(url, &options)?;
+            let (queue, owned) = (queue.clone(), url.clone());
             std::thread::Builder::new()
                 .name(format!("db-{role}-{n}"))
                 .spawn(move || serve(conn, &queue, &owned, &options, idle_checkpoint))
                 .map_err(|source| OpenDbError::Pool {
                     role,
-                    path: path.to_owned(),
+                    path: url.to_string(),
                     source: source.into(),
                 })?;
         }
@@ -94,7 +95,7 @@ impl Lanes {
     /// `acquire_timeout` for one to take it.
     pub(super) async fn run<R, F>(&self, acquire_timeout: Duration, f: F) -> Result<R, RepoError>
     where
-        F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
+        F: FnOnce(&mut DbConn) -> R + Send + 'static,
         R: Send + 'static,
     {
         self.queue(acquire_timeout, f, |ticket| Box::new(Alone(ticket)))
@@ -106,7 +107,7 @@ impl Lanes {
     /// waits at most `acquire_timeout` for the writer to take it.
     pub(super) async fn write<T, E, F>(&self, acquire_timeout: Duration, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<RepoError> + Send + 'static,
     {
@@ -155,12 +156,20 @@ impl Lanes {
 /// A connection thread: runs jobs until every handle is gone, batching
 /// consecutive writes.
 fn serve(
-    mut conn: SqliteConnection,
+    mut conn: DbConn,
     queue: &Receiver<Box<dyn Job>>,
-    path: &str,
+    url: &DatabaseUrl,
     options: &ConnectionOptions,
     idle_checkpoint: Option<Duration>,
 ) {
+    // SQLite has one writer: the writes waiting in its queue share a
+    // transaction. PostgreSQL takes writers side by side, each write in a
+    // transaction of its own (a batch would hold its rows' locks while the
+    // other writers wait, and one deadlock would fail all its writes).
+    let max_batch = match conn {
+        DbConn::Sqlite(_) => MAX_BATCH,
+        DbConn::Postgres(_) => 1,
+    };
     let mut waiting: VecDeque<Box<dyn Job>> = VecDeque::new();
     // Whether a job ran since the last idle checkpoint.
     let mut dirty = false;
@@ -184,7 +193,7 @@ fn serve(
         dirty = true;
         let replace = if job.batched() {
             let mut batch = vec![job];
-            while batch.len() < MAX_BATCH {
+            while batch.len() < max_batch {
                 match waiting.pop_front().or_else(|| queue.try_recv().ok()) {
                     Some(next) if next.batched() => batch.push(next),
                     Some(other) => {
@@ -203,7 +212,7 @@ fn serve(
         };
         if replace {
             // Closing it rolls back whatever it held; go on with a fresh one.
-            match promptyard_db_models::open(path, options) {
+            match promptyard_db_models::open_url(url, options) {
                 Ok(fresh) => conn = fresh,
                 Err(err) => {
                     tracing::error!(%err, "cannot replace a database connection after a panic");
@@ -216,7 +225,10 @@ fn serve(
 /// Moves the WAL into the database file and truncates it to zero bytes
 /// (`PRAGMA wal_checkpoint(TRUNCATE)`), waiting at most 100 ms for readers
 /// of older snapshots; if they hold on, the next idle moment tries again.
-fn checkpoint(conn: &mut SqliteConnection, options: &ConnectionOptions) {
+fn checkpoint(conn: &mut DbConn, options: &ConnectionOptions) {
+    let DbConn::Sqlite(conn) = conn else {
+        return; // PostgreSQL keeps its own write-ahead log.
+    };
     let restore = options.busy_timeout.as_millis();
     let done = conn.batch_execute(&format!(
         "PRAGMA busy_timeout = 100; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA busy_timeout = {restore};"
@@ -232,14 +244,14 @@ fn checkpoint(conn: &mut SqliteConnection, options: &ConnectionOptions) {
 /// it fail (their batch is rolled back) and those after it go back to the
 /// front of `waiting`; returns whether one panicked.
 fn run_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     batch: Vec<Box<dyn Job>>,
     waiting: &mut VecDeque<Box<dyn Job>>,
 ) -> bool {
     let mut jobs = batch.into_iter();
     let mut ran: Vec<Box<dyn Settle>> = Vec::new();
     let mut panicked = false;
-    let committed = conn.immediate_transaction(|c| {
+    let committed = write_transaction(conn, |c| {
         for job in jobs.by_ref() {
             match job.run(c) {
                 Outcome::Done => {}

@@ -14,7 +14,7 @@ fn open(test_db: &TestDb) -> Db {
     Db::open(DbConfig::new(test_db.url())).expect("open Db")
 }
 
-fn count_users(conn: &mut SqliteConnection) -> Result<i64, RepoError> {
+fn count_users(conn: &mut DbConn) -> Result<i64, RepoError> {
     UserRepository::count(conn)
 }
 
@@ -27,25 +27,25 @@ enum AppError {
 }
 
 /// A closure that inserts `new`.
-fn insert(new: NewUser) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
+fn insert(new: NewUser) -> impl FnOnce(&mut DbConn) -> Result<(), RepoError> + use<> {
     move |conn| UserRepository::create(conn, &new).map(drop)
 }
 
 /// A closure that inserts a user made by [`UserFactory`].
-fn a_user() -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
+fn a_user() -> impl FnOnce(&mut DbConn) -> Result<(), RepoError> + use<> {
     insert(UserFactory::new().build())
 }
 
-fn user_named(email: &str) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> + use<> {
+fn user_named(email: &str) -> impl FnOnce(&mut DbConn) -> Result<(), RepoError> + use<> {
     insert(UserFactory::new().email(email).build())
 }
 
 /// A closure that runs `statements`.
-fn sql(statements: &'static str) -> impl FnOnce(&mut SqliteConnection) -> Result<(), RepoError> {
+fn sql(statements: &'static str) -> impl FnOnce(&mut DbConn) -> Result<(), RepoError> {
     move |conn| conn.batch_execute(statements).map_err(RepoError::from)
 }
 
-fn emails(conn: &mut SqliteConnection) -> Result<Vec<String>, RepoError> {
+fn emails(conn: &mut DbConn) -> Result<Vec<String>, RepoError> {
     use promptyard_db_models::schema::users;
     users::table
         .select(users::email)
@@ -78,7 +78,7 @@ impl Lane {
     /// Runs `f` on this lane: [`Db::read`] or [`Db::write`].
     async fn run<T, E, F>(self, db: &Db, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<RepoError> + Send + 'static,
     {
@@ -125,7 +125,7 @@ async fn hold(db: &Db, lane: Lane) -> Held {
 /// Queues `write` (behind a held writer); returns its task.
 fn queue_write<T, E>(
     db: &Db,
-    write: impl FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+    write: impl FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
 ) -> tokio::task::JoinHandle<Result<T, E>>
 where
     T: Send + 'static,
@@ -145,7 +145,7 @@ async fn until_queued(db: &Db, writes: usize) {
 /// so the writes queued one after another are taken in that order.
 async fn queue_in_turn<E>(
     db: &Db,
-    write: impl FnOnce(&mut SqliteConnection) -> Result<(), E> + Send + 'static,
+    write: impl FnOnce(&mut DbConn) -> Result<(), E> + Send + 'static,
 ) -> tokio::task::JoinHandle<Result<(), E>>
 where
     E: From<RepoError> + Send + 'static,
@@ -189,7 +189,7 @@ where
 async fn times_out<T: fmt::Debug + Send + 'static>(
     db: &Db,
     lane: Lane,
-    queued: impl FnOnce(&mut SqliteConnection) -> Result<T, RepoError> + Send + 'static,
+    queued: impl FnOnce(&mut DbConn) -> Result<T, RepoError> + Send + 'static,
 ) {
     let held = hold(db, lane).await;
     let err = lane.run(db, queued).await.expect_err("no connection free");
@@ -468,7 +468,7 @@ async fn ping_and_checkpoint_work_on_a_healthy_database() {
 async fn every_connection_gets_the_production_pragmas() {
     let test_db = TestDb::new();
     let db = open(&test_db);
-    let pragmas = |conn: &mut SqliteConnection| {
+    let pragmas = |conn: &mut DbConn| {
         Ok::<_, RepoError>(
             ["journal_mode", "foreign_keys", "synchronous", "query_only"]
                 .map(|name| pragma(conn, name)),

@@ -17,7 +17,7 @@ fn ids(sessions: &[Session]) -> Vec<&str> {
 }
 
 /// A new user and one session of theirs created at [`t0`].
-fn user_with_session(conn: &mut SqliteConnection) -> (User, Session) {
+fn user_with_session(conn: &mut DbConn) -> (User, Session) {
     let [user] = users(conn);
     let session = SessionFactory::for_user(&user)
         .created_at(t0())
@@ -200,7 +200,7 @@ fn delete_reports_whether_the_session_existed() {
 
 /// What the bulk deletes under test do to ada's sessions: `keep` is one
 /// of her three.
-type DeleteAdas = fn(&mut SqliteConnection, &UserId, &SessionId) -> Result<usize, RepoError>;
+type DeleteAdas = fn(&mut DbConn, &UserId, &SessionId) -> Result<usize, RepoError>;
 
 #[test]
 fn bulk_deletes_of_a_users_sessions_leave_other_users_alone() {
@@ -297,7 +297,7 @@ fn delete_for_user_only_deletes_the_users_own_session() {
     let (conn, _db) = &mut fresh();
     let (_, graces) = user_with_session(conn);
     let (ada, adas) = user_with_session(conn);
-    let delete = |conn: &mut SqliteConnection, public_id: &SessionPublicId| {
+    let delete = |conn: &mut DbConn, public_id: &SessionPublicId| {
         SessionRepository::delete_for_user(conn, &ada.id, public_id)
     };
 

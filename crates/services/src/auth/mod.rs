@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use promptyard_repositories::{
-    BoxError, Db, LoginFailureRepository, NewUser, RepoError, SessionRepository, SqliteConnection,
-    UserId, UserRepository,
+    BoxError, Db, DbConn, LoginFailureRepository, NewUser, RepoError, SessionRepository, UserId,
+    UserRepository,
 };
 
 use crate::clock::Clock;
@@ -254,7 +254,7 @@ impl AuthService {
     /// own until it deletes fewer; returns the total.
     async fn in_batches<F>(&self, batch: i64, delete: F) -> Result<usize, AuthError>
     where
-        F: Fn(&mut SqliteConnection) -> Result<usize, RepoError> + Copy + Send + 'static,
+        F: Fn(&mut DbConn) -> Result<usize, RepoError> + Copy + Send + 'static,
     {
         let mut total = 0;
         loop {

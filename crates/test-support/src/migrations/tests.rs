@@ -73,7 +73,7 @@ fn expect_findings(result: Result<(), Findings>, needle: &str) -> Findings {
 /// An empty database and a connection to it.
 fn empty_db() -> (TestDb, SqliteConnection) {
     let test_db = TestDb::empty();
-    let conn = test_db.conn();
+    let conn = test_db.sqlite_conn();
     (test_db, conn)
 }
 

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use diesel::SqliteConnection;
+use promptyard_db_models::DbConn;
 use tokio::sync::oneshot;
 
 use super::super::{panic_message, transaction};
@@ -61,7 +61,7 @@ pub(super) trait Job: Send {
     fn batched(&self) -> bool;
     /// Runs it on `conn` (a batched write: inside the batch's transaction,
     /// in a savepoint), unless it was cancelled or its caller left.
-    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome;
+    fn run(self: Box<Self>, conn: &mut DbConn) -> Outcome;
     /// Answers its caller with `err` without running it.
     fn refuse(self: Box<Self>, err: RepoError);
 }
@@ -80,13 +80,13 @@ pub(super) struct Alone<R, F>(pub(super) Ticket<F, Result<R, RepoError>>);
 impl<R, F> Job for Alone<R, F>
 where
     R: Send + 'static,
-    F: FnOnce(&mut SqliteConnection) -> R + Send + 'static,
+    F: FnOnce(&mut DbConn) -> R + Send + 'static,
 {
     fn batched(&self) -> bool {
         false
     }
 
-    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
+    fn run(self: Box<Self>, conn: &mut DbConn) -> Outcome {
         let Some((work, reply)) = self.0.take() else {
             return Outcome::Done;
         };
@@ -114,13 +114,13 @@ impl<T, E, F> Job for Write<T, E, F>
 where
     T: Send + 'static,
     E: From<RepoError> + Send + 'static,
-    F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
 {
     fn batched(&self) -> bool {
         true
     }
 
-    fn run(self: Box<Self>, conn: &mut SqliteConnection) -> Outcome {
+    fn run(self: Box<Self>, conn: &mut DbConn) -> Outcome {
         let Some((work, reply)) = self.0.take() else {
             return Outcome::Done;
         };

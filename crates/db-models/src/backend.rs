@@ -1,0 +1,23 @@
+//! [`DbConn`]: the one connection type every repository takes, over either
+//! backend. diesel's `MultiConnection` derive builds it: a query written once
+//! against [`MultiBackend`] runs on a SQLite or a PostgreSQL connection,
+//! and the few statements that must differ match on the variant (the
+//! repositories' `backend` module).
+
+/// A connection to SQLite or to PostgreSQL.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// A SQLite file, configured by [`crate::connection`].
+    Sqlite(diesel::SqliteConnection),
+    /// A PostgreSQL server.
+    Postgres(diesel::PgConnection),
+}
+
+impl std::fmt::Debug for DbConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite(_) => "DbConn::Sqlite",
+            Self::Postgres(_) => "DbConn::Postgres",
+        })
+    }
+}

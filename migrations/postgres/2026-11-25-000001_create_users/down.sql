@@ -1,0 +1,3 @@
+DROP INDEX users_email_key;
+DROP TABLE users;
+DROP COLLATION IF EXISTS promptyard_nocase;

@@ -1,0 +1,2 @@
+DROP INDEX usage_records_user_id_model_idx;
+DROP TABLE usage_records;
