@@ -195,7 +195,20 @@ pub fn open_postgres(
     }
     let mut conn = PgConnection::establish(url.expose()).map_err(|source| OpenError::Open {
         path: url.to_string(),
-        source,
+        // libpq explains over several lines; an error here is one line.
+        source: match source {
+            diesel::ConnectionError::BadConnection(message) => {
+                diesel::ConnectionError::BadConnection(
+                    message
+                        .lines()
+                        .map(str::trim)
+                        .filter(|line| !line.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
+            }
+            other => other,
+        },
     })?;
     let read_only = if options.read_only { "on" } else { "off" };
     conn.batch_execute(&format!(

@@ -3,16 +3,27 @@
 //! `LIMIT ?`) keeps diesel from caching the prepared statement, so SQLite
 //! parses and plans the query on every call.
 //!
+//! Then what the repositories' connection type costs on SQLite: a lookup of
+//! a user by id and an insert of a user, as plain diesel on a bare
+//! `SqliteConnection`, through the repository on a [`DbConn`] (diesel's
+//! `MultiConnection`), and as the same plain diesel on the `DbConn`; the
+//! variants interleaved over three rounds, each a ratio to the bare
+//! connection of its round.
+//!
 //! Run: `cargo bench -p promptyard-repositories --bench statement_cache`
 //! (time per query on one connection; compare the lines with each other).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 use diesel::prelude::*;
-use promptyard_db_models::models::{Session, User};
+use diesel::sqlite::Sqlite;
+use promptyard_db_models::models::{NewUser, Session, User};
 use promptyard_db_models::schema::{sessions, users};
+use promptyard_db_models::{DbConn, MultiBackend};
+use promptyard_repositories::{UserRepository, write_transaction};
 use promptyard_test_support::{SessionFactory, TestDb, UserFactory};
-use std::time::Instant;
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 fn bench(label: &str, mut f: impl FnMut()) {
     // Warm the statement cache first.
@@ -47,6 +58,11 @@ macro_rules! valid_session_with_active_user {
 }
 
 fn main() {
+    statement_cache();
+    db_conn_against_sqlite_connection();
+}
+
+fn statement_cache() {
     let test_db = TestDb::new();
     let mut conn = test_db.conn();
     let user = UserFactory::new().insert(&mut conn);
@@ -116,4 +132,168 @@ fn main() {
             .load::<(Session, User)>(&mut conn)
             .unwrap();
     });
+}
+
+/// Rounds of [`db_conn_against_sqlite_connection`]; each runs every variant
+/// once, starting one variant later than the round before.
+const ROUNDS: usize = 3;
+/// Lookups per variant and round (after as many again to warm up).
+const READS: u32 = 20_000;
+/// Inserts per variant and round (after [`WARM_WRITES`] to warm up).
+const WRITES: u32 = 2_000;
+const WARM_WRITES: u32 = 200;
+
+/// One way of doing the operation under test: its label and the closure
+/// that does it once.
+type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Time per call of `f`, over `n` calls.
+fn per_op(n: u32, f: &mut dyn FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    start.elapsed() / n
+}
+
+/// Runs `variants` over [`ROUNDS`] rounds, `n` calls each, rotating their
+/// order, and prints a Markdown table: µs per operation, and the ratio to
+/// the first variant (the baseline) of the same round.
+fn interleaved(what: &str, n: u32, warm: u32, variants: &mut [Variant<'_>]) {
+    for (_, f) in variants.iter_mut() {
+        per_op(warm, f);
+    }
+    let count = variants.len();
+    // times[round][variant]
+    let times: Vec<Vec<Duration>> = (0..ROUNDS)
+        .map(|round| {
+            let mut row = vec![Duration::ZERO; count];
+            for k in 0..count {
+                let i = (k + round) % count;
+                row[i] = per_op(n, &mut variants[i].1);
+            }
+            row
+        })
+        .collect();
+    println!("\n{what}, µs per operation (× the first line, same round):\n");
+    let rounds: Vec<_> = (1..=ROUNDS).map(|r| format!("round {r}")).collect();
+    println!(
+        "| how | {} | × baseline, rounds 1–{ROUNDS} |",
+        rounds.join(" | ")
+    );
+    println!("|---|{}---|", "---:|".repeat(ROUNDS));
+    for (i, (label, _)) in variants.iter().enumerate() {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6;
+        let us: Vec<_> = times
+            .iter()
+            .map(|row| format!("{:.2}", micros(row[i])))
+            .collect();
+        let ratios: Vec<_> = times
+            .iter()
+            .map(|row| format!("{:.2}", micros(row[i]) / micros(row[0])))
+            .collect();
+        println!("| {label} | {} | {} |", us.join(" | "), ratios.join(", "));
+    }
+}
+
+/// What the repositories' `&mut DbConn` costs against the bare
+/// `SqliteConnection` they took before, on the same database: (a) plain
+/// diesel on a `SqliteConnection`, (b) the repository on a `DbConn`, (c) the
+/// same plain diesel on the `DbConn`. (b) − (c) is the repository's own
+/// cost, (c) − (a) the `MultiConnection`'s.
+fn db_conn_against_sqlite_connection() {
+    let test_db = TestDb::new();
+    let mut conn = test_db.conn();
+    let id = UserFactory::new().insert(&mut conn).id;
+    // Two connections to the one file; (b) and (c) share the `DbConn`.
+    let raw = RefCell::new(test_db.sqlite_conn());
+    let conn = RefCell::new(conn);
+
+    interleaved(
+        "User by id",
+        READS,
+        READS,
+        &mut [
+            (
+                "(a) plain diesel, `SqliteConnection`",
+                Box::new(|| {
+                    users::table
+                        .find(&id)
+                        .select(User::as_select())
+                        .get_result::<User>(&mut *raw.borrow_mut())
+                        .unwrap();
+                }),
+            ),
+            (
+                "(b) `UserRepository::get_by_id`, `DbConn`",
+                Box::new(|| {
+                    UserRepository::get_by_id(&mut conn.borrow_mut(), &id).unwrap();
+                }),
+            ),
+            (
+                "(c) plain diesel, `DbConn`",
+                Box::new(|| {
+                    users::table
+                        .find(&id)
+                        .select(User::as_select())
+                        .get_result::<User>(&mut *conn.borrow_mut())
+                        .unwrap();
+                }),
+            ),
+        ],
+    );
+
+    // Rows built before the clock starts: a fresh id and email per insert.
+    // `RETURNING` the bare columns on both connections (what the
+    // repositories and test-support do on `DbConn`).
+    let rows = |n| {
+        (0..n)
+            .map(|_| UserFactory::new().build())
+            .collect::<Vec<NewUser>>()
+            .into_iter()
+    };
+    let total = WARM_WRITES + WRITES * u32::try_from(ROUNDS).unwrap();
+    let (mut rows_a, mut rows_b, mut rows_c) = (rows(total), rows(total), rows(total));
+    interleaved(
+        "Insert of a user, one write transaction each (`BEGIN IMMEDIATE`)",
+        WRITES,
+        WARM_WRITES,
+        &mut [
+            (
+                "(a) plain diesel, `SqliteConnection::immediate_transaction`",
+                Box::new(|| {
+                    let new = rows_a.next().unwrap();
+                    raw.borrow_mut()
+                        .immediate_transaction(|c| {
+                            diesel::insert_into(users::table)
+                                .values(&new)
+                                .returning(<User as Selectable<Sqlite>>::construct_selection())
+                                .get_result::<User>(c)
+                        })
+                        .unwrap();
+                }),
+            ),
+            (
+                "(b) `UserRepository::create` in `write_transaction`, `DbConn`",
+                Box::new(|| {
+                    let new = rows_b.next().unwrap();
+                    write_transaction(&mut conn.borrow_mut(), |c| UserRepository::create(c, &new))
+                        .unwrap();
+                }),
+            ),
+            (
+                "(c) plain diesel in `write_transaction`, `DbConn`",
+                Box::new(|| {
+                    let new = rows_c.next().unwrap();
+                    write_transaction(&mut conn.borrow_mut(), |c: &mut DbConn| {
+                        diesel::insert_into(users::table)
+                            .values(&new)
+                            .returning(<User as Selectable<MultiBackend>>::construct_selection())
+                            .get_result::<User>(c)
+                    })
+                    .unwrap();
+                }),
+            ),
+        ],
+    );
 }

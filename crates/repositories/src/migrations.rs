@@ -8,7 +8,7 @@ use diesel::sqlite::Sqlite;
 use diesel_migrations::MigrationHarness;
 use promptyard_db_models::connection::{ConnectionOptions, OpenError};
 use promptyard_db_models::migrations::migrations_for;
-use promptyard_db_models::{DbConn, MIGRATIONS};
+use promptyard_db_models::{DatabaseUrl, DbConn, MIGRATIONS};
 
 use crate::backend::per_backend;
 use crate::error::{BoxError, RepoError};
@@ -42,6 +42,12 @@ pub enum MigrateError {
 /// production PRAGMAs.
 pub fn connect(path: &str) -> Result<DbConn, OpenError> {
     promptyard_db_models::open(path, &ConnectionOptions::read_write()).map(DbConn::Sqlite)
+}
+
+/// Opens the database `url` names (a SQLite file is created if missing)
+/// with the production settings.
+pub fn connect_url(url: &DatabaseUrl) -> Result<DbConn, OpenError> {
+    promptyard_db_models::open_url(url, &ConnectionOptions::read_write())
 }
 
 fn migration_error(err: BoxError) -> RepoError {

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use clap::Subcommand;
+use promptyard_services::db_url::DatabaseUrl;
 use promptyard_services::migrations::{self, MigrateError, MigrationState};
 use promptyard_services::{
     AuthConfig, AuthError, AuthService, Db, DbConfig, PasswordHasher, SystemClock, UuidV7Ids,
@@ -51,9 +52,9 @@ pub(crate) enum CommandError {
     Output(#[from] std::io::Error),
 }
 
-pub(crate) fn migrate(database: &str, action: MigrateAction) -> Result<(), CommandError> {
+pub(crate) fn migrate(database: &DatabaseUrl, action: MigrateAction) -> Result<(), CommandError> {
     let mut conn =
-        migrations::connect(database).map_err(|e| CommandError::Connect(e.to_string()))?;
+        migrations::connect_url(database).map_err(|e| CommandError::Connect(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     match action {
         MigrateAction::Status => {
@@ -97,14 +98,14 @@ pub(crate) fn migrate(database: &str, action: MigrateAction) -> Result<(), Comma
     Ok(())
 }
 
-pub(crate) async fn user(database: &str, action: UserAction) -> Result<(), CommandError> {
+pub(crate) async fn user(database: &DatabaseUrl, action: UserAction) -> Result<(), CommandError> {
     let (email, active) = match action {
         UserAction::Disable { email } => (email, false),
         UserAction::Enable { email } => (email, true),
     };
-    let db = Db::open(DbConfig::new(database).with_readers(1))?;
+    let db = Db::open(DbConfig::for_url(database.clone()).with_readers(1))?;
     let mut conn =
-        migrations::connect(database).map_err(|e| CommandError::Connect(e.to_string()))?;
+        migrations::connect_url(database).map_err(|e| CommandError::Connect(e.to_string()))?;
     let unknown = migrations::unknown_versions(&mut conn).map_err(MigrateError::from)?;
     if !unknown.is_empty() {
         return Err(MigrateError::Unknown(unknown).into());

@@ -116,7 +116,7 @@ impl From<String> for UrlText {
 pub(crate) struct ServeConfig {
     pub(crate) bind: Vec<SocketAddr>,
     pub(crate) bind_display: String,
-    pub(crate) database_path: String,
+    pub(crate) database: DatabaseUrl,
     pub(crate) secret_key: Option<Redacted<Vec<u8>>>,
     pub(crate) cookie_secure: bool,
     pub(crate) cors_origins: Vec<String>,
@@ -160,25 +160,22 @@ pub(crate) fn database_url(value: &str) -> Result<DatabaseUrl, ConfigError> {
     })
 }
 
-/// The SQLite file `url` names: this build serves SQLite only, so a
-/// PostgreSQL URL is refused (redacted).
-pub(crate) fn sqlite_path(url: &DatabaseUrl) -> Result<String, ConfigError> {
-    url.sqlite_path()
-        .map(str::to_owned)
-        .ok_or_else(|| ConfigError::Invalid {
-            variable: "PROMPTYARD_DATABASE_URL",
-            value: url.to_string(),
-            reason: "this build serves SQLite only; give a file path".to_owned(),
-        })
-}
-
 impl ServeConfig {
-    pub(crate) fn from_args(args: &ConfigArgs, database_path: String) -> Result<Self, ConfigError> {
+    pub(crate) fn from_args(args: &ConfigArgs, database: DatabaseUrl) -> Result<Self, ConfigError> {
         let secret_key = match &args.secret_key {
             Some(secret) if secret.len() < crate::secret::KEY_BYTES => {
                 return Err(ConfigError::ShortSecret(secret.len()));
             }
             Some(secret) => Some(Redacted(secret.as_bytes().to_vec())),
+            // Processes sharing a PostgreSQL database must sign cookies with
+            // one key, and there is no file beside the database to keep it.
+            None if database.sqlite_path().is_none() => {
+                return Err(invalid(
+                    "PROMPTYARD_SECRET_KEY",
+                    "",
+                    "required with a PostgreSQL database: every server process on it must sign cookies with the same key",
+                ));
+            }
             None => None,
         };
         let session_ttl = seconds("PROMPTYARD_SESSION_TTL_SECS", &args.session_ttl_secs)?;
@@ -188,7 +185,7 @@ impl ServeConfig {
         Ok(Self {
             bind: parse_bind(&args.bind)?,
             bind_display: args.bind.clone(),
-            database_path,
+            database,
             secret_key,
             cookie_secure: boolean("PROMPTYARD_COOKIE_SECURE", &args.cookie_secure)?,
             cors_origins: origins(&args.cors_origins)?,

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     serve::init_tracing(&cli.config.log)?;
-    let database = config::sqlite_path(&config::database_url(&cli.config.database_url.0)?)?;
+    let database = config::database_url(&cli.config.database_url.0)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let config = ServeConfig::from_args(&cli.config, database)?;

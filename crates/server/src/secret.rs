@@ -37,6 +37,8 @@ pub(crate) enum SecretError {
     },
     #[error("the secret key file {} is malformed (expected {} hex characters); delete it to generate a new one", .path.display(), KEY_BYTES * 2)]
     Malformed { path: PathBuf },
+    #[error("no PROMPTYARD_SECRET_KEY and no database file to keep a key beside")]
+    NoKey,
     #[error("the OS random source failed: {0}")]
     Random(String),
     #[error("the secret key file {} can be read by others (mode {mode:o}); run `chmod 600 {}`", .path.display(), .path.display())]
@@ -48,15 +50,18 @@ pub(crate) fn key_file(database_path: &str) -> PathBuf {
     PathBuf::from(format!("{database_path}.secret"))
 }
 
-/// The cookie key: `configured` bytes if given, else the key file's
-/// (created on first use).
+/// The cookie key: `configured` bytes if given, else the key file's beside
+/// the SQLite database at `database_path` (created on first use).
 pub(crate) fn cookie_key(
     configured: Option<&[u8]>,
-    database_path: &str,
+    database_path: Option<&str>,
 ) -> Result<Key, SecretError> {
     if let Some(bytes) = configured {
         return Ok(Key::from(bytes));
     }
+    let Some(database_path) = database_path else {
+        return Err(SecretError::NoKey);
+    };
     let path = key_file(database_path);
     match read_key(&path)? {
         Some(bytes) => Ok(Key::from(&bytes)),
@@ -142,8 +147,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let db = database_in(&dir);
 
-        let first = cookie_key(None, &db).expect("generated");
-        let second = cookie_key(None, &db).expect("read back");
+        let first = cookie_key(None, Some(&db)).expect("generated");
+        let second = cookie_key(None, Some(&db)).expect("read back");
 
         assert_eq!(first.master(), second.master());
         let text = std::fs::read_to_string(key_file(&db)).expect("file");
@@ -166,7 +171,7 @@ mod tests {
 
         let keys: Vec<Vec<u8>> = std::thread::scope(|scope| {
             let starts: Vec<_> = (0..16)
-                .map(|_| scope.spawn(|| cookie_key(None, &db).map(|k| k.master().to_vec())))
+                .map(|_| scope.spawn(|| cookie_key(None, Some(&db)).map(|k| k.master().to_vec())))
                 .collect();
             starts
                 .into_iter()
@@ -188,12 +193,12 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("dir");
         let db = database_in(&dir);
-        cookie_key(None, &db).expect("generated");
+        cookie_key(None, Some(&db)).expect("generated");
         for mode in [0o644, 0o640, 0o604] {
             std::fs::set_permissions(key_file(&db), std::fs::Permissions::from_mode(mode))
                 .expect("chmod");
 
-            let err = cookie_key(None, &db).err().expect("refused");
+            let err = cookie_key(None, Some(&db)).err().expect("refused");
 
             assert!(matches!(err, SecretError::Exposed { .. }), "{err:?}");
             assert!(err.to_string().contains("chmod 600"), "{err}");
@@ -201,7 +206,7 @@ mod tests {
         }
         std::fs::set_permissions(key_file(&db), std::fs::Permissions::from_mode(0o400))
             .expect("chmod");
-        assert!(cookie_key(None, &db).is_ok(), "owner-only is fine");
+        assert!(cookie_key(None, Some(&db)).is_ok(), "owner-only is fine");
     }
 
     #[test]
@@ -210,7 +215,7 @@ mod tests {
         let db = database_in(&dir);
         let configured = [7u8; 64];
 
-        let key = cookie_key(Some(&configured), &db).expect("configured");
+        let key = cookie_key(Some(&configured), Some(&db)).expect("configured");
 
         assert_eq!(key.master(), Key::from(&configured).master());
         assert!(!key_file(&db).exists());
@@ -222,7 +227,7 @@ mod tests {
         let db = database_in(&dir);
         for junk in ["not hex at all", "abcd", &"zz".repeat(64)] {
             std::fs::write(key_file(&db), junk).expect("write");
-            let err = cookie_key(None, &db).err().expect("malformed");
+            let err = cookie_key(None, Some(&db)).err().expect("malformed");
             assert!(err.to_string().contains("p.db.secret"), "{err}");
         }
     }
@@ -236,7 +241,7 @@ mod tests {
             .to_str()
             .expect("utf-8")
             .to_owned();
-        let err = cookie_key(None, &db).err().expect("cannot create");
+        let err = cookie_key(None, Some(&db)).err().expect("cannot create");
         assert!(matches!(err, SecretError::Write { .. }), "{err:?}");
     }
 }

@@ -91,19 +91,19 @@ fn raise_open_files_limit() {
 }
 
 pub(crate) async fn serve(config: ServeConfig) -> Result<(), ServeError> {
-    let db = Db::open(DbConfig::new(config.database_path.clone()))?;
+    let db = Db::open(DbConfig::for_url(config.database.clone()))?;
     let applied = db.migrate().await.map_err(|source| ServeError::Migrate {
-        path: config.database_path.clone(),
+        path: config.database.to_string(),
         source,
     })?;
     tracing::info!(
-        database = %config.database_path,
+        database = %config.database,
         applied = applied.len(),
         "database ready"
     );
     let cookie_key = secret::cookie_key(
         config.secret_key.as_deref().map(Vec::as_slice),
-        &config.database_path,
+        config.database.sqlite_path(),
     )?;
     raise_open_files_limit();
     let mut settings = HttpSettings::new(cookie_key);

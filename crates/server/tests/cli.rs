@@ -172,13 +172,17 @@ fn a_database_url_that_cannot_be_used_is_echoed_without_its_password() {
                     "PROMPTYARD_DATABASE_URL",
                     "postgres://ada:hunter2secret@127.0.0.1:1/promptyard",
                 ),
+                ("PROMPTYARD_SECRET_KEY", &"k".repeat(64)),
             ],
         );
 
         assert_one_line(
             &output,
-            2,
-            &["PROMPTYARD_DATABASE_URL", "ada:***@127.0.0.1:1"],
+            1,
+            &[
+                "cannot open database",
+                "postgres://ada:***@127.0.0.1:1/promptyard",
+            ],
         );
         assert!(
             !String::from_utf8_lossy(&output.stderr).contains("hunter2"),
