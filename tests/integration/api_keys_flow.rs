@@ -5,7 +5,8 @@
 
 use chrono::TimeDelta;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
+use promptyard_repositories::DbConn;
 use promptyard_tests::{Actor, Credential, TestServer};
 use serde_json::{Value, json};
 
@@ -117,11 +118,46 @@ struct DataVersion {
     data_version: i64,
 }
 
-fn data_version(conn: &mut SqliteConnection) -> i64 {
-    diesel::sql_query("PRAGMA data_version")
-        .get_result::<DataVersion>(conn)
-        .expect("data_version")
-        .data_version
+#[derive(QueryableByName)]
+struct RowVersion {
+    #[diesel(sql_type = Text)]
+    row: String,
+}
+
+/// What changes whenever another connection commits a write: SQLite's
+/// `PRAGMA data_version`; on PostgreSQL, every row of every table with
+/// its `xmin` (the transaction that wrote that version of it), so an
+/// insert, a delete or an update (even to the same values) shows.
+fn data_version(conn: &mut DbConn) -> String {
+    match conn {
+        DbConn::Sqlite(conn) => diesel::sql_query("PRAGMA data_version")
+            .get_result::<DataVersion>(conn)
+            .expect("data_version")
+            .data_version
+            .to_string(),
+        DbConn::Postgres(conn) => {
+            let sql = [
+                ("users", "id"),
+                ("sessions", "id"),
+                ("login_failures", "email"),
+                ("api_keys", "id"),
+                ("conversations", "id"),
+                ("messages", "id"),
+                ("usage_records", "id"),
+            ]
+            .map(|(table, key)| {
+                format!("SELECT '{table} ' || {key} || ' ' || xmin::text AS row FROM {table}")
+            })
+            .join(" UNION ALL ");
+            diesel::sql_query(format!("SELECT row FROM ({sql}) AS rows ORDER BY row"))
+                .load::<RowVersion>(conn)
+                .expect("row versions")
+                .into_iter()
+                .map(|r| r.row)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
 }
 
 #[tokio::test]
@@ -131,8 +167,8 @@ async fn key_and_cookie_authenticated_reads_write_nothing_in_the_steady_state() 
     let (ada_key, _) = ada.mint_key("ci").await;
     // The first use records last_used_at: one write.
     assert_eq!(me(&ada_key).await, 200);
-    // PRAGMA data_version changes when another connection commits.
-    let mut watcher = server.app.test_db.sqlite_conn();
+    // Changes when another connection commits a write.
+    let mut watcher = server.app.test_db.conn();
     let before = data_version(&mut watcher);
 
     for _ in 0..50 {

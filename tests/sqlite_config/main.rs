@@ -5,6 +5,10 @@
 //! These tests fail if any PRAGMA is dropped from
 //! `promptyard_db_models::configure_connection`, the one function that sets
 //! them.
+//!
+//! They are about SQLite itself, so they run on SQLite databases
+//! (`TestDb::sqlite`) even when `PROMPTYARD_TEST_POSTGRES_URL` sends the
+//! rest of the suite to PostgreSQL.
 
 use std::sync::{Arc, Barrier};
 
@@ -79,7 +83,7 @@ async fn on_every_reader(db: &Db) -> Vec<Pragmas> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reader_connection_has_the_production_pragmas_and_refuses_writes() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let db = test_db.db_with(|config| config.with_readers(READERS));
 
     let readers = on_every_reader(&db).await;
@@ -93,7 +97,7 @@ async fn every_reader_connection_has_the_production_pragmas_and_refuses_writes()
 
 #[tokio::test]
 async fn the_writer_connection_has_the_production_pragmas() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let db = test_db.db();
 
     let writer = db
@@ -107,14 +111,14 @@ async fn the_writer_connection_has_the_production_pragmas() {
 
 #[test]
 fn test_fixture_connections_have_the_production_pragmas() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let p = pragmas(&mut test_db.conn());
     assert_production(&p, "fixture");
 }
 
 #[test]
 fn wal_mode_is_recorded_in_the_file_itself() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     // A bare connection that sets no PRAGMA still finds the file in WAL mode.
     let mut bare = SqliteConnection::establish(test_db.url()).expect("open");
     assert_eq!(pragma(&mut bare, "journal_mode"), "wal");
@@ -158,7 +162,7 @@ fn configuring_a_bare_connection_sets_every_pragma() {
 
 #[tokio::test]
 async fn a_session_for_a_missing_user_is_refused_by_the_foreign_key() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let db = test_db.db();
     let orphan = SessionFactory::for_user_id(&new_id().into()).build();
 

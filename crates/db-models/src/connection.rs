@@ -184,6 +184,7 @@ pub fn open_url(url: &DatabaseUrl, options: &ConnectionOptions) -> Result<DbConn
 /// |---|---|---|
 /// | `lock_timeout` | the busy timeout | a statement waits that long for a row or table lock, then fails (as SQLite's `busy_timeout`) |
 /// | `default_transaction_read_only` | `on` for readers | a write sent to a reader fails at once |
+/// | `default_transaction_isolation` | `repeatable read` for readers | a read transaction sees one snapshot, as on SQLite (a read-only one never fails to serialize) |
 /// | `TimeZone` | `UTC` | timestamps are UTC without a zone; nothing may shift them |
 pub fn open_postgres(
     url: &DatabaseUrl,
@@ -210,9 +211,16 @@ pub fn open_postgres(
             other => other,
         },
     })?;
-    let read_only = if options.read_only { "on" } else { "off" };
+    // A reader's transaction sees one snapshot, as a SQLite read
+    // transaction does (read committed takes a new one per statement).
+    let (read_only, isolation) = if options.read_only {
+        ("on", "repeatable read")
+    } else {
+        ("off", "read committed")
+    };
     conn.batch_execute(&format!(
-        "SET lock_timeout = {millis}; SET default_transaction_read_only = {read_only}; SET TIME ZONE 'UTC';"
+        "SET lock_timeout = {millis}; SET default_transaction_read_only = {read_only}; \
+         SET default_transaction_isolation = '{isolation}'; SET TIME ZONE 'UTC';"
     ))
     .map_err(|source| OpenError::Configure {
         path: url.to_string(),

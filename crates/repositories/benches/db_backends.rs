@@ -167,7 +167,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let window = Duration::from_secs(secs);
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let ids: Arc<Vec<UserId>> = {
         let mut conn = test_db.conn();
         Arc::new(

@@ -27,7 +27,7 @@ const ROUNDS: u32 = 100;
 const BATCH: u32 = 64;
 
 fn main() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let mut conn = test_db.conn();
     let user = UserFactory::new().insert(&mut conn);
     let conversation = Conversation {

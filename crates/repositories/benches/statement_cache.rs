@@ -63,7 +63,7 @@ fn main() {
 }
 
 fn statement_cache() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let mut conn = test_db.conn();
     let user = UserFactory::new().insert(&mut conn);
     let s = SessionFactory::for_user(&user).insert(&mut conn);
@@ -134,45 +134,50 @@ fn statement_cache() {
     });
 }
 
-/// Rounds of [`db_conn_against_sqlite_connection`]; each runs every variant
-/// once, starting one variant later than the round before.
+/// Rounds of [`db_conn_against_sqlite_connection`], each timing every
+/// variant in [`SLICES`] slices taken in turn (the order rotating), so
+/// that a burst of load elsewhere on the machine falls on all of them.
 const ROUNDS: usize = 3;
+const SLICES: u32 = 20;
 /// Lookups per variant and round (after as many again to warm up).
-const READS: u32 = 20_000;
+const READS: u32 = 100_000;
 /// Inserts per variant and round (after [`WARM_WRITES`] to warm up).
-const WRITES: u32 = 2_000;
-const WARM_WRITES: u32 = 200;
+const WRITES: u32 = 10_000;
+const WARM_WRITES: u32 = 1_000;
 
 /// One way of doing the operation under test: its label and the closure
 /// that does it once.
 type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
-/// Time per call of `f`, over `n` calls.
-fn per_op(n: u32, f: &mut dyn FnMut()) -> Duration {
+/// Time of `n` calls of `f`.
+fn time(n: u32, f: &mut dyn FnMut()) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
         f();
     }
-    start.elapsed() / n
+    start.elapsed()
 }
 
-/// Runs `variants` over [`ROUNDS`] rounds, `n` calls each, rotating their
-/// order, and prints a Markdown table: µs per operation, and the ratio to
-/// the first variant (the baseline) of the same round.
+/// Runs `variants` over [`ROUNDS`] rounds, `n` calls each per round in
+/// [`SLICES`] interleaved slices, and prints a Markdown table: µs per
+/// operation, and the ratio to the first variant (the baseline) of the
+/// same round.
 fn interleaved(what: &str, n: u32, warm: u32, variants: &mut [Variant<'_>]) {
     for (_, f) in variants.iter_mut() {
-        per_op(warm, f);
+        time(warm, f);
     }
     let count = variants.len();
-    // times[round][variant]
+    // times[round][variant], per operation
     let times: Vec<Vec<Duration>> = (0..ROUNDS)
         .map(|round| {
             let mut row = vec![Duration::ZERO; count];
-            for k in 0..count {
-                let i = (k + round) % count;
-                row[i] = per_op(n, &mut variants[i].1);
+            for slice in 0..SLICES as usize {
+                for k in 0..count {
+                    let i = (k + round + slice) % count;
+                    row[i] += time(n / SLICES, &mut variants[i].1);
+                }
             }
-            row
+            row.iter().map(|&total| total / n).collect()
         })
         .collect();
     println!("\n{what}, µs per operation (× the first line, same round):\n");
@@ -202,7 +207,7 @@ fn interleaved(what: &str, n: u32, warm: u32, variants: &mut [Variant<'_>]) {
 /// same plain diesel on the `DbConn`. (b) − (c) is the repository's own
 /// cost, (c) − (a) the `MultiConnection`'s.
 fn db_conn_against_sqlite_connection() {
-    let test_db = TestDb::new();
+    let test_db = TestDb::sqlite();
     let mut conn = test_db.conn();
     let id = UserFactory::new().insert(&mut conn).id;
     // Two connections to the one file; (b) and (c) share the `DbConn`.

@@ -210,7 +210,10 @@ mod tests {
     async fn simultaneous_reservations_from_two_processes_each_get_a_count_of_their_own() {
         let (_, test_db) = fresh();
         // Two handles on one file, as two server processes would have.
-        let open = || crate::Db::open(crate::DbConfig::new(test_db.url())).expect("open");
+        let open = || {
+            let url = crate::DatabaseUrl::parse(test_db.url()).expect("url");
+            crate::Db::open(crate::DbConfig::for_url(url)).expect("open")
+        };
         let (first, second) = (open(), open());
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..30 {

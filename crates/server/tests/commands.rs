@@ -6,9 +6,10 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
+use promptyard_services::db_url::Backend;
 use promptyard_test_support::TestDb;
 use promptyard_test_support::api::{Actor, PASSWORD, Wire, credentials};
-use promptyard_test_support::process::{ServerProcess, run};
+use promptyard_test_support::process::{POSTGRES_SECRET_KEY, ServerProcess, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_promptyard");
 
@@ -163,7 +164,9 @@ fn user_commands_name_an_unknown_or_malformed_email_in_one_line() {
 
 #[tokio::test]
 async fn a_restart_keeps_sessions_valid_with_the_key_kept_next_to_the_database() {
-    let test_db = TestDb::new();
+    // SQLite: the key file lives beside the database file (on PostgreSQL
+    // the key is PROMPTYARD_SECRET_KEY, required, and no file is written).
+    let test_db = TestDb::sqlite();
     let first = serve(&test_db);
     let cookie = Actor::anonymous(&Wire(first.addr()))
         .sign_up("ada@example.com")
@@ -229,7 +232,14 @@ async fn logs_never_show_passwords_cookies_or_keys_even_at_debug_level() {
 
     let (_, logs) = server.terminate();
     let logs = logs.join("\n");
-    let key = std::fs::read_to_string(format!("{}.secret", test_db.url())).expect("key file");
+    // The cookie key: the file the server keeps beside a SQLite database,
+    // or the PROMPTYARD_SECRET_KEY it was given on PostgreSQL.
+    let key = match test_db.backend() {
+        Backend::Sqlite => {
+            std::fs::read_to_string(format!("{}.secret", test_db.url())).expect("key file")
+        }
+        Backend::Postgres => POSTGRES_SECRET_KEY.to_owned(),
+    };
     assert!(
         logs.contains("request_id="),
         "requests are logged with their id"
@@ -270,11 +280,17 @@ fn the_server_purges_expired_sessions_at_startup_and_then_periodically() {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        diesel::sql_query("SELECT count(*) AS n FROM sessions WHERE id = ?")
-            .bind::<Text, _>(id.as_str())
-            .get_result::<N>(&mut test_db.conn())
-            .expect("count")
-            .n
+        let placeholder = match test_db.backend() {
+            Backend::Sqlite => "?",
+            Backend::Postgres => "$1",
+        };
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM sessions WHERE id = {placeholder}"
+        ))
+        .bind::<Text, _>(id.as_str())
+        .get_result::<N>(&mut test_db.conn())
+        .expect("count")
+        .n
     };
     assert_eq!(count(&expired.id), 1);
 
@@ -352,8 +368,21 @@ fn schema_and_versions(test_db: &TestDb) -> (Vec<String>, Vec<String>) {
             .map(|t| t.value)
             .collect()
     };
+    let schema = match test_db.backend() {
+        Backend::Sqlite => "SELECT coalesce(sql, name) AS value FROM sqlite_schema ORDER BY name",
+        Backend::Postgres => {
+            "SELECT value FROM (\
+                 SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+                     || ' ' || coalesce(column_default, '') AS value \
+                 FROM information_schema.columns WHERE table_schema = 'public' \
+                 UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' \
+                 UNION ALL SELECT conrelid::regclass || ' ' || pg_get_constraintdef(oid) \
+                 FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+             ) AS schema ORDER BY value"
+        }
+    };
     (
-        load("SELECT coalesce(sql, name) AS value FROM sqlite_schema ORDER BY name"),
+        load(schema),
         load("SELECT version AS value FROM __diesel_schema_migrations ORDER BY version"),
     )
 }

@@ -2,6 +2,11 @@
 //! HTTP against the `promptyard` binary started with only
 //! `PROMPTYARD_DATABASE_URL` and `PROMPTYARD_BIND` set.
 //!
+//! On a migrated database of its own: PostgreSQL when
+//! `PROMPTYARD_TEST_POSTGRES_URL` is set (with the test cookie key
+//! `process` gives every server on PostgreSQL), else SQLite. That `serve`
+//! migrates an empty database is `cli.rs`'s to check.
+//!
 //! By default this runs the debug binary cargo builds for the tests; point
 //! it at another build with `PROMPTYARD_BIN`, e.g. the release binary:
 //!
@@ -49,14 +54,14 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
-        Self::launch(TestDb::empty(), &[], None)
+        Self::launch(TestDb::new(), &[], None)
     }
 
     /// Started with a providers file pointing at a fake upstream (model
     /// `fake-1`, a 1 s timeout, a key read from `FAKE_KEY`).
     fn with_upstream() -> Self {
         let fake = FakeOpenAi::start();
-        let test_db = TestDb::empty();
+        let test_db = TestDb::new();
         let providers = test_db.dir().join("providers.toml");
         std::fs::write(
             &providers,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use promptyard_repositories::{Db, DbConfig, Session, UserId, UserRepository};
+use promptyard_repositories::{Db, Session, UserId, UserRepository};
 use promptyard_test_support::{SessionFactory, TestDb, UserFactory};
 
 use crate::clock::{Clock, ManualClock};
@@ -47,7 +47,7 @@ impl TestEnv {
     /// A fresh database and a clock at [`start`].
     pub(crate) fn new() -> Self {
         let test_db = TestDb::new();
-        let db = Db::open(DbConfig::new(test_db.url())).expect("db");
+        let db = test_db.db();
         Self {
             test_db,
             db,

@@ -1,4 +1,5 @@
-//! [`TestDb`]: one isolated database per test.
+//! [`TestDb`]: one isolated database per test, on SQLite, or on PostgreSQL
+//! when `PROMPTYARD_TEST_POSTGRES_URL` is set (see [`postgres`](crate::postgres)).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -7,7 +8,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 use promptyard_db_models::connection::ConnectionOptions;
-use promptyard_db_models::{DbConn, MIGRATIONS, MIGRATIONS_DIGEST};
+use promptyard_db_models::{Backend, DatabaseUrl, DbConn, MIGRATIONS, MIGRATIONS_DIGEST};
 use promptyard_repositories::{Db, DbConfig};
 use tempfile::TempDir;
 
@@ -27,16 +28,39 @@ use tempfile::TempDir;
 /// one; each copy still applies any pending migration, so a stale template
 /// cannot go unnoticed. This works the same under `cargo test` and
 /// `cargo nextest`.
+///
+/// With `PROMPTYARD_TEST_POSTGRES_URL` set, [`TestDb::new`] is a PostgreSQL
+/// database instead, copied from a migrated template database and dropped
+/// with the `TestDb`: the suite's real-database tests run on either
+/// backend. [`TestDb::sqlite`] and [`TestDb::empty`] are always SQLite, for
+/// what only SQLite has (PRAGMAs, WAL, files).
 #[derive(Debug)]
 pub struct TestDb {
     path: PathBuf,
     url: String,
+    // Dropped before `dir`: the database goes, then the directory.
+    postgres: Option<crate::postgres::PgTestDatabase>,
     dir: TempDir,
 }
 
 impl TestDb {
-    /// A database migrated to the latest migration.
+    /// A database migrated to the latest migration: PostgreSQL when
+    /// `PROMPTYARD_TEST_POSTGRES_URL` is set, else SQLite.
     pub fn new() -> Self {
+        match crate::postgres::PgTestDatabase::from_env() {
+            Some(database) => {
+                let mut test_db = Self::blank();
+                test_db.url = database.url().to_owned();
+                test_db.postgres = Some(database);
+                test_db
+            }
+            None => Self::sqlite(),
+        }
+    }
+
+    /// A SQLite database migrated to the latest migration, whatever the
+    /// environment says.
+    pub fn sqlite() -> Self {
         let test_db = Self::blank();
         std::fs::copy(template(), &test_db.path).expect("copy the template database");
         test_db
@@ -74,15 +98,31 @@ impl TestDb {
             .to_str()
             .expect("temp paths are UTF-8 on the platforms we test on")
             .to_owned();
-        Self { path, url, dir }
+        Self {
+            path,
+            url,
+            postgres: None,
+            dir,
+        }
     }
 
-    /// The database file.
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        if self.postgres.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The database file (SQLite; on PostgreSQL, a path in [`dir`](Self::dir)
+    /// where no file is).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The database file as the string `Db` and diesel take.
+    /// The database as `PROMPTYARD_DATABASE_URL` takes it: the SQLite
+    /// file's path, or the PostgreSQL database's URL.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -96,12 +136,22 @@ impl TestDb {
     /// A new read-write connection, configured like every production one,
     /// as the repositories take it.
     pub fn conn(&self) -> DbConn {
-        DbConn::Sqlite(self.sqlite_conn())
+        match &self.postgres {
+            Some(database) => DbConn::Postgres(database.conn()),
+            None => DbConn::Sqlite(self.sqlite_conn()),
+        }
     }
 
     /// The same connection as SQLite's own, for what only SQLite has
     /// (PRAGMAs, `sqlite_schema`, the migration checks).
+    ///
+    /// # Panics
+    /// On a PostgreSQL `TestDb`: such a test should use [`TestDb::sqlite`].
     pub fn sqlite_conn(&self) -> SqliteConnection {
+        assert!(
+            self.postgres.is_none(),
+            "a SQLite-only check on a PostgreSQL TestDb: use TestDb::sqlite()"
+        );
         promptyard_db_models::open(&self.url, &ConnectionOptions::read_write())
             .expect("open the test database")
     }
@@ -113,7 +163,8 @@ impl TestDb {
 
     /// A [`Db`] on this database with a tweaked configuration.
     pub fn db_with(&self, tweak: impl FnOnce(DbConfig) -> DbConfig) -> Db {
-        Db::open(tweak(DbConfig::new(self.url.clone()))).expect("open Db on the test database")
+        let url = DatabaseUrl::parse(&self.url).expect("a test database URL");
+        Db::open(tweak(DbConfig::for_url(url))).expect("open Db on the test database")
     }
 }
 
@@ -170,9 +221,12 @@ mod tests {
     use super::*;
     use crate::pragma;
 
+    // These check the SQLite files (WAL, sqlite_schema) and run on SQLite
+    // whatever the environment; postgres.rs checks PostgreSQL's databases.
+
     #[test]
     fn a_test_db_is_a_migrated_wal_file() {
-        let test_db = TestDb::new();
+        let test_db = TestDb::sqlite();
         let mut conn = test_db.conn();
 
         assert_eq!(pragma(&mut conn, "journal_mode"), "wal");
@@ -182,7 +236,7 @@ mod tests {
 
     #[test]
     fn dropping_a_test_db_removes_its_file_and_wal_files() {
-        let test_db = TestDb::new();
+        let test_db = TestDb::sqlite();
         let conn = test_db.conn();
         let dir = test_db.dir().to_owned();
         let wal = PathBuf::from(format!("{}-wal", test_db.url()));
@@ -196,8 +250,8 @@ mod tests {
 
     #[test]
     fn each_test_db_is_isolated() {
-        let a = TestDb::new();
-        let b = TestDb::new();
+        let a = TestDb::sqlite();
+        let b = TestDb::sqlite();
         a.conn()
             .batch_execute("CREATE TABLE only_in_a (x INTEGER)")
             .expect("create");
@@ -230,7 +284,7 @@ mod tests {
             .expect("schema")
         };
         assert_eq!(
-            schema(&TestDb::new()),
+            schema(&TestDb::sqlite()),
             schema(&TestDb::migrated_from_scratch())
         );
     }

@@ -25,6 +25,7 @@ mod db;
 pub mod factories;
 pub mod fake_openai;
 pub mod migrations;
+pub mod postgres;
 pub mod process;
 
 pub use db::TestDb;

@@ -187,8 +187,17 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The cookie key every process a test starts on a PostgreSQL database
+/// is given (`PROMPTYARD_SECRET_KEY`, unless the test sets its own): the
+/// binary requires one there, and processes sharing a database must share
+/// it. On SQLite the binary keeps its key in a file beside the database.
+pub const POSTGRES_SECRET_KEY: &str =
+    "promptyard-test-secret-key-for-postgresql-databases-0123456789abcdef";
+
 /// `bin` with `args` in `cwd`, stdin closed, the test's own `PROMPTYARD_*`
-/// variables removed and `envs` set.
+/// variables removed and `envs` set; with [`POSTGRES_SECRET_KEY`] too if
+/// `PROMPTYARD_DATABASE_URL` names a PostgreSQL database and `envs` sets
+/// no key.
 fn command<'a>(
     bin: &Path,
     cwd: &Path,
@@ -202,7 +211,17 @@ fn command<'a>(
             command.env_remove(key);
         }
     }
-    command.envs(envs.into_iter().copied());
+    let envs: Vec<(&str, &str)> = envs.into_iter().copied().collect();
+    let on_postgres = envs.iter().any(|(key, value)| {
+        *key == "PROMPTYARD_DATABASE_URL"
+            && promptyard_db_models::DatabaseUrl::parse(value)
+                .is_ok_and(|url| url.backend() == promptyard_db_models::Backend::Postgres)
+    });
+    let keyed = envs.iter().any(|(key, _)| *key == "PROMPTYARD_SECRET_KEY");
+    if on_postgres && !keyed {
+        command.env("PROMPTYARD_SECRET_KEY", POSTGRES_SECRET_KEY);
+    }
+    command.envs(envs);
     command
 }
 

@@ -252,7 +252,7 @@ async fn a_disabled_users_session_stops_working_even_if_its_row_survives() {
     // the join in the session lookup refuses the session on the next request.
     let mut conn = t.test_db.conn();
     diesel::RunQueryDsl::execute(
-        diesel::sql_query("UPDATE users SET is_active = 0"),
+        diesel::sql_query("UPDATE users SET is_active = false"),
         &mut conn,
     )
     .expect("disable");

@@ -1,6 +1,7 @@
 use chrono::TimeDelta;
 use diesel::connection::SimpleConnection;
 use promptyard_db_models::models::{MessageId, User};
+use promptyard_test_support::TestDb;
 use promptyard_test_support::factories::new_id;
 
 use super::*;
@@ -201,7 +202,9 @@ fn the_window_is_the_conversations_own() {
 
 #[test]
 fn the_window_query_walks_the_index_newest_first_without_sorting() {
-    let (conn, _db) = &mut fresh();
+    // SQLite's plan (EXPLAIN QUERY PLAN).
+    let test_db = TestDb::sqlite();
+    let conn = &mut test_db.conn();
     // The SQL the repository sends, as the connection sees it.
     let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let log = sent.clone();
@@ -315,5 +318,10 @@ fn usage_totals_are_per_model_and_per_user() {
             "INSERT INTO usage_records VALUES ('x', 'nope', 'm', 'other', 1, 1, '2026-01-01')",
         )
         .expect_err("source and user are checked");
-    assert!(err.to_string().contains("constraint failed"), "{err}");
+    // SQLite: "CHECK constraint failed: ..."; PostgreSQL: "... violates
+    // check constraint ...".
+    assert!(
+        err.to_string().to_lowercase().contains("check constraint"),
+        "{err}"
+    );
 }

@@ -11,7 +11,28 @@ use crate::UserRepository;
 use crate::error::Unavailable;
 
 fn open(test_db: &TestDb) -> Db {
-    Db::open(DbConfig::new(test_db.url())).expect("open Db")
+    db_with(test_db, |config| config)
+}
+
+/// A [`Db`] on `test_db`, whatever its backend, configured by `tweak`
+/// (`TestDb::db_with`, for this crate's own `Db`: test-support's is
+/// another build of this crate).
+fn db_with(test_db: &TestDb, tweak: impl FnOnce(DbConfig) -> DbConfig) -> Db {
+    let url = DatabaseUrl::parse(test_db.url()).expect("a test database URL");
+    Db::open(tweak(DbConfig::for_url(url))).expect("open Db")
+}
+
+/// A [`Db`] on `test_db` configured by `tweak`, with ONE writer whatever
+/// the backend: on PostgreSQL the writers are as many as the readers, so
+/// it gets one reader too. For the tests that hold "the writer".
+fn one_writer(test_db: &TestDb, tweak: impl FnOnce(DbConfig) -> DbConfig) -> Db {
+    db_with(test_db, |config| {
+        let config = tweak(config);
+        match config.url.backend() {
+            Backend::Sqlite => config,
+            Backend::Postgres => config.with_readers(1),
+        }
+    })
 }
 
 fn count_users(conn: &mut DbConn) -> Result<i64, RepoError> {
@@ -310,12 +331,11 @@ async fn a_panicking_closure_is_an_unexpected_error_that_leaves_the_pool_usable(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_longer_than_the_acquire_timeout_is_unavailable() {
     let test_db = TestDb::new();
-    let db = Db::open(
-        DbConfig::new(test_db.url())
+    let db = db_with(&test_db, |config| {
+        config
             .with_readers(1)
-            .with_acquire_timeout(Duration::from_millis(50)),
-    )
-    .expect("open");
+            .with_acquire_timeout(Duration::from_millis(50))
+    });
 
     times_out(&db, Lane::Reader, count_users).await;
 
@@ -325,7 +345,7 @@ async fn waiting_longer_than_the_acquire_timeout_is_unavailable() {
 #[tokio::test]
 async fn writes_are_served_in_the_order_they_arrive() {
     let test_db = TestDb::new();
-    let db = open(&test_db);
+    let db = one_writer(&test_db, |config| config);
     let order = Arc::new(Mutex::new(Vec::new()));
 
     let held = hold(&db, Lane::Writer).await;
@@ -354,7 +374,7 @@ async fn writes_are_served_in_the_order_they_arrive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_caller_gave_up_still_commits_and_frees_the_writer() {
     let test_db = TestDb::new();
-    let db = open(&test_db);
+    let db = one_writer(&test_db, |config| config);
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let new = UserFactory::new().build();
     let id = new.id.clone();
@@ -383,11 +403,18 @@ async fn a_write_whose_caller_gave_up_still_commits_and_frees_the_writer() {
 #[tokio::test]
 async fn a_write_blocked_by_another_process_beyond_the_busy_timeout_is_busy() {
     let test_db = TestDb::new();
-    let db = Db::open(DbConfig::new(test_db.url()).with_busy_timeout(Duration::from_millis(50)))
-        .expect("open");
-    // Another process (here: another connection) holds the write lock.
+    let db = db_with(&test_db, |config| {
+        config.with_busy_timeout(Duration::from_millis(50))
+    });
+    // Another process (here: another connection) holds the write lock:
+    // SQLite's one for the whole file; on PostgreSQL (whose busy timeout
+    // is its lock_timeout), a lock on the table the write inserts into.
     let mut other = test_db.conn();
-    other.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let lock = match test_db.backend() {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN; LOCK TABLE users IN EXCLUSIVE MODE",
+    };
+    other.batch_execute(lock).expect("lock");
 
     let err = db.write(a_user()).await.expect_err("locked out");
 
@@ -460,13 +487,26 @@ async fn ping_and_checkpoint_work_on_a_healthy_database() {
     db.ping().await.expect("ping");
     db.checkpoint().await.expect("checkpoint");
 
+    assert_eq!(db.read(count_users).await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn a_checkpoint_truncates_the_wal() {
+    // SQLite's WAL file.
+    let test_db = TestDb::sqlite();
+    let db = open(&test_db);
+    db.write(a_user()).await.expect("write");
+
+    db.checkpoint().await.expect("checkpoint");
+
     let wal = std::fs::metadata(format!("{}-wal", test_db.url())).expect("wal file");
     assert_eq!(wal.len(), 0, "TRUNCATE empties the WAL");
 }
 
 #[tokio::test]
 async fn every_connection_gets_the_production_pragmas() {
-    let test_db = TestDb::new();
+    // SQLite's PRAGMAs.
+    let test_db = TestDb::sqlite();
     let db = open(&test_db);
     let pragmas = |conn: &mut DbConn| {
         Ok::<_, RepoError>(
@@ -485,13 +525,15 @@ async fn every_connection_gets_the_production_pragmas() {
 #[test]
 fn open_refuses_an_empty_reader_pool() {
     let test_db = TestDb::new();
-    let err = Db::open(DbConfig::new(test_db.url()).with_readers(0)).expect_err("no readers");
+    let url = DatabaseUrl::parse(test_db.url()).expect("url");
+    let err = Db::open(DbConfig::for_url(url).with_readers(0)).expect_err("no readers");
     assert!(matches!(err, OpenDbError::NoReaders), "{err:?}");
 }
 
 #[test]
 fn open_names_a_path_it_cannot_create() {
-    let test_db = TestDb::new();
+    // A SQLite file's path.
+    let test_db = TestDb::sqlite();
     let path = test_db.dir().join("missing/dir/x.db");
     let path = path.to_str().expect("utf-8");
 
@@ -504,7 +546,7 @@ fn open_names_a_path_it_cannot_create() {
 #[test]
 fn debug_shows_the_configuration() {
     let test_db = TestDb::new();
-    let db = Db::open(DbConfig::new(test_db.url()).with_readers(2)).expect("open");
+    let db = db_with(&test_db, |config| config.with_readers(2));
     let shown = format!("{db:?}");
     assert!(
         shown.contains("readers: 2") && shown.contains(test_db.url()),
@@ -514,7 +556,9 @@ fn debug_shows_the_configuration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_writes_commit_as_one_transaction() {
-    let test_db = TestDb::new();
+    // SQLite's group commit (PostgreSQL runs each write in a transaction of
+    // its own, on several writers).
+    let test_db = TestDb::sqlite();
     let db = open(&test_db);
     let held = hold(&db, Lane::Writer).await;
     // The first write breaks a foreign key that is only checked at COMMIT
@@ -550,7 +594,8 @@ async fn queued_writes_commit_as_one_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_write_in_a_batch_rolls_back_alone() {
-    let test_db = TestDb::new();
+    // SQLite's group commit.
+    let test_db = TestDb::sqlite();
     let db = open(&test_db);
 
     let (before, failing, after) = batch_around(&db, || Err(AppError::Refused)).await;
@@ -566,7 +611,8 @@ async fn a_failing_write_in_a_batch_rolls_back_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_batch_fails_the_writes_before_it_and_runs_those_after() {
-    let test_db = TestDb::new();
+    // SQLite's group commit.
+    let test_db = TestDb::sqlite();
     let db = open(&test_db);
 
     let (before, panicking, after) = batch_around(&db, || -> Result<(), RepoError> {
@@ -594,7 +640,8 @@ async fn a_panic_in_a_batch_fails_the_writes_before_it_and_runs_those_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_writes_than_a_batch_holds_all_commit() {
-    let test_db = TestDb::new();
+    // SQLite's group commit.
+    let test_db = TestDb::sqlite();
     let db = open(&test_db);
     let held = hold(&db, Lane::Writer).await;
     let count = lanes::MAX_BATCH * 2 + 3;
@@ -618,8 +665,9 @@ async fn more_writes_than_a_batch_holds_all_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_waited_longer_than_the_acquire_timeout_never_runs() {
     let test_db = TestDb::new();
-    let db = Db::open(DbConfig::new(test_db.url()).with_acquire_timeout(Duration::from_millis(50)))
-        .expect("open");
+    let db = one_writer(&test_db, |config| {
+        config.with_acquire_timeout(Duration::from_millis(50))
+    });
 
     times_out(&db, Lane::Writer, user_named("ada@example.com")).await;
 
@@ -642,9 +690,10 @@ async fn nothing_is_queued_on_an_idle_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_a_burst_of_writes_grew_shrinks_once_the_writer_is_idle() {
+    // SQLite's WAL file.
     for idle in [Some(Duration::from_millis(50)), None] {
-        let test_db = TestDb::new();
-        let db = Db::open(DbConfig::new(test_db.url()).with_idle_checkpoint(idle)).expect("open");
+        let test_db = TestDb::sqlite();
+        let db = db_with(&test_db, |config| config.with_idle_checkpoint(idle));
         let wal = std::path::PathBuf::from(format!("{}-wal", test_db.url()));
         let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
         db.write(sql("CREATE TABLE scratch (b BLOB)"))
