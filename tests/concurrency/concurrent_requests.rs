@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use promptyard_db_models::schema::sessions;
-use promptyard_repositories::Backend;
 use promptyard_repositories::{
     Db, DbConn, RepoError, SessionRepository, SessionUpdate, UserRepository,
 };
@@ -129,26 +128,17 @@ async fn five_hundred_concurrent_writers_all_succeed() {
     );
     let mut seen: Vec<i64> = results.into_iter().map(|r| r.expect("ok")).collect();
     seen.sort_unstable();
-    match test_db.backend() {
-        // One writer: the writes run one after another.
-        Backend::Sqlite => assert_eq!(
-            seen,
-            (0..500).collect::<Vec<_>>(),
-            "each write saw every earlier one"
-        ),
-        // Several writers side by side (by design): a write sees those
-        // committed before its count, and never more than the others.
-        Backend::Postgres => assert!(seen.iter().all(|n| (0..500).contains(n)), "{seen:?}"),
-    }
+    assert_eq!(
+        seen,
+        (0..500).collect::<Vec<_>>(),
+        "each write saw every earlier one"
+    );
     assert_eq!(db.read(UserRepository::count).await.expect("count"), 500);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_modify_write_under_contention_loses_no_update() {
-    // SQLite's one writer runs the writes one after another, so a read
-    // then a write in Db::write is atomic. PostgreSQL's several writers
-    // (read committed) give no such guarantee, by design.
-    let test_db = TestDb::sqlite();
+    let test_db = TestDb::new();
     let db = test_db.db();
     let user = create_user(&db).await.expect("user");
     let session = {

@@ -19,14 +19,26 @@ macro_rules! per_backend {
 pub(crate) use per_backend;
 
 use diesel::Connection;
+use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use promptyard_db_models::DbConn;
 
-/// Runs `f` in a write transaction on `conn`: `BEGIN IMMEDIATE` on SQLite
-/// (the write lock taken up front, so a read-then-write never fails on
-/// the lock midway), a plain `BEGIN` (read committed) on PostgreSQL.
-/// Committed if `f` returns `Ok`, rolled back if it returns `Err`; inside
-/// it, `conn.transaction(..)` opens savepoints as usual.
+/// The PostgreSQL advisory lock every write transaction takes
+/// ([`write_transaction`]); any number, fixed for Promptyard.
+pub const WRITE_LOCK: i64 = 0x7072_6f6d_7074;
+
+/// Runs `f` in a write transaction on `conn`, committed if `f` returns
+/// `Ok`, rolled back if it returns `Err`; inside it, `conn.transaction(..)`
+/// opens savepoints as usual.
+///
+/// Write transactions run one at a time, on either backend, so that a
+/// closure that reads and then writes is atomic (no lost update), as
+/// `Db::write` promises:
+/// - SQLite: `BEGIN IMMEDIATE` takes the database's write lock up front;
+/// - PostgreSQL: `BEGIN`, then the transaction-scoped advisory lock
+///   [`WRITE_LOCK`], which every process on the database shares; it waits
+///   at most the connection's `lock_timeout` (then the write is
+///   [`Unavailable::Busy`](crate::Unavailable::Busy)). Reads never take it.
 pub fn write_transaction<T, E>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
@@ -36,7 +48,14 @@ where
 {
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+        DbConn::Postgres(c) => {
+            AnsiTransactionManager::begin_transaction(c)?;
+            let locked = c.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
+            if let Err(err) = locked {
+                let _ = AnsiTransactionManager::rollback_transaction(c);
+                return Err(err.into());
+            }
+        }
     }
     type Manager = <DbConn as Connection>::TransactionManager;
     match f(conn) {

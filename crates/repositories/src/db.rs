@@ -74,7 +74,8 @@ impl DbConfig {
     }
 
     /// The same defaults for the database `url` names. On PostgreSQL, the
-    /// writers are as many as the readers (it takes concurrent writers).
+    /// writer connections are as many as the readers; their transactions
+    /// still run one at a time (see [`write_transaction`](crate::write_transaction)).
     pub fn for_url(url: DatabaseUrl) -> Self {
         Self {
             url,
@@ -224,9 +225,12 @@ impl Db {
             .map_err(E::from)?
     }
 
-    /// Runs `f` on the writer connection inside `BEGIN IMMEDIATE`: committed
-    /// if `f` returns `Ok`, rolled back if it returns `Err` (nothing is
-    /// half-written). Writes wait for the writer in FIFO order.
+    /// Runs `f` in a write transaction ([`write_transaction`](crate::write_transaction):
+    /// `BEGIN IMMEDIATE` on SQLite, the shared write lock on PostgreSQL):
+    /// committed if `f` returns `Ok`, rolled back if it returns `Err`
+    /// (nothing is half-written). Write transactions run one at a time, so
+    /// a closure that reads then writes loses no update. Writes wait for a
+    /// writer connection in FIFO order.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,

@@ -118,6 +118,7 @@ const UNAVAILABLE_MESSAGES: &[(&str, Unavailable)] = &[
     ("file is not a database", Unavailable::Storage),
     // PostgreSQL's, for the same conditions.
     ("canceling statement due to lock timeout", Unavailable::Busy),
+    ("deadlock detected", Unavailable::Busy),
     ("could not extend file", Unavailable::DiskFull),
     ("could not write to file", Unavailable::Storage),
     ("terminating connection", Unavailable::Storage),

@@ -55,7 +55,7 @@ pub mod users;
 mod test_helpers;
 
 pub use api_keys::ApiKeyRepository;
-pub use backend::write_transaction;
+pub use backend::{WRITE_LOCK, write_transaction};
 pub use conversations::{ConversationRepository, TokenTotals, UsageRepository};
 pub use db::{Db, DbConfig, OpenDbError, Queued};
 pub use error::{BoxError, OptionalExt, RepoError, Unavailable};

@@ -163,9 +163,10 @@ fn serve(
     idle_checkpoint: Option<Duration>,
 ) {
     // SQLite has one writer: the writes waiting in its queue share a
-    // transaction. PostgreSQL takes writers side by side, each write in a
-    // transaction of its own (a batch would hold its rows' locks while the
-    // other writers wait, and one deadlock would fail all its writes).
+    // transaction. On PostgreSQL each write is a transaction of its own
+    // (they still run one at a time across every process, behind the
+    // advisory lock `write_transaction` takes, but a batch would make one
+    // process's writes wait for each other's commit too).
     let max_batch = match conn {
         DbConn::Sqlite(_) => MAX_BATCH,
         DbConn::Postgres(_) => 1,
