@@ -4,6 +4,23 @@
 //! each query once against diesel's `MultiBackend`. A statement that
 //! `MultiBackend` cannot express (`ON CONFLICT`) is written once too, and
 //! [`per_backend!`] builds it for each concrete connection.
+//!
+//! Why diesel's `MultiConnection` (measured; `docs/benchmarks.md`, "DbConn
+//! (MultiConnection) against a bare SqliteConnection"):
+//! - it costs about 1.5 µs per statement on SQLite (a cached point read
+//!   1.8×, a committed insert 1.05–1.15×), a few percent of a request that
+//!   reads once (`/auth/me` serves ~60,000/s here);
+//! - the alternative without that cost, every repository body expanded
+//!   once per backend by a macro (what `per_backend!` does for the one
+//!   upsert), type-checks and compiles every query twice and makes every
+//!   repository function a macro call; kept for the statements that need it;
+//! - diesel-async's `AsyncPgConnection` (pure Rust) would make every
+//!   repository async and SQLite go through `SyncConnectionWrapper`, which
+//!   `Db` measured slower and which panics when a caller gives up on a
+//!   current-thread runtime (`docs/benchmarks.md`, "`Db`: r2d2 + async
+//!   semaphore vs deadpool"); sync diesel on libpq keeps one code path, and
+//!   libpq is compiled in (`pq-sys`'s `bundled_without_openssl`), so no
+//!   system library is needed.
 
 /// Runs `$body` with `$c` bound to the concrete connection inside `$conn`
 /// (a `&mut DbConn`): the body is written once and type-checked once per
