@@ -1,13 +1,12 @@
 //! One head; upgrade, downgrade, upgrade again; every down undoes its up.
 
 use promptyard_db_models::{MIGRATIONS, POSTGRES_MIGRATIONS};
-use promptyard_test_support::TestDb;
 use promptyard_test_support::migrations::{
     MigrationDir, check_embedded_matches_layout, check_layout, check_up_down_consistency,
     check_upgrade_downgrade,
 };
 
-use crate::{IRREVERSIBLE, migrations_dir, postgres_migrations_dir};
+use crate::{Db, IRREVERSIBLE, migrations_dir, postgres_migrations_dir};
 
 #[test]
 fn there_is_a_single_head_and_every_migration_is_well_formed() {
@@ -34,14 +33,22 @@ fn postgres_has_the_same_migrations_under_the_same_names() {
 
 #[test]
 fn upgrade_to_head_downgrade_one_and_all_then_upgrade_again() {
-    let test_db = TestDb::empty();
-    check_upgrade_downgrade(&mut test_db.sqlite_conn(), &MIGRATIONS)
-        .unwrap_or_else(|f| panic!("\n{f}"));
+    for db in Db::empty_on_each_backend("upgrade/downgrade") {
+        with_conn!(&db, |conn, migrations| check_upgrade_downgrade(
+            conn,
+            &migrations
+        ))
+        .unwrap_or_else(|f| db.fail(&f));
+    }
 }
 
 #[test]
 fn every_down_undoes_its_up_exactly() {
-    let test_db = TestDb::empty();
-    check_up_down_consistency(&mut test_db.sqlite_conn(), &MIGRATIONS)
-        .unwrap_or_else(|f| panic!("\n{f}"));
+    for db in Db::empty_on_each_backend("up/down consistency") {
+        with_conn!(&db, |conn, migrations| check_up_down_consistency(
+            conn,
+            &migrations
+        ))
+        .unwrap_or_else(|f| db.fail(&f));
+    }
 }

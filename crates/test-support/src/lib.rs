@@ -9,7 +9,7 @@
 //!   or inserted directly.
 //! - [`migrations`]: checks for diesel migrations (one head, up/down
 //!   consistency, schema.rs against the DDL, invariants, data that
-//!   survives), usable by any diesel + SQLite project.
+//!   survives), usable by any diesel project on SQLite or PostgreSQL.
 //! - [`fake_openai`]: a real local OpenAI-compatible server with scripted
 //!   answers, streams, errors and hangs.
 //! - [`process`]: run the `promptyard` binary as a real process and talk

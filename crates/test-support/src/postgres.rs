@@ -50,6 +50,19 @@ impl PgTestDatabase {
     /// If the server cannot be reached or refuses to create a database.
     pub fn create(admin: &str) -> Self {
         let template = template(admin);
+        Self::copy_of(admin, &template)
+    }
+
+    /// A fresh database with no migration applied (a copy of `template0`,
+    /// the server's pristine template), for the migration checks.
+    ///
+    /// # Panics
+    /// If the server cannot be reached or refuses to create a database.
+    pub fn empty(admin: &str) -> Self {
+        Self::copy_of(admin, "template0")
+    }
+
+    fn copy_of(admin: &str, template: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "promptyard_test_{}_{}_{}",
@@ -210,6 +223,31 @@ mod tests {
 
         let name = a.name.clone();
         drop(a);
+        let left = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result::<Count>(&mut admin_conn(&admin))
+            .expect("look")
+            .n;
+        assert_eq!(left, 0, "{name} dropped");
+    }
+
+    #[test]
+    fn an_empty_postgres_test_database_has_no_table_and_is_dropped() {
+        let Some(admin) = admin_url() else {
+            eprintln!("{POSTGRES_URL_VAR} is not set: nothing to check on PostgreSQL");
+            return;
+        };
+        let empty = PgTestDatabase::empty(&admin);
+        let tables = diesel::sql_query(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .get_result::<Count>(&mut empty.conn())
+        .expect("count")
+        .n;
+        assert_eq!(tables, 0, "no table, not even diesel's");
+
+        let name = empty.name.clone();
+        drop(empty);
         let left = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
             .bind::<diesel::sql_types::Text, _>(&name)
             .get_result::<Count>(&mut admin_conn(&admin))

@@ -1,5 +1,5 @@
-//! Migration checks for any diesel + SQLite project: what pytest-alembic
-//! gives Python, for `diesel_migrations`.
+//! Migration checks for any diesel project on SQLite or PostgreSQL: what
+//! pytest-alembic gives Python, for `diesel_migrations`.
 //!
 //! diesel_migrations runs migrations (`run_pending_migrations`,
 //! `run_next_migration`, `revert_last_migration`, ...) but checks nothing
@@ -14,32 +14,48 @@
 //! | empty → head, down one, down all, head again | [`check_upgrade_downgrade`] |
 //! | every migration's down undoes its up exactly | [`check_up_down_consistency`] |
 //! | `schema.rs` matches the live schema | [`check_schema_rs`] |
-//! | foreign keys indexed, `foreign_key_check` and `integrity_check` clean | [`check_schema_invariants`] |
+//! | foreign keys indexed, `foreign_key_check` and `integrity_check` clean (SQLite) | [`check_schema_invariants`] |
 //! | data written at one version survives to head | [`migrate_to`] then [`migrate_to_head`] |
 //!
-//! The schema is compared through [`SchemaSnapshot`]: every table, index,
-//! trigger and view in `sqlite_schema` (SQL normalised), plus
-//! `PRAGMA table_info`, `foreign_key_list` and `index_list` of each table.
+//! The checks but the last take any [`CheckConnection`]: a
+//! `SqliteConnection` with `MigrationSource<Sqlite>`, or a `PgConnection`
+//! with `MigrationSource<Pg>`.
 //!
-//! Run every check on a fresh, empty database file with production
-//! PRAGMAs (a [`TestDb::empty`](crate::TestDb::empty)): a migration that only
-//! works, or only fails, under WAL or with foreign keys on must be caught
-//! here.
+//! The schema is compared through [`SchemaSnapshot`]. On SQLite: every
+//! table, index, trigger and view in `sqlite_schema` (SQL normalised), plus
+//! `PRAGMA table_info`, `foreign_key_list` and `index_list` of each table.
+//! On PostgreSQL ([`SchemaSnapshot::capture_postgres`]): the same shapes
+//! read from `pg_catalog` for the schema `public`, and every table, index,
+//! constraint (checks included), view, sequence, trigger, function, type,
+//! collation and extension with its definition.
+//!
+//! Run every check on a fresh, empty database with production settings: on
+//! SQLite a file with the production PRAGMAs (a
+//! [`TestDb::empty`](crate::TestDb::empty)), so a migration that only works,
+//! or only fails, under WAL or with foreign keys on is caught here; on
+//! PostgreSQL a new database
+//! ([`PgTestDatabase::empty`](crate::postgres::PgTestDatabase::empty)).
 
+mod backend;
 mod layout;
 mod schema_rs;
 mod snapshot;
+mod snapshot_pg;
 
 use std::fmt;
 
 use diesel::SqliteConnection;
+use diesel::backend::Backend;
 use diesel::migration::{Migration, MigrationSource};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
-use diesel_migrations::MigrationHarness;
+
+pub use backend::CheckConnection;
 
 pub use layout::{MigrationDir, check_embedded_matches_layout, check_layout};
-pub use schema_rs::{SchemaRs, TableDef, check_schema_rs, diesel_type_for};
+pub use schema_rs::{
+    SchemaRs, TableDef, check_schema_rs, diesel_type_for, diesel_type_for_postgres,
+};
 pub use snapshot::{ColumnShape, ForeignKeyShape, IndexShape, SchemaSnapshot, TableShape};
 
 /// What a check found wrong, one sentence each.
@@ -77,7 +93,14 @@ fn failed(context: &str, err: impl fmt::Display) -> Findings {
 pub fn migration_names<S: MigrationSource<Sqlite>>(
     source: &S,
 ) -> Result<Vec<(String, String)>, Findings> {
-    let migrations: Vec<Box<dyn Migration<Sqlite>>> = source
+    names_of::<Sqlite, S>(source)
+}
+
+/// [`migration_names`] for a source of any backend.
+fn names_of<DB: Backend, S: MigrationSource<DB>>(
+    source: &S,
+) -> Result<Vec<(String, String)>, Findings> {
+    let migrations: Vec<Box<dyn Migration<DB>>> = source
         .migrations()
         .map_err(|e| failed("cannot list the migrations", e))?;
     let mut names: Vec<(String, String)> = migrations
@@ -93,20 +116,21 @@ pub fn migration_names<S: MigrationSource<Sqlite>>(
 #[derive(Clone, Copy)]
 struct ByRef<'a, S>(&'a S);
 
-impl<S: MigrationSource<Sqlite>> MigrationSource<Sqlite> for ByRef<'_, S> {
-    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<Sqlite>>>> {
+impl<DB: Backend, S: MigrationSource<DB>> MigrationSource<DB> for ByRef<'_, S> {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<DB>>>> {
         self.0.migrations()
     }
 }
 
-fn applied(conn: &mut SqliteConnection) -> Result<Vec<String>, Findings> {
+fn applied<C: CheckConnection>(conn: &mut C) -> Result<Vec<String>, Findings> {
     conn.applied_migrations()
         .map(|versions| versions.iter().map(ToString::to_string).collect())
         .map_err(|e| failed("cannot read the applied migrations", e))
 }
 
-fn snapshot(conn: &mut SqliteConnection, when: &str) -> Result<SchemaSnapshot, Findings> {
-    SchemaSnapshot::capture(conn).map_err(|e| failed(&format!("cannot read the schema {when}"), e))
+fn snapshot<C: CheckConnection>(conn: &mut C, when: &str) -> Result<SchemaSnapshot, Findings> {
+    conn.capture_schema()
+        .map_err(|e| failed(&format!("cannot read the schema {when}"), e))
 }
 
 /// Runs one step of a check; a failure ends the check with the findings
@@ -124,8 +148,8 @@ fn step<T>(
 
 /// Runs every pending migration (a failure ends the check with the finding
 /// `failure`), then snapshots the schema (`when`, for an error message).
-fn upgrade_and_snapshot<S: MigrationSource<Sqlite>>(
-    conn: &mut SqliteConnection,
+fn upgrade_and_snapshot<C: CheckConnection, S: MigrationSource<C::Db>>(
+    conn: &mut C,
     source: &S,
     findings: &mut Vec<String>,
     failure: &str,
@@ -142,11 +166,11 @@ fn upgrade_and_snapshot<S: MigrationSource<Sqlite>>(
 /// Empty → head; down one step; down all steps; head again. Each step must
 /// succeed, leave the expected number of migrations applied, and the last
 /// must reproduce the first head's schema.
-pub fn check_upgrade_downgrade<S: MigrationSource<Sqlite>>(
-    conn: &mut SqliteConnection,
+pub fn check_upgrade_downgrade<C: CheckConnection, S: MigrationSource<C::Db>>(
+    conn: &mut C,
     source: &S,
 ) -> Result<(), Findings> {
-    let total = migration_names(source)?.len();
+    let total = names_of(source)?.len();
     let mut findings = Vec::new();
     let empty = snapshot(conn, "before any migration")?;
 
@@ -180,11 +204,11 @@ pub fn check_upgrade_downgrade<S: MigrationSource<Sqlite>>(
 /// head. A `down.sql` that forgets an index, a column or a trigger fails
 /// with a finding naming it (and the check stops at that migration: what
 /// follows would only repeat it).
-pub fn check_up_down_consistency<S: MigrationSource<Sqlite>>(
-    conn: &mut SqliteConnection,
+pub fn check_up_down_consistency<C: CheckConnection, S: MigrationSource<C::Db>>(
+    conn: &mut C,
     source: &S,
 ) -> Result<(), Findings> {
-    let names = migration_names(source)?;
+    let names = names_of(source)?;
     let mut findings = Vec::new();
     let empty = snapshot(conn, "before any migration")?;
     for (name, _) in &names {
@@ -217,8 +241,8 @@ pub fn check_up_down_consistency<S: MigrationSource<Sqlite>>(
 
 /// All the way down (nothing may remain applied, and the schema must be
 /// `empty`'s again), then back up to a schema equal to `head`'s.
-fn down_to_empty_and_back<S: MigrationSource<Sqlite>>(
-    conn: &mut SqliteConnection,
+fn down_to_empty_and_back<C: CheckConnection, S: MigrationSource<C::Db>>(
+    conn: &mut C,
     source: &S,
     empty: &SchemaSnapshot,
     head: &SchemaSnapshot,
@@ -248,12 +272,12 @@ fn down_to_empty_and_back<S: MigrationSource<Sqlite>>(
 /// Applies pending migrations up to and including the one whose name or
 /// version is `target` (pytest-alembic's `at_revision_data`: stop there,
 /// write rows with plain SQL, then [`migrate_to_head`]).
-pub fn migrate_to<S: MigrationSource<Sqlite>>(
-    conn: &mut SqliteConnection,
+pub fn migrate_to<C: CheckConnection, S: MigrationSource<C::Db>>(
+    conn: &mut C,
     source: &S,
     target: &str,
 ) -> Result<(), Findings> {
-    let names = migration_names(source)?;
+    let names = names_of(source)?;
     let Some(position) = names
         .iter()
         .position(|(name, version)| name == target || version == target)
@@ -271,8 +295,8 @@ pub fn migrate_to<S: MigrationSource<Sqlite>>(
 }
 
 /// Applies every pending migration.
-pub fn migrate_to_head<S: MigrationSource<Sqlite>>(
-    conn: &mut SqliteConnection,
+pub fn migrate_to_head<C: CheckConnection, S: MigrationSource<C::Db>>(
+    conn: &mut C,
     source: S,
 ) -> Result<(), Findings> {
     conn.run_pending_migrations(source)
@@ -280,7 +304,7 @@ pub fn migrate_to_head<S: MigrationSource<Sqlite>>(
         .map_err(|e| failed("upgrading to head failed", e))
 }
 
-/// Invariants of the live schema: every foreign key's child columns are
+/// Invariants of the live SQLite schema: every foreign key's child columns are
 /// indexed (the leading columns of some index), and `PRAGMA
 /// foreign_key_check` and `PRAGMA integrity_check` report nothing.
 pub fn check_schema_invariants(conn: &mut SqliteConnection) -> Result<(), Findings> {

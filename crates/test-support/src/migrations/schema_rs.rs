@@ -10,11 +10,10 @@
 
 use std::collections::BTreeSet;
 
-use diesel::SqliteConnection;
-
 mod parse;
 
 use self::parse::{Parser, Token, tokenize};
+use super::backend::CheckConnection;
 use super::snapshot::SchemaSnapshot;
 use super::{Findings, failed};
 
@@ -84,10 +83,63 @@ pub fn diesel_type_for(declared: &str) -> Option<&'static str> {
     )
 }
 
+/// The diesel SQL type `diesel print-schema` writes for a PostgreSQL
+/// column of this type (as `format_type` spells it: `integer`, `character
+/// varying(20)`, `timestamp without time zone`, ...), aliases resolved as
+/// [`canonical_type`] does (print-schema's `Int4` is `Integer`, `Bytea` is
+/// `Binary`, `Varchar` is `Text`), or `None` for a type this check does not
+/// know.
+pub fn diesel_type_for_postgres(declared: &str) -> Option<&'static str> {
+    let t = declared.to_lowercase();
+    if t.ends_with("[]") {
+        return Some("Array");
+    }
+    // The type without its modifiers: `character varying(20)`,
+    // `numeric(10,2)`, `timestamp(3) without time zone`.
+    let mut base = String::new();
+    let mut depth = 0;
+    for c in t.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ if depth == 0 => base.push(c),
+            _ => {}
+        }
+    }
+    let base = base.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(match base.as_str() {
+        "smallint" | "int2" => "SmallInt",
+        "integer" | "int" | "int4" => "Integer",
+        "bigint" | "int8" => "BigInt",
+        "boolean" | "bool" => "Bool",
+        "text" | "character varying" | "varchar" | "name" => "Text",
+        "character" | "char" | "bpchar" => "Text",
+        "real" | "float4" => "Float",
+        "double precision" | "float8" => "Double",
+        "numeric" | "decimal" => "Numeric",
+        "bytea" => "Binary",
+        "timestamp without time zone" | "timestamp" => "Timestamp",
+        "timestamp with time zone" | "timestamptz" => "Timestamptz",
+        "date" => "Date",
+        "time without time zone" | "time" => "Time",
+        "interval" => "Interval",
+        "uuid" => "Uuid",
+        "json" => "Json",
+        "jsonb" => "Jsonb",
+        "oid" => "Oid",
+        "money" => "Money",
+        "inet" => "Inet",
+        "cidr" => "Cidr",
+        "macaddr" => "MacAddr",
+        "macaddr8" => "MacAddr8",
+        _ => return None,
+    })
+}
+
 /// diesel's aliases, resolved to the names print-schema writes.
 fn canonical_type(name: &str) -> &str {
     match name {
-        "VarChar" | "Varchar" => "Text",
+        "VarChar" | "Varchar" | "Bpchar" => "Text",
         "Int2" => "SmallInt",
         "Int4" => "Integer",
         "Int8" => "BigInt",
@@ -166,9 +218,15 @@ fn expected_joinables(snapshot: &SchemaSnapshot) -> BTreeSet<(String, String, St
 /// `conn` (migrated to head). Finds: a table or column on one side only, a
 /// type or nullability that differs, a different primary key, a missing or
 /// extra `joinable!`.
-pub fn check_schema_rs(conn: &mut SqliteConnection, schema_rs: &str) -> Result<(), Findings> {
+///
+/// On PostgreSQL, types map as `diesel print-schema` maps them there
+/// ([`diesel_type_for_postgres`]); on SQLite, as
+/// [`diesel_type_for`] says.
+pub fn check_schema_rs<C: CheckConnection>(conn: &mut C, schema_rs: &str) -> Result<(), Findings> {
     let declared = SchemaRs::parse(schema_rs).map_err(Findings::one)?;
-    let live = SchemaSnapshot::capture(conn).map_err(|e| failed("cannot read the schema", e))?;
+    let live = conn
+        .capture_schema()
+        .map_err(|e| failed("cannot read the schema", e))?;
     let mut findings = Vec::new();
     for table in &declared.tables {
         let Some(shape) = live.tables.get(&table.name) else {
@@ -186,7 +244,7 @@ pub fn check_schema_rs(conn: &mut SqliteConnection, schema_rs: &str) -> Result<(
                 ));
                 continue;
             };
-            match diesel_type_for(&live_column.declared_type) {
+            match C::diesel_type(&live_column.declared_type) {
                 None => findings.push(format!(
                     "column {}.{}: the database declares type {:?}, which diesel print-schema does not support",
                     table.name, column.name, live_column.declared_type
@@ -218,8 +276,8 @@ pub fn check_schema_rs(conn: &mut SqliteConnection, schema_rs: &str) -> Result<(
             }
         }
         let mut live_pk = shape.primary_key();
-        if live_pk.is_empty() {
-            live_pk.push("rowid".to_owned());
+        if let (true, Some(implicit)) = (live_pk.is_empty(), C::IMPLICIT_PRIMARY_KEY) {
+            live_pk.push(implicit.to_owned());
         }
         if live_pk != table.primary_key {
             findings.push(format!(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel_migrations::FileBasedMigrations;
+use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 
 use super::*;
 use crate::TestDb;
@@ -465,3 +465,7 @@ fn findings_print_one_per_line() {
     assert_eq!(findings.to_string(), "- first\n- second\n");
     assert!(Findings(vec![]).into_result().is_ok());
 }
+
+// --- the same checks on PostgreSQL -------------------------------------------
+
+mod postgres;
