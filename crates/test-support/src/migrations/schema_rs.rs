@@ -86,7 +86,7 @@ pub fn diesel_type_for(declared: &str) -> Option<&'static str> {
 /// The diesel SQL type `diesel print-schema` writes for a PostgreSQL
 /// column of this type (as `format_type` spells it: `integer`, `character
 /// varying(20)`, `timestamp without time zone`, ...), aliases resolved as
-/// [`canonical_type`] does (print-schema's `Int4` is `Integer`, `Bytea` is
+/// `canonical_type` does (print-schema's `Int4` is `Integer`, `Bytea` is
 /// `Binary`, `Varchar` is `Text`), or `None` for a type this check does not
 /// know.
 pub fn diesel_type_for_postgres(declared: &str) -> Option<&'static str> {

@@ -220,7 +220,7 @@ fn indexes_query() -> String {
 
 impl SchemaSnapshot {
     /// Reads the schema `public` of the PostgreSQL database behind `conn`
-    /// (see the [module](self) for what is read).
+    /// (the `snapshot_pg` module says what is read).
     pub fn capture_postgres(conn: &mut PgConnection) -> QueryResult<Self> {
         let mut snapshot = Self::default();
         for sql in object_queries() {
