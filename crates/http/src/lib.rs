@@ -28,6 +28,7 @@ pub mod extract;
 pub mod gateway;
 pub mod health;
 pub mod json;
+pub mod metrics;
 pub mod openapi;
 pub mod playground;
 pub mod problem;
@@ -116,6 +117,8 @@ pub struct AppState {
     pub api_keys: ApiKeyService,
     pub playground: PlaygroundService,
     pub settings: HttpSettings,
+    /// What `GET /metrics` renders ([`metrics::prometheus`]).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
 }
@@ -169,6 +172,7 @@ impl AppState {
             api_keys,
             playground,
             settings,
+            metrics: metrics::prometheus(),
             clock,
             ids,
         })
@@ -234,6 +238,7 @@ pub fn app(
         .configure(configure(state))
         .wrap(from_fn(api_headers))
         .wrap(from_fn(request_id_header))
+        .wrap(from_fn(metrics::record))
         .wrap(TracingLogger::default())
 }
 

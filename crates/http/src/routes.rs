@@ -23,7 +23,9 @@ pub const GATEWAY: &str = "/v1";
 
 /// Health and readiness, at the root.
 pub(crate) fn operations(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(health::healthz).service(health::readyz);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(crate::metrics::metrics_page);
 }
 
 /// Everything under [`API_V1`].

@@ -9,6 +9,7 @@ use crate::test_app::{Request, test_app};
 const CONTRACT: &[&str] = &[
     "GET /healthz",
     "GET /readyz",
+    "GET /metrics",
     "GET /api/v1/openapi.json",
     "POST /api/v1/auth/register",
     "POST /api/v1/auth/login",

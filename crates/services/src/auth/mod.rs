@@ -153,6 +153,11 @@ impl AuthService {
         &self.config
     }
 
+    /// Sign-ins waiting for a password hashing worker now.
+    pub fn hashes_queued(&self) -> usize {
+        self.hasher.queued()
+    }
+
     /// Creates an account. [`AuthError::Validation`] names every bad field;
     /// [`AuthError::EmailTaken`] if the email has an account in any case.
     #[tracing::instrument(skip_all)]

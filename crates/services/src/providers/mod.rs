@@ -8,6 +8,7 @@
 
 pub mod config;
 mod echo;
+mod metered;
 mod openai;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use futures_util::stream::BoxStream;
 
 pub use config::{ProvidersFileError, load_providers_file, parse_providers_file};
 pub use echo::{ECHO_CONTEXT_TOKENS, ECHO_MODEL, ECHO_PROVIDER, EchoProvider};
+pub use metered::{LLM_REQUESTS, LLM_TOKENS, Metered};
 pub use openai::{
     DEFAULT_DEADLINE, MAX_ANSWER_BYTES, MAX_BODY_BYTES, MAX_SSE_LINE_BYTES, OpenAiProvider,
 };
@@ -254,6 +256,8 @@ impl ProviderRegistry {
         {
             return Err(clash.id.clone());
         }
+        // Every call through the registry is counted (`metered`).
+        let provider: Arc<dyn ChatProvider> = Arc::new(Metered(provider));
         for model in models {
             self.models.push(ModelInfo {
                 id: model.id.clone(),

@@ -1,0 +1,121 @@
+//! LLM metrics: every provider call counted by model and outcome, and its
+//! tokens by kind, through the `metrics` facade (the server exports them
+//! at `GET /metrics`). [`Metered`] wraps whichever provider serves the
+//! model, so the playground and the gateway are counted in one place.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use futures_util::{Stream, StreamExt};
+
+use super::{
+    ChatProvider, ChatRequest, Completion, CompletionStream, ProviderError, StreamEvent, Usage,
+};
+
+/// Provider calls, by `model` and `outcome` (`ok`, `error`, `cancelled`:
+/// a stream its caller dropped before it ended).
+pub const LLM_REQUESTS: &str = "promptyard_llm_requests_total";
+/// Tokens of the calls that completed, by `model` and `kind` (`prompt`,
+/// `completion`).
+pub const LLM_TOKENS: &str = "promptyard_llm_tokens_total";
+
+/// A provider whose calls are counted.
+#[derive(Debug)]
+pub struct Metered(pub Arc<dyn ChatProvider>);
+
+fn record(model: &str, outcome: &'static str, usage: Option<Usage>) {
+    metrics::counter!(LLM_REQUESTS, "model" => model.to_owned(), "outcome" => outcome).increment(1);
+    if let Some(usage) = usage {
+        for (kind, tokens) in [
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+        ] {
+            metrics::counter!(LLM_TOKENS, "model" => model.to_owned(), "kind" => kind)
+                .increment(u64::from(tokens));
+        }
+    }
+}
+
+impl ChatProvider for Metered {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn complete(
+        &self,
+        request: ChatRequest,
+    ) -> BoxFuture<'static, Result<Completion, ProviderError>> {
+        let model = request.model.clone();
+        let call = self.0.complete(request);
+        Box::pin(async move {
+            let result = call.await;
+            match &result {
+                Ok(completion) => record(&model, "ok", Some(completion.usage)),
+                Err(_) => record(&model, "error", None),
+            }
+            result
+        })
+    }
+
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxFuture<'static, Result<CompletionStream, ProviderError>> {
+        let model = request.model.clone();
+        let call = self.0.stream(request);
+        Box::pin(async move {
+            match call.await {
+                Ok(upstream) => Ok(MeteredStream {
+                    upstream,
+                    model,
+                    settled: false,
+                }
+                .boxed()),
+                Err(err) => {
+                    record(&model, "error", None);
+                    Err(err)
+                }
+            }
+        })
+    }
+}
+
+/// A stream that records its outcome once: `ok` with its tokens at `Done`,
+/// `error` at an error, `cancelled` if dropped before either.
+struct MeteredStream {
+    upstream: CompletionStream,
+    model: String,
+    settled: bool,
+}
+
+impl Stream for MeteredStream {
+    type Item = Result<StreamEvent, ProviderError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.upstream.poll_next_unpin(cx);
+        if !self.settled {
+            let outcome = match &polled {
+                Poll::Ready(Some(Ok(StreamEvent::Done { usage, .. }))) => {
+                    Some(("ok", Some(*usage)))
+                }
+                Poll::Ready(Some(Err(_)) | None) => Some(("error", None)),
+                _ => None,
+            };
+            if let Some((outcome, usage)) = outcome {
+                self.settled = true;
+                record(&self.model, outcome, usage);
+            }
+        }
+        polled
+    }
+}
+
+impl Drop for MeteredStream {
+    fn drop(&mut self) {
+        if !self.settled {
+            record(&self.model, "cancelled", None);
+        }
+    }
+}
