@@ -35,9 +35,14 @@ const BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// How often the recorder folds the latency samples it collected into its
+/// histograms. Between two upkeeps (or scrapes) it keeps every sample, so
+/// without this a process nobody scrapes would grow by every request.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The process's Prometheus recorder, installed on first use: the `metrics`
 /// facade has one global recorder, which every [`AppState`] of a process
-/// shares.
+/// shares. A thread of its own runs its upkeep every [`UPKEEP`].
 pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -51,6 +56,18 @@ pub fn prometheus() -> PrometheusHandle {
                 tracing::warn!(
                     "another metrics recorder was installed first: /metrics stays empty"
                 );
+            }
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".to_owned())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::warn!(%err, "cannot start the metrics upkeep thread");
             }
             handle
         })
