@@ -21,3 +21,23 @@ impl std::fmt::Debug for DbConn {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DbConn;
+    use crate::connection::{ConnectionOptions, open};
+
+    #[test]
+    fn debug_names_the_backend_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("secret-name.db");
+        let conn = DbConn::Sqlite(
+            open(
+                path.to_str().expect("utf-8"),
+                &ConnectionOptions::read_write(),
+            )
+            .expect("open"),
+        );
+        assert_eq!(format!("{conn:?}"), "DbConn::Sqlite");
+    }
+}

@@ -194,6 +194,17 @@ mod tests {
     }
 
     #[test]
+    fn an_id_is_its_text_every_way_it_is_read() {
+        let text = "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b";
+        let id = ConversationId::from(text);
+        assert_eq!(id, ConversationId::from(text.to_owned()));
+        assert!(id == *text, "PartialEq<str>");
+        assert_eq!(id.as_ref() as &str, text);
+        assert_eq!(id.to_string(), text);
+        assert_eq!(id.into_string(), text);
+    }
+
+    #[test]
     fn a_session_id_never_shows_itself_in_debug() {
         let id = SessionId::new("f".repeat(64));
         assert_eq!(format!("{id:?}"), "SessionId([redacted])");

@@ -150,3 +150,38 @@ fn a_file_that_is_not_a_database_is_a_configure_error() {
     let err = open_err(&path, &ConnectionOptions::read_write());
     assert!(matches!(err, OpenError::Configure { .. }), "{err:?}");
 }
+
+#[test]
+fn the_default_options_are_a_read_write_connections() {
+    assert_eq!(
+        ConnectionOptions::default(),
+        ConnectionOptions::read_write()
+    );
+    assert!(ConnectionOptions::read_only().read_only);
+}
+
+#[test]
+fn postgres_refuses_a_zero_busy_timeout_before_connecting() {
+    let url = DatabaseUrl::parse("postgres://ada:pw@127.0.0.1:1/p").expect("url");
+    let zero = ConnectionOptions::read_write().with_busy_timeout(std::time::Duration::ZERO);
+    assert!(matches!(
+        open_postgres(&url, &zero),
+        Err(OpenError::ZeroBusyTimeout)
+    ));
+}
+
+#[test]
+fn an_unreachable_postgres_server_is_one_line_naming_the_url_without_its_password() {
+    let url = DatabaseUrl::parse("postgres://ada:hunter2@127.0.0.1:1/p").expect("url");
+    let Err(err) = open_postgres(&url, &ConnectionOptions::read_write()) else {
+        panic!("nobody listens on port 1");
+    };
+    let shown = err.to_string();
+    assert!(matches!(err, OpenError::Open { .. }), "{err:?}");
+    assert!(
+        shown.contains("postgres://ada:***@127.0.0.1:1/p"),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains('\n'), "one line: {shown:?}");
+}
