@@ -42,7 +42,7 @@ const UPKEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The process's Prometheus recorder, installed on first use: the `metrics`
 /// facade has one global recorder, which every [`AppState`] of a process
-/// shares. A thread of its own runs its upkeep every [`UPKEEP`].
+/// shares. A thread of its own runs its upkeep every second.
 pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
