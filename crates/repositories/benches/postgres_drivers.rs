@@ -45,10 +45,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, QueryDsl, SelectableHelper};
+use diesel::{Connection, QueryDsl, SelectableHelper};
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -63,7 +62,7 @@ use promptyard_repositories::{
     DatabaseUrl, Db, DbConfig, RepoError, UserRepository, WRITE_LOCK, write_transaction,
 };
 use promptyard_test_support::UserFactory;
-use promptyard_test_support::postgres::with_database;
+use promptyard_test_support::postgres::PgTestDatabase;
 
 const URL_VAR: &str = "PROMPTYARD_BENCH_POSTGRES_URL";
 const TASKS: usize = 64;
@@ -99,29 +98,13 @@ impl Kind {
     }
 }
 
-/// The bench's database; dropped (connections and all) on drop.
-struct BenchDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
+/// The bench's database: an empty one of test-support's, dropped
+/// (connections and all) with it.
+struct BenchDatabase(PgTestDatabase);
 
 impl BenchDatabase {
     fn create(admin: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("promptyard_bench_{}_{nanos}", std::process::id());
-        PgConnection::establish(admin)
-            .unwrap_or_else(|e| panic!("{URL_VAR}: cannot connect: {e}"))
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("create {name}: {e}"));
-        Self {
-            url: with_database(admin, &name),
-            admin: admin.to_owned(),
-            name,
-        }
+        Self(PgTestDatabase::empty(admin))
     }
 
     /// A new read-write connection, configured as production's.
@@ -131,23 +114,7 @@ impl BenchDatabase {
     }
 
     fn database_url(&self) -> DatabaseUrl {
-        DatabaseUrl::parse(&self.url).unwrap()
-    }
-}
-
-impl Drop for BenchDatabase {
-    fn drop(&mut self) {
-        let dropped = PgConnection::establish(&self.admin).and_then(|mut conn| {
-            conn.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
-        });
-        match dropped {
-            Ok(()) => println!("\ndropped database {}", self.name),
-            Err(err) => eprintln!("could not drop database {}: {err}", self.name),
-        }
+        DatabaseUrl::parse(self.0.url()).unwrap()
     }
 }
 
@@ -184,8 +151,10 @@ impl Backend {
                         Ok(conn)
                     })
                 });
-                let manager =
-                    AsyncDieselConnectionManager::new_with_config(database.url.clone(), config);
+                let manager = AsyncDieselConnectionManager::new_with_config(
+                    database.0.url().to_owned(),
+                    config,
+                );
                 let pool = Pool::builder(manager).max_size(size).build().unwrap();
                 // Open every connection before the clock starts, as `Db` does.
                 let held: Vec<_> = futures_join_all(size, &pool).await;
@@ -294,7 +263,10 @@ fn main() {
     let window = Duration::from_secs(secs);
 
     let database = BenchDatabase::create(&admin);
-    println!("database {} ({secs} s a measurement)", database.name);
+    println!(
+        "database {} ({secs} s a measurement)",
+        database.database_url()
+    );
     let ids: Arc<Vec<UserId>> = {
         let mut conn = database.conn();
         let applied = promptyard_repositories::migrations::apply_pending(&mut conn).unwrap();

@@ -119,6 +119,19 @@ struct Count {
     n: i64,
 }
 
+/// Whether the server `conn` is connected to has a database `name`.
+///
+/// # Panics
+/// If the catalogue cannot be read.
+pub fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Count>(conn)
+        .expect("read pg_database")
+        .n
+        > 0
+}
+
 /// The migrated template's name, building it first if no process has.
 fn template(admin: &str) -> String {
     let name = format!("promptyard_tpl_{}", MIGRATIONS_DIGEST.to_ascii_lowercase());
@@ -126,12 +139,7 @@ fn template(admin: &str) -> String {
     // One builder at a time, across processes; released with the session.
     conn.batch_execute("SELECT pg_advisory_lock(7261431)")
         .expect("advisory lock");
-    let exists = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
-        .bind::<diesel::sql_types::Text, _>(&name)
-        .get_result::<Count>(&mut conn)
-        .expect("look for the template")
-        .n
-        > 0;
+    let exists = database_exists(&mut conn, &name);
     if !exists {
         let building = format!("{name}_building");
         // One statement a call: neither may run inside a transaction block.
@@ -223,12 +231,10 @@ mod tests {
 
         let name = a.name.clone();
         drop(a);
-        let left = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
-            .bind::<diesel::sql_types::Text, _>(&name)
-            .get_result::<Count>(&mut admin_conn(&admin))
-            .expect("look")
-            .n;
-        assert_eq!(left, 0, "{name} dropped");
+        assert!(
+            !database_exists(&mut admin_conn(&admin), &name),
+            "{name} dropped"
+        );
     }
 
     #[test]
@@ -248,11 +254,9 @@ mod tests {
 
         let name = empty.name.clone();
         drop(empty);
-        let left = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
-            .bind::<diesel::sql_types::Text, _>(&name)
-            .get_result::<Count>(&mut admin_conn(&admin))
-            .expect("look")
-            .n;
-        assert_eq!(left, 0, "{name} dropped");
+        assert!(
+            !database_exists(&mut admin_conn(&admin), &name),
+            "{name} dropped"
+        );
     }
 }
