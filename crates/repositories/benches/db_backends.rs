@@ -25,6 +25,9 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod common;
+use common::Op;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,12 +50,6 @@ const READERS: usize = 8;
 enum Shape {
     MultiThread,
     CurrentThreadPerWorker,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Op {
-    Read,
-    Write,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -209,25 +206,7 @@ fn main() {
 }
 
 fn baseline(test_db: &TestDb, ids: &[UserId], op: Op, window: Duration) -> f64 {
-    let mut conn = test_db.conn();
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < window {
-        for _ in 0..100 {
-            match op {
-                Op::Read => {
-                    let id = &ids[(n as usize * 7919) % ids.len()];
-                    UserRepository::get_by_id(&mut conn, id).unwrap();
-                }
-                Op::Write => {
-                    let new = UserFactory::new().build();
-                    write_transaction(&mut conn, |c| UserRepository::create(c, &new)).unwrap();
-                }
-            }
-            n += 1;
-        }
-    }
-    n as f64 / start.elapsed().as_secs_f64()
+    common::one_connection_rate(&mut test_db.conn(), ids, op, false, window)
 }
 
 fn measure(

@@ -43,11 +43,14 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod common;
+use common::Op;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, QueryDsl, SelectableHelper};
+use diesel::{QueryDsl, SelectableHelper};
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -58,21 +61,13 @@ use promptyard_db_models::connection::{ConnectionOptions, DEFAULT_BUSY_TIMEOUT};
 use promptyard_db_models::ids::UserId;
 use promptyard_db_models::models::User;
 use promptyard_db_models::schema::users;
-use promptyard_repositories::{
-    DatabaseUrl, Db, DbConfig, RepoError, UserRepository, WRITE_LOCK, write_transaction,
-};
+use promptyard_repositories::{DatabaseUrl, Db, DbConfig, RepoError, UserRepository, WRITE_LOCK};
 use promptyard_test_support::UserFactory;
 use promptyard_test_support::postgres::PgTestDatabase;
 
 const URL_VAR: &str = "PROMPTYARD_BENCH_POSTGRES_URL";
 const TASKS: usize = 64;
 const USERS: usize = 1000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Read,
-    Write,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -326,30 +321,7 @@ fn baseline(
     read_in_transaction: bool,
     window: Duration,
 ) -> f64 {
-    let mut conn = database.conn();
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < window {
-        for _ in 0..100 {
-            match op {
-                Op::Read => {
-                    let id = &ids[(n as usize * 7919) % ids.len()];
-                    if read_in_transaction {
-                        conn.transaction(|c| UserRepository::get_by_id(c, id))
-                            .unwrap();
-                    } else {
-                        UserRepository::get_by_id(&mut conn, id).unwrap();
-                    }
-                }
-                Op::Write => {
-                    let new = UserFactory::new().build();
-                    write_transaction(&mut conn, |c| UserRepository::create(c, &new)).unwrap();
-                }
-            }
-            n += 1;
-        }
-    }
-    n as f64 / start.elapsed().as_secs_f64()
+    common::one_connection_rate(&mut database.conn(), ids, op, read_in_transaction, window)
 }
 
 fn measure(
