@@ -44,6 +44,9 @@ use promptyard_db_models::DbConn;
 /// ([`write_transaction`]); any number, fixed for Promptyard.
 pub const WRITE_LOCK: i64 = 0x7072_6f6d_7074;
 
+/// The statement that takes [`WRITE_LOCK`] (built once, not per write).
+const TAKE_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(123636798025844)";
+
 /// Runs `f` in a write transaction on `conn`, committed if `f` returns
 /// `Ok`, rolled back if it returns `Err`; inside it, `conn.transaction(..)`
 /// opens savepoints as usual.
@@ -67,7 +70,7 @@ where
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgres(c) => {
             AnsiTransactionManager::begin_transaction(c)?;
-            let locked = c.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
+            let locked = c.batch_execute(TAKE_WRITE_LOCK);
             if let Err(err) = locked {
                 let _ = AnsiTransactionManager::rollback_transaction(c);
                 return Err(err.into());
@@ -84,5 +87,16 @@ where
             Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
             Err(rollback) => Err(rollback.into()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_lock_statement_takes_write_lock() {
+        assert_eq!(
+            super::TAKE_WRITE_LOCK,
+            format!("SELECT pg_advisory_xact_lock({})", super::WRITE_LOCK)
+        );
     }
 }
