@@ -49,7 +49,7 @@ macro_rules! row_types {
 
         $(#[$new_attr])*
         pub struct $New {
-            $(pub $field: $ty,)*
+            $($(#[$field_attr])* pub $field: $ty,)*
         }
 
         debug_redacting!($Row {
@@ -150,12 +150,50 @@ row_types! {
         pub secret_hash: Vec<u8>,
         pub created_at: Timestamp,
         pub expires_at: Option<Timestamp>,
+        #[diesel(embed)]
+        pub limits: KeyLimitColumns,
     }
     set_by_the_database {
         pub last_used_at: Option<Timestamp>,
         pub revoked_at: Option<Timestamp>,
+        #[diesel(embed)]
+        pub meter: KeyMeter,
     }
-    debug { shown: [id, user_id, name, public_id, created_at, expires_at], redacted: [secret_hash] }
+    debug {
+        shown: [id, user_id, name, public_id, created_at, expires_at, limits],
+        redacted: [secret_hash]
+    }
+}
+
+/// An API key's limits, as stored on its row (`None`: no limit). Written
+/// whole: setting limits replaces all five.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_null = true)]
+pub struct KeyLimitColumns {
+    pub requests_per_minute: Option<i64>,
+    pub tokens_per_minute: Option<i64>,
+    pub token_budget: Option<i64>,
+    /// `"day"` or `"month"`; set exactly when `token_budget` is.
+    pub budget_period: Option<String>,
+    /// A JSON array of model ids; `None`: every model.
+    pub allowed_models: Option<String>,
+}
+
+/// What an API key has spent, as admission counts it (see the
+/// `add_api_key_limits` migration). A meter whose start is not the current
+/// minute or period counts as zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct KeyMeter {
+    pub minute_started_at: Option<Timestamp>,
+    pub minute_requests: i64,
+    pub minute_tokens: i64,
+    pub period_started_at: Option<Timestamp>,
+    /// Tokens settled in the period.
+    pub period_used: i64,
+    /// Tokens reserved by requests still running.
+    pub period_reserved: i64,
 }
 
 /// A row of `conversations`.
@@ -263,6 +301,8 @@ mod tests {
             expires_at: None,
             last_used_at: None,
             revoked_at: None,
+            limits: KeyLimitColumns::default(),
+            meter: KeyMeter::default(),
         };
         let shown = format!("{key:?}");
         assert!(

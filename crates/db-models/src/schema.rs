@@ -11,6 +11,17 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        requests_per_minute -> Nullable<BigInt>,
+        tokens_per_minute -> Nullable<BigInt>,
+        token_budget -> Nullable<BigInt>,
+        budget_period -> Nullable<Text>,
+        allowed_models -> Nullable<Text>,
+        minute_started_at -> Nullable<Timestamp>,
+        minute_requests -> BigInt,
+        minute_tokens -> BigInt,
+        period_started_at -> Nullable<Timestamp>,
+        period_used -> BigInt,
+        period_reserved -> BigInt,
     }
 }
 

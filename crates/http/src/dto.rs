@@ -9,6 +9,10 @@
 //! [`ConversationInfo`]: promptyard_services::ConversationInfo
 
 use promptyard_services::api_keys::{ExpiresInDays, KeyName};
+use promptyard_services::limits::{
+    BudgetPeriod, KeyLimits, REQUESTS_PER_MINUTE_MAX, TOKEN_BUDGET_MAX, TOKENS_PER_MINUTE_MAX,
+    parse_count,
+};
 use promptyard_services::playground::{
     MaxTokens, MessageContent, SystemPrompt, Temperature, Title,
 };
@@ -17,6 +21,7 @@ use promptyard_services::{
     ApiKeyInfo, Credentials, NewConversation, NewKey, NewMessage, PasswordChange, Sampling,
 };
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::json::{Fields, FromJsonObject};
@@ -153,15 +158,20 @@ pub struct CreateApiKeyBody {
     /// 1 to 3650; absent or `null` for a key that never expires.
     #[schema(value_type = Option<i64>, example = 90, minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<ExpiresInDays>,
+    /// What the key may spend; absent or `null` for no limits.
+    #[schema(value_type = Option<KeyLimits>)]
+    pub limits: KeyLimits,
 }
 
 impl FromJsonObject for CreateApiKeyBody {
     fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
         let name = fields.required_str_with("name", KeyName::parse);
         let expires = fields.optional_number_with("expires_in_days", ExpiresInDays::parse);
+        let limits = limits_field(fields, false);
         Some(Self {
             name: name?,
             expires_in_days: expires?,
+            limits: limits?,
         })
     }
 }
@@ -171,8 +181,120 @@ impl From<CreateApiKeyBody> for NewKey {
         Self {
             name: body.name,
             expires_in_days: body.expires_in_days,
+            limits: body.limits,
         }
     }
+}
+
+/// `PATCH /api/v1/api-keys/{id}`, parsed: the key's new limits, which
+/// replace the old ones whole (a field left out or `null` is no limit;
+/// `"limits": null` lifts them all).
+#[derive(Debug, Clone, ToSchema)]
+pub struct SetLimitsBody {
+    #[schema(value_type = Option<KeyLimits>)]
+    pub limits: KeyLimits,
+}
+
+impl FromJsonObject for SetLimitsBody {
+    fn from_json(fields: &mut Fields<'_>) -> Option<Self> {
+        let limits = limits_field(fields, true);
+        Some(Self { limits: limits? })
+    }
+}
+
+/// The fields a `limits` object may have.
+const LIMIT_FIELDS: [&str; 5] = [
+    "requests_per_minute",
+    "tokens_per_minute",
+    "token_budget",
+    "budget_period",
+    "models",
+];
+
+/// The `limits` field: an object of [`LIMIT_FIELDS`] (each absent or
+/// `null` for no limit), or `null`; absent too unless `required`. Its
+/// errors are named `limits.<field>`: a field it does not know is one (a
+/// misspelt limit must not go unnoticed), as are the rules across fields
+/// ([`KeyLimits::check`]; whether models exist is the service's to say).
+fn limits_field(fields: &mut Fields<'_>, required: bool) -> Option<KeyLimits> {
+    let map = match fields.object().get("limits") {
+        None if required => {
+            fields.reject("limits", "is required (an object, or null for no limits)");
+            return None;
+        }
+        None | Some(Value::Null) => return Some(KeyLimits::none()),
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            fields.reject("limits", "must be an object or null");
+            return None;
+        }
+    };
+    let mut inner = Fields::new(map);
+    for name in map.keys() {
+        if !LIMIT_FIELDS.contains(&name.as_str()) {
+            inner.reject(name, "is not a limit");
+        }
+    }
+    let requests = inner.optional_number_with("requests_per_minute", |v| {
+        parse_count(v, REQUESTS_PER_MINUTE_MAX)
+    });
+    let tokens = inner.optional_number_with("tokens_per_minute", |v| {
+        parse_count(v, TOKENS_PER_MINUTE_MAX)
+    });
+    let budget = inner.optional_number_with("token_budget", |v| parse_count(v, TOKEN_BUDGET_MAX));
+    let period = inner.optional_str_with("budget_period", BudgetPeriod::parse);
+    let models = model_list(&mut inner, map.get("models"));
+    let failed = inner.has_errors();
+    fields.absorb("limits", inner);
+    if failed {
+        return None;
+    }
+    let limits = KeyLimits {
+        requests_per_minute: requests?,
+        tokens_per_minute: tokens?,
+        token_budget: budget?,
+        budget_period: period?,
+        models: models?,
+    };
+    match limits.check(|_| true) {
+        Ok(limits) => Some(limits),
+        Err(errors) => {
+            fields.extend(errors);
+            None
+        }
+    }
+}
+
+/// `limits.models`: `null`, or a list of model ids (non-empty strings),
+/// each once.
+fn model_list(fields: &mut Fields<'_>, value: Option<&Value>) -> Option<Option<Vec<String>>> {
+    let items = match value {
+        None | Some(Value::Null) => return Some(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            fields.reject("models", "must be a list of model ids or null");
+            return None;
+        }
+    };
+    let mut models: Vec<String> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str().map(str::trim) {
+            Some(id) if !id.is_empty() => {
+                if !models.iter().any(|m| m == id) {
+                    models.push(id.to_owned());
+                }
+            }
+            _ => {
+                fields.reject(
+                    &format!("models[{i}]"),
+                    "must be a model id (a non-empty string)",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(Some(models))
 }
 
 /// A model of `GET /api/v1/playground/models`.

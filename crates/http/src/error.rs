@@ -10,7 +10,9 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
-use promptyard_services::{AuthError, BoxError, FieldError, PlaygroundError, RepoError};
+use promptyard_services::{
+    AuthError, BoxError, FieldError, PlaygroundError, Refusal, RefusalKind, RepoError,
+};
 
 use crate::problem::Problem;
 
@@ -53,6 +55,10 @@ pub enum ApiError {
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many attempts; retry in {} s", .retry_after.as_secs())]
     RateLimited { retry_after: Duration },
+    /// 429 `rate_limited` (a key's per-minute limit) or
+    /// `insufficient_quota` (its budget), with `Retry-After`.
+    #[error("{}", .0.detail)]
+    Limited(Refusal),
     /// 503 `unavailable`: storage trouble; retry later.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable(#[source] BoxError),
@@ -87,6 +93,10 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Limited(refusal) => match refusal.kind {
+                RefusalKind::RateLimited => "rate_limited",
+                RefusalKind::InsufficientQuota => "insufficient_quota",
+            },
             Self::Provider(_) => "provider_error",
             Self::Unavailable(_) | Self::Busy { .. } => "unavailable",
             Self::Unexpected(_) => "internal_error",
@@ -119,7 +129,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -138,7 +148,10 @@ impl ResponseError for ApiError {
         }
         let problem = self.problem();
         let mut response = problem.builder();
-        if let Self::RateLimited { retry_after } | Self::Busy { retry_after } = self {
+        if let Self::RateLimited { retry_after }
+        | Self::Busy { retry_after }
+        | Self::Limited(Refusal { retry_after, .. }) = self
+        {
             response.insert_header((RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
         }
         response.json(&problem)
@@ -186,6 +199,7 @@ impl From<PlaygroundError> for ApiError {
                 tracing::warn!(error = %err, "provider failed");
                 Self::Provider(err.to_string())
             }
+            PlaygroundError::Limited(refusal) => Self::Limited(refusal),
             PlaygroundError::Unavailable(source) => Self::Unavailable(Box::new(source)),
             PlaygroundError::Unexpected(source) => Self::Unexpected(source),
         }

@@ -16,7 +16,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use promptyard_services::{ApiKeyId, AuthError, AuthUser, KeyCaller, SessionId, UserId};
+use promptyard_services::{AuthError, AuthUser, KeyCaller, LlmCaller, SessionId, UserId};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -49,15 +49,25 @@ pub enum CurrentUser {
         user: AuthUser,
         session_id: SessionId,
     },
-    /// An API key (a valid `Authorization` header wins over a cookie).
-    Key { user: AuthUser, key_id: ApiKeyId },
+    /// An API key (a valid `Authorization` header wins over a cookie),
+    /// with its limits.
+    Key(KeyCaller),
 }
 
 impl CurrentUser {
     /// The signed-in user.
     pub fn user(&self) -> &AuthUser {
         match self {
-            Self::Session { user, .. } | Self::Key { user, .. } => user,
+            Self::Session { user, .. } | Self::Key(KeyCaller { user, .. }) => user,
+        }
+    }
+
+    /// The caller of an LLM request: a key's limits apply, a session has
+    /// none.
+    pub fn llm_caller(&self) -> LlmCaller {
+        match self {
+            Self::Session { user, .. } => LlmCaller::session(user.id.clone()),
+            Self::Key(key) => key.llm_caller(),
         }
     }
 
@@ -69,7 +79,7 @@ impl CurrentUser {
     /// The signed-in user, owned.
     pub fn into_user(self) -> AuthUser {
         match self {
-            Self::Session { user, .. } | Self::Key { user, .. } => user,
+            Self::Session { user, .. } | Self::Key(KeyCaller { user, .. }) => user,
         }
     }
 }
@@ -201,10 +211,7 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match key_caller(req) {
-            Ok(Some(caller)) => Ok(CurrentUser::Key {
-                user: caller.user,
-                key_id: caller.key_id,
-            }),
+            Ok(Some(caller)) => Ok(CurrentUser::Key(caller)),
             Ok(None) => from_session(req).map(|s| CurrentUser::Session {
                 user: s.user,
                 session_id: s.session_id,

@@ -25,7 +25,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_web::{get, post};
 use futures_util::stream::{self, StreamExt};
 use promptyard_services::providers::StreamEvent;
-use promptyard_services::{AuthError, UserId};
+use promptyard_services::{AuthError, KeyCaller, LlmCaller};
 use serde_json::{Map, Value};
 
 pub use self::error::GatewayError;
@@ -54,11 +54,18 @@ pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
     }
 }
 
-/// The owner of the API key in `Authorization: Bearer`; nothing else
-/// authenticates here.
+/// The API key in `Authorization: Bearer`, with its owner and limits;
+/// nothing else authenticates here.
 #[derive(Debug, Clone)]
 pub struct GatewayCaller {
-    pub user_id: UserId,
+    pub key: KeyCaller,
+}
+
+impl GatewayCaller {
+    /// The caller of an LLM request: the key's limits apply.
+    pub fn llm_caller(&self) -> LlmCaller {
+        self.key.llm_caller()
+    }
 }
 
 impl FromRequest for GatewayCaller {
@@ -76,9 +83,7 @@ impl FromRequest for GatewayCaller {
             let state =
                 state.ok_or_else(|| GatewayError::from(ApiError::unexpected("no AppState")))?;
             match state.api_keys.authenticate(&key).await {
-                Ok(caller) => Ok(Self {
-                    user_id: caller.user.id,
-                }),
+                Ok(key) => Ok(Self { key }),
                 Err(AuthError::Unauthenticated) => Err(GatewayError::unauthorized()),
                 Err(other) => Err(ApiError::from(other).into()),
             }
@@ -91,17 +96,17 @@ impl FromRequest for GatewayCaller {
     tag = "openai", operation_id = "openai_models",
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "OpenAI's list format.", body = ModelList),
+        (status = 200, description = "OpenAI's list format: every model, or those of the key's `limits.models`.", body = ModelList),
     ),
 )]
 #[get("/models")]
-pub(crate) async fn models(state: web::Data<AppState>, _caller: GatewayCaller) -> HttpResponse {
+pub(crate) async fn models(state: web::Data<AppState>, caller: GatewayCaller) -> HttpResponse {
+    let caller = caller.llm_caller();
     HttpResponse::Ok().json(ModelList {
         object: "list",
         data: state
             .playground
-            .models()
-            .iter()
+            .models_for(&caller)
             .map(|m| WireModel {
                 id: m.id.clone(),
                 object: "model",
@@ -130,7 +135,8 @@ impl FromJsonObject for RawObject {
     request_body(content = ChatCompletionRequest, description = "OpenAI's chat completion request, with the playground's limits; the body itself at most 1 MiB.", content_type = "application/json"),
     responses(
         (status = 200, description = "A `chat.completion`, or with `stream: true` `chat.completion.chunk` server-sent events (`ChatCompletionChunk`) ending with `data: [DONE]`.", body = ChatCompletion),
-        (status = 404, description = "OpenAI error shape, code `model_not_found`.", body = ErrorBody),
+        (status = 404, description = "OpenAI error shape, code `model_not_found` (also for a model outside the key's `limits.models`).", body = ErrorBody),
+        (status = 429, description = "OpenAI error shape, with `Retry-After`: type `rate_limit_error`, code `rate_limit_exceeded` (a per-minute limit of the key); or type and code `insufficient_quota` (its budget of the period is spent).", body = ErrorBody),
         (status = 502, description = "OpenAI error shape, type and code `provider_error`.", body = ErrorBody),
     ),
 )]
@@ -152,7 +158,7 @@ pub(crate) async fn chat_completions(
     if !request.stream {
         let completion = state
             .playground
-            .gateway_complete(&caller.user_id, request.chat)
+            .gateway_complete(&caller.llm_caller(), request.chat)
             .await?;
         return Ok(HttpResponse::Ok().json(ChatCompletion {
             object: "chat.completion",
@@ -172,7 +178,7 @@ pub(crate) async fn chat_completions(
     }
     let mut events = state
         .playground
-        .gateway_stream(&caller.user_id, request.chat)
+        .gateway_stream(&caller.llm_caller(), request.chat)
         .await?;
     // A failure before the first chunk is an ordinary error answer.
     let first = match events.next().await {

@@ -222,6 +222,27 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Whether a field was bad.
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// Takes the errors of `inner`, the fields of the object under
+    /// `prefix`, each named `prefix.field`.
+    pub fn absorb(&mut self, prefix: &str, inner: Fields<'_>) {
+        self.errors.extend(
+            inner
+                .errors
+                .into_iter()
+                .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message)),
+        );
+    }
+
+    /// Takes errors already named in full.
+    pub fn extend(&mut self, errors: Vec<FieldError>) {
+        self.errors.extend(errors);
+    }
+
     /// The parsed value if no field was bad, else 422 naming every bad one.
     pub fn finish<T>(self, parsed: Option<T>) -> Result<T, ApiError> {
         match parsed {

@@ -158,13 +158,15 @@ impl AppState {
             auth_config,
         );
         let sessions = SessionService::new(db.clone(), Arc::clone(&clock), Arc::clone(&ids));
-        let api_keys = ApiKeyService::new(db.clone(), Arc::clone(&clock), Arc::clone(&ids));
-        let playground = PlaygroundService::new(
+        let providers = Arc::new(ProviderRegistry::with_echo());
+        let api_keys = ApiKeyService::new(
             db.clone(),
             Arc::clone(&clock),
             Arc::clone(&ids),
-            Arc::new(ProviderRegistry::with_echo()),
+            Arc::clone(&providers),
         );
+        let playground =
+            PlaygroundService::new(db.clone(), Arc::clone(&clock), Arc::clone(&ids), providers);
         Ok(Self {
             db,
             auth,
@@ -206,12 +208,28 @@ impl AppState {
     /// every registry).
     #[must_use]
     pub fn with_providers(mut self, providers: ProviderRegistry) -> Self {
+        let providers = Arc::new(providers);
+        self.api_keys = ApiKeyService::new(
+            self.db.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            Arc::clone(&providers),
+        );
         self.playground = PlaygroundService::new(
             self.db.clone(),
             Arc::clone(&self.clock),
             Arc::clone(&self.ids),
-            Arc::new(providers),
-        );
+            providers,
+        )
+        .with_default_reserve(self.playground.default_reserve());
+        self
+    }
+
+    /// The same state, reserving `tokens` completion tokens for a limited
+    /// key's LLM request that sets no `max_tokens`.
+    #[must_use]
+    pub fn with_default_reserve(mut self, tokens: u32) -> Self {
+        self.playground = self.playground.with_default_reserve(tokens);
         self
     }
 }

@@ -28,16 +28,16 @@ pub const MESSAGE_BODY_LIMIT: usize = 1024 * 1024;
     tag = "playground",
     security(("session_cookie" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "Every model; `echo-1` is always there.", body = ModelsBody),
+        (status = 200, description = "The models the caller may use: every model (`echo-1` is always there), or those of the API key's `limits.models`.", body = ModelsBody),
     ),
 )]
 #[get("/playground/models")]
-pub(crate) async fn models(state: web::Data<AppState>, _caller: CurrentUser) -> HttpResponse {
+pub(crate) async fn models(state: web::Data<AppState>, caller: CurrentUser) -> HttpResponse {
+    let caller = caller.llm_caller();
     HttpResponse::Ok().json(ModelsBody {
         models: state
             .playground
-            .models()
-            .iter()
+            .models_for(&caller)
             .map(ModelBody::from)
             .collect(),
     })
@@ -50,7 +50,7 @@ pub(crate) async fn models(state: web::Data<AppState>, _caller: CurrentUser) -> 
     request_body = CreateConversationBody,
     responses(
         (status = 201, description = "Created.", body = ConversationInfo),
-        (status = 422, description = "`validation_failed`: an unknown model, a title over 200 characters, ...", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: an unknown model (or one outside the API key's `limits.models`), a title over 200 characters, ...", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/playground/conversations")]
@@ -61,7 +61,7 @@ pub(crate) async fn create_conversation(
 ) -> Result<HttpResponse, ApiError> {
     let created = state
         .playground
-        .create_conversation(caller.user_id(), body.0.into())
+        .create_conversation(&caller.llm_caller(), body.0.into())
         .await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -183,7 +183,8 @@ pub(crate) async fn delete_conversation(
         (status = 200, description = "With `stream: true`: server-sent events.", content_type = "text/event-stream"),
         (status = 404, description = "`not_found`.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: over 1 MiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: content, temperature or max_tokens out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: content, temperature or max_tokens out of range, or a model the API key may not use.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "With an API key that has limits: `rate_limited` (a per-minute limit) or `insufficient_quota` (the budget of the period is spent), with `Retry-After`; nothing was sent or stored.", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "`provider_error`: the provider failed or timed out; nothing was stored.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -198,13 +199,13 @@ pub(crate) async fn send_message(
     if !stream {
         let exchange = state
             .playground
-            .send_message(caller.user_id(), &id, message)
+            .send_message(&caller.llm_caller(), &id, message)
             .await?;
         return Ok(HttpResponse::Created().json(exchange));
     }
     let mut events = state
         .playground
-        .stream_message(caller.user_id(), &id, message)
+        .stream_message(&caller.llm_caller(), &id, message)
         .await?;
     // A failure before the first event is still an ordinary error answer.
     let first = match events.next().await {

@@ -39,6 +39,7 @@ pub(crate) fn api_v1(cfg: &mut ServiceConfig<'_>) {
         .service(auth::revoke_session)
         .service(api_keys::create)
         .service(api_keys::list)
+        .service(api_keys::set_limits)
         .service(api_keys::revoke)
         .service(playground::models)
         .service(playground::create_conversation)

@@ -54,7 +54,7 @@ pub mod users;
 #[cfg(test)]
 mod test_helpers;
 
-pub use api_keys::ApiKeyRepository;
+pub use api_keys::{ApiKeyRepository, MeterHold, MeterWindow};
 pub use backend::{WRITE_LOCK, write_transaction};
 pub use conversations::{ConversationRepository, TokenTotals, UsageRepository};
 pub use db::{Db, DbConfig, OpenDbError, Queued};
@@ -70,7 +70,7 @@ pub use promptyard_db_models::ids::{
     self, ApiKeyId, ConversationId, MessageId, SessionId, SessionPublicId, UsageRecordId, UserId,
 };
 pub use promptyard_db_models::models::{
-    ApiKey, Conversation, LoginFailure, Message, NewApiKey, NewSession, NewUser, Session,
-    Timestamp, UsageRecord, User,
+    ApiKey, Conversation, KeyLimitColumns, KeyMeter, LoginFailure, Message, NewApiKey, NewSession,
+    NewUser, Session, Timestamp, UsageRecord, User,
 };
 pub use promptyard_db_models::url::{Backend, DatabaseUrl, UrlError, redact};

@@ -556,10 +556,12 @@ fn assert_key_object(key: &Value) {
     assert_eq!(
         names,
         [
+            "budget_used",
             "created_at",
             "expires_at",
             "id",
             "last_used_at",
+            "limits",
             "name",
             "prefix"
         ]

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use promptyard_services::playground::{MessageContent, Title};
 use promptyard_services::{
-    AuthConfig, AuthService, Clock, Credentials, Db, DbConfig, IdGenerator, NewConversation,
-    NewMessage, PasswordHasher, PlaygroundService, ProviderRegistry, Sampling, SystemClock,
-    UuidV7Ids,
+    AuthConfig, AuthService, Clock, Credentials, Db, DbConfig, IdGenerator, LlmCaller,
+    NewConversation, NewMessage, PasswordHasher, PlaygroundService, ProviderRegistry, Sampling,
+    SystemClock, UuidV7Ids,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -46,12 +46,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         })
         .await?;
     println!("registered {} ({})", user.email, user.id);
+    // Signed in as a user (not with an API key): no key limits apply.
+    let caller = LlmCaller::session(user.id.clone());
 
     let playground =
         PlaygroundService::new(db, clock, ids, Arc::new(ProviderRegistry::with_echo()));
     let conversation = playground
         .create_conversation(
-            &user.id,
+            &caller,
             NewConversation {
                 model: "echo-1".to_owned(),
                 title: Some(Title::parse("A first conversation")?),
@@ -66,7 +68,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let exchange = playground
         .send_message(
-            &user.id,
+            &caller,
             &conversation.id,
             NewMessage {
                 content: MessageContent::parse("Hello, echo!")?,

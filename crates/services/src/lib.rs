@@ -92,6 +92,7 @@ pub mod auth;
 pub mod clock;
 pub mod credentials;
 pub mod ids;
+pub mod limits;
 pub mod password;
 pub mod playground;
 pub mod providers;
@@ -108,6 +109,7 @@ pub use auth::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Email, Password};
 pub use ids::{IdGenerator, SequentialIds, UuidV7Ids};
+pub use limits::{BudgetPeriod, KeyGrant, KeyLimits, LlmCaller, Refusal, RefusalKind};
 pub use password::{HashError, HasherConfig, PasswordHasher};
 pub use playground::{
     ConversationInfo, ConversationWithMessages, Exchange, ExchangeEvent, ExchangeStream,

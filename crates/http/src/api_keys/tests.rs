@@ -44,10 +44,12 @@ async fn a_key_is_created_shown_once_and_listed_without_its_secret() {
     assert_eq!(
         keys,
         [
+            "budget_used",
             "created_at",
             "expires_at",
             "id",
             "last_used_at",
+            "limits",
             "name",
             "prefix"
         ]

@@ -2,10 +2,12 @@
 //! ([`ErrorBody`]), the API's own errors translated once.
 
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use promptyard_services::PlaygroundError;
+use promptyard_services::{PlaygroundError, RefusalKind};
 
 use super::wire::{ErrorBody, ErrorDetail};
 use crate::error::{ApiError, cause_chain};
@@ -15,6 +17,8 @@ use crate::error::{ApiError, cause_chain};
 pub struct GatewayError {
     pub status: StatusCode,
     pub detail: ErrorDetail,
+    /// Sent as `Retry-After` (whole seconds, at least 1) when set.
+    pub retry_after: Option<Duration>,
 }
 
 impl GatewayError {
@@ -32,6 +36,7 @@ impl GatewayError {
                 param: None,
                 code,
             },
+            retry_after: None,
         }
     }
 
@@ -87,7 +92,11 @@ impl ResponseError for GatewayError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(self.body())
+        let mut response = HttpResponse::build(self.status);
+        if let Some(after) = self.retry_after {
+            response.insert_header((RETRY_AFTER, after.as_secs().max(1).to_string()));
+        }
+        response.json(self.body())
     }
 }
 
@@ -153,6 +162,21 @@ impl From<PlaygroundError> for GatewayError {
             PlaygroundError::Provider(err) => {
                 tracing::warn!(error = %err, "provider failed");
                 Self::provider(err.to_string())
+            }
+            // OpenAI's own 429s: a rate limit, or a spent quota.
+            PlaygroundError::Limited(refusal) => {
+                let (kind, code) = match refusal.kind {
+                    RefusalKind::RateLimited => ("rate_limit_error", "rate_limit_exceeded"),
+                    RefusalKind::InsufficientQuota => ("insufficient_quota", "insufficient_quota"),
+                };
+                let mut err = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    kind,
+                    Some(code),
+                    refusal.detail,
+                );
+                err.retry_after = Some(refusal.retry_after);
+                err
             }
             other => ApiError::from(other).into(),
         }

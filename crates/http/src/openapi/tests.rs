@@ -19,6 +19,7 @@ const CONTRACT: &[&str] = &[
     "GET /api/v1/auth/sessions",
     "DELETE /api/v1/auth/sessions/{id}",
     "POST /api/v1/api-keys",
+    "PATCH /api/v1/api-keys/{id}",
     "GET /api/v1/api-keys",
     "DELETE /api/v1/api-keys/{id}",
     "GET /api/v1/playground/models",

@@ -20,6 +20,7 @@ fn new_key(user: &User, public_id: &str, created_at: Timestamp) -> NewApiKey {
         secret_hash: vec![7; 32],
         created_at,
         expires_at: None,
+        limits: KeyLimitColumns::default(),
     }
 }
 

@@ -21,6 +21,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use promptyard_repositories::{
     ApiKey, ApiKeyId, ApiKeyRepository, Db, NewApiKey, OptionalExt, RepoError, UserId,
 };
+
+use crate::limits::{KeyGrant, KeyLimits, LlmCaller};
+use crate::providers::ProviderRegistry;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -58,18 +61,27 @@ pub struct ApiKeyInfo {
     /// When the key last authenticated a request (to the minute), or `null`.
     #[serde(with = "crate::rfc3339::option")]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// What the key may spend.
+    pub limits: KeyLimits,
+    /// Tokens used in the current budget period (0 without a budget).
+    #[schema(example = 0)]
+    pub budget_used: u64,
 }
 
-impl From<ApiKey> for ApiKeyInfo {
-    fn from(key: ApiKey) -> Self {
-        Self {
+impl ApiKeyInfo {
+    /// The stored `key` as its owner sees it at `now`.
+    fn at(key: ApiKey, now: DateTime<Utc>) -> Result<Self, AuthError> {
+        let limits = KeyLimits::from_columns(&key.limits).map_err(AuthError::Unexpected)?;
+        Ok(Self {
             prefix: display_prefix(&key.public_id),
+            budget_used: limits.budget_used(&key.meter, now),
+            limits,
             id: key.id,
             name: key.name,
             created_at: key.created_at.and_utc(),
             expires_at: key.expires_at.map(|t| t.and_utc()),
             last_used_at: key.last_used_at.map(|t| t.and_utc()),
-        }
+        })
     }
 }
 
@@ -120,6 +132,8 @@ pub struct NewKey {
     pub name: KeyName,
     /// `None`: it never expires.
     pub expires_in_days: Option<ExpiresInDays>,
+    /// Its limits (checked by [`ApiKeyService::create`]: models must exist).
+    pub limits: KeyLimits,
 }
 
 /// A key just created: the whole key (shown once) and its description.
@@ -129,11 +143,25 @@ pub struct CreatedApiKey {
     pub info: ApiKeyInfo,
 }
 
-/// Who a key authenticates.
+/// Who a key authenticates, and what the key may spend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCaller {
     pub user: AuthUser,
     pub key_id: ApiKeyId,
+    pub limits: Arc<KeyLimits>,
+}
+
+impl KeyCaller {
+    /// The caller of an LLM request made with this key: its limits apply.
+    pub fn llm_caller(&self) -> LlmCaller {
+        LlmCaller {
+            user: self.user.id.clone(),
+            key: Some(KeyGrant {
+                key_id: self.key_id.clone(),
+                limits: Arc::clone(&self.limits),
+            }),
+        }
+    }
 }
 
 /// Creates, lists, revokes and checks API keys.
@@ -142,17 +170,39 @@ pub struct ApiKeyService {
     db: Db,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    /// The models a key's allow-list may name.
+    providers: Arc<ProviderRegistry>,
 }
 
 impl ApiKeyService {
-    /// Keys on `db`, timed by `clock`, with ids from `ids`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
-        Self { db, clock, ids }
+    /// Keys on `db`, timed by `clock`, with ids from `ids`, whose
+    /// allow-lists name models of `providers`.
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        providers: Arc<ProviderRegistry>,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            ids,
+            providers,
+        }
+    }
+
+    /// `limits` if every model it names exists, else
+    /// [`AuthError::Validation`] naming each one that does not.
+    fn checked(&self, limits: KeyLimits) -> Result<KeyLimits, AuthError> {
+        limits
+            .check(|model| self.providers.provider(model).is_some())
+            .map_err(AuthError::Validation)
     }
 
     /// Creates a key for `user`; returns it whole, this once.
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     pub async fn create(&self, user: &UserId, new: NewKey) -> Result<CreatedApiKey, AuthError> {
+        let limits = self.checked(new.limits)?.to_columns();
         let (name, expires_in_days) = (new.name.0, new.expires_in_days.map(|d| d.0));
         let now = self.clock.now();
         // 60 random bits make a clash of public ids all but impossible; if
@@ -167,6 +217,7 @@ impl ApiKeyService {
                 secret_hash: key.secret_hash().to_vec(),
                 created_at: now.naive_utc(),
                 expires_at: expires_in_days.map(|days| (now + TimeDelta::days(days)).naive_utc()),
+                limits: limits.clone(),
             };
             match self
                 .db
@@ -177,7 +228,7 @@ impl ApiKeyService {
                     tracing::info!(event = "api_key_created", user_id = %user, key_id = %row.id, "API key created");
                     return Ok(CreatedApiKey {
                         key,
-                        info: row.into(),
+                        info: ApiKeyInfo::at(row, now)?,
                     });
                 }
                 Err(RepoError::UniqueViolation { constraint })
@@ -193,13 +244,40 @@ impl ApiKeyService {
     /// The user's active keys, newest first.
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     pub async fn list(&self, user: &UserId) -> Result<Vec<ApiKeyInfo>, AuthError> {
-        let now = self.clock.now().naive_utc();
+        let now = self.clock.now();
         let user = user.clone();
         let keys = self
             .db
-            .read(move |conn| ApiKeyRepository::list_active_for_user(conn, &user, now))
+            .read(move |conn| ApiKeyRepository::list_active_for_user(conn, &user, now.naive_utc()))
             .await?;
-        Ok(keys.into_iter().map(ApiKeyInfo::from).collect())
+        keys.into_iter()
+            .map(|key| ApiKeyInfo::at(key, now))
+            .collect()
+    }
+
+    /// Replaces the limits of one of the user's active keys (a field left
+    /// `None` is no limit); returns the key. [`AuthError::NotFound`] if it
+    /// is not theirs, does not exist, or is revoked or expired;
+    /// [`AuthError::Validation`] for a model that does not exist. What the
+    /// key has spent in the current minute and period still counts.
+    #[tracing::instrument(skip_all, fields(user_id = %user, key_id = %key))]
+    pub async fn set_limits(
+        &self,
+        user: &UserId,
+        key: &ApiKeyId,
+        limits: KeyLimits,
+    ) -> Result<ApiKeyInfo, AuthError> {
+        let columns = self.checked(limits)?.to_columns();
+        let now = self.clock.now();
+        let (owner, id) = (user.clone(), key.clone());
+        let row = self
+            .db
+            .write(move |conn| {
+                ApiKeyRepository::set_limits(conn, &owner, &id, now.naive_utc(), &columns)
+            })
+            .await?;
+        tracing::info!(event = "api_key_limits_set", user_id = %user, key_id = %key, "API key limits set");
+        ApiKeyInfo::at(row, now)
     }
 
     /// Revokes one of the user's keys; [`AuthError::NotFound`] if it is not
@@ -249,9 +327,11 @@ impl ApiKeyService {
                 tracing::warn!(error = %err, "could not record API key use");
             }
         }
+        let limits = KeyLimits::from_columns(&key.limits).map_err(AuthError::Unexpected)?;
         Ok(KeyCaller {
             user: user.into(),
             key_id: key.id,
+            limits: Arc::new(limits),
         })
     }
 }

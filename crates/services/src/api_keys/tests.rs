@@ -6,7 +6,14 @@ type Fixture = crate::test_helpers::Fixture<ApiKeyService>;
 
 /// An [`ApiKeyService`] over a fresh database.
 fn fixture() -> Fixture {
-    Fixture::new(|env| ApiKeyService::new(env.db.clone(), env.clock(), Arc::new(UuidV7Ids)))
+    Fixture::new(|env| {
+        ApiKeyService::new(
+            env.db.clone(),
+            env.clock(),
+            Arc::new(UuidV7Ids),
+            Arc::new(ProviderRegistry::with_echo()),
+        )
+    })
 }
 
 /// A key to create, parsed (the rules are the parsers' own tests).
@@ -15,6 +22,7 @@ fn key(name: &str, days: Option<i64>) -> NewKey {
         name: KeyName::parse(name).expect("a valid name"),
         #[allow(clippy::cast_precision_loss)]
         expires_in_days: days.map(|d| ExpiresInDays::parse(d as f64).expect("valid days")),
+        limits: KeyLimits::none(),
     }
 }
 

@@ -9,20 +9,21 @@ use super::{
     ConversationInfo, ConversationWithMessages, MessageInfo, ModelUsage, NewConversation, Page,
     PageRequest, PlaygroundError, PlaygroundService, Tokens, UsageSummary,
 };
+use crate::limits::LlmCaller;
 use crate::validation::FieldError;
 
 impl PlaygroundService {
-    /// Creates a conversation of `user` with a known model
-    /// ([`PlaygroundError::UnknownModel`] otherwise).
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    /// Creates a conversation of the caller with a model it may use
+    /// ([`PlaygroundError::UnknownModel`] otherwise: unknown, or outside
+    /// its key's allow-list).
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user))]
     pub async fn create_conversation(
         &self,
-        user: &UserId,
+        caller: &LlmCaller,
         new: NewConversation,
     ) -> Result<ConversationInfo, PlaygroundError> {
-        if !self.knows_model(&new.model) {
-            return Err(PlaygroundError::UnknownModel(new.model));
-        }
+        self.provider_for(caller, &new.model)?;
+        let user = &caller.user;
         let now = self.clock.now().naive_utc();
         let row = Conversation {
             id: self.ids.new_id().into(),

@@ -14,6 +14,7 @@ use super::{
     Exchange, ExchangeEvent, ExchangeStream, NewMessage, PlaygroundError, PlaygroundService,
     UsageSource, stored,
 };
+use crate::limits::{Admission, LlmCaller};
 use crate::providers::{
     ChatMessage, ChatProvider, ChatRequest, CompletionStream, ProviderError, Role, StreamEvent,
     Usage, count_tokens,
@@ -47,10 +48,11 @@ impl PlaygroundService {
     /// store.
     async fn prepare(
         &self,
-        user: &UserId,
+        caller: &LlmCaller,
         conversation: &ConversationId,
         message: NewMessage,
     ) -> Result<(Prepared, ChatRequest), PlaygroundError> {
+        let user = &caller.user;
         let asked_at = self.clock.now();
         let content = message.content.into_string();
         let tokens = count_tokens(&content);
@@ -91,6 +93,12 @@ impl PlaygroundService {
                 "the conversation's model is no longer configured",
             )])
         })?;
+        if !caller.allows(&conversation.model) {
+            return Err(PlaygroundError::Validation(vec![FieldError::new(
+                "model",
+                "the conversation's model is not one this API key may use",
+            )]));
+        }
         // An answer is never sent without its question.
         let first_question = history
             .iter()
@@ -130,13 +138,16 @@ impl PlaygroundService {
     }
 
     /// Writes the user message, the answer and the usage in one
-    /// transaction.
+    /// transaction, with the settlement of the key's admission if there is
+    /// one.
     async fn store(
         &self,
         prepared: &Prepared,
         answer: String,
         usage: Usage,
+        admission: Option<Admission>,
     ) -> Result<Exchange, PlaygroundError> {
+        let settlement = admission.as_ref().map(|a| a.settlement(usage));
         let answered_at = self.clock.now().naive_utc();
         let question = Message {
             id: self.ids.new_id().into(),
@@ -176,6 +187,9 @@ impl PlaygroundService {
                 ConversationRepository::add_message(conn, &answer)?;
                 UsageRepository::record(conn, &record)?;
                 ConversationRepository::touch(conn, &conversation, answered_at)?;
+                if let Some(settlement) = &settlement {
+                    settlement.apply(conn)?;
+                }
                 Ok::<_, RepoError>((question, answer))
             })
             .await
@@ -183,6 +197,9 @@ impl PlaygroundService {
                 RepoError::ForeignKeyViolation => PlaygroundError::NotFound,
                 other => other.into(),
             })?;
+        if let Some(admission) = admission {
+            admission.settled();
+        }
         Ok(Exchange {
             user_message: question.into(),
             assistant_message: answer.into(),
@@ -192,34 +209,37 @@ impl PlaygroundService {
 
     /// Sends `message` to the conversation's model and stores the exchange
     /// once the answer is complete.
-    #[tracing::instrument(skip_all, fields(user_id = %user, conversation_id = %conversation))]
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user, conversation_id = %conversation))]
     pub async fn send_message(
         &self,
-        user: &UserId,
+        caller: &LlmCaller,
         conversation: &ConversationId,
         message: NewMessage,
     ) -> Result<Exchange, PlaygroundError> {
-        let (prepared, request) = self.prepare(user, conversation, message).await?;
+        let (prepared, request) = self.prepare(caller, conversation, message).await?;
+        let admission = self.admit(caller, &request).await?;
         let completion = prepared.provider.complete(request).await?;
-        self.store(&prepared, completion.content, completion.usage)
+        self.store(&prepared, completion.content, completion.usage, admission)
             .await
     }
 
     /// Like [`send_message`](Self::send_message), streamed: deltas as they
     /// arrive, then the stored exchange. An error ends the stream and
     /// nothing is stored.
-    #[tracing::instrument(skip_all, fields(user_id = %user, conversation_id = %conversation))]
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user, conversation_id = %conversation))]
     pub async fn stream_message(
         &self,
-        user: &UserId,
+        caller: &LlmCaller,
         conversation: &ConversationId,
         message: NewMessage,
     ) -> Result<ExchangeStream, PlaygroundError> {
-        let (prepared, request) = self.prepare(user, conversation, message).await?;
+        let (prepared, request) = self.prepare(caller, conversation, message).await?;
+        let admission = self.admit(caller, &request).await?;
         let upstream = prepared.provider.stream(request).await?;
         let state = StreamState {
             service: self.clone(),
             prepared,
+            admission,
             upstream,
             text: String::new(),
             over: false,
@@ -232,6 +252,9 @@ impl PlaygroundService {
 struct StreamState {
     service: PlaygroundService,
     prepared: Prepared,
+    /// The key's reservation, settled with the answer; given back if the
+    /// stream fails or is dropped.
+    admission: Option<Admission>,
     upstream: CompletionStream,
     text: String,
     over: bool,
@@ -250,15 +273,21 @@ impl StreamState {
             Some(Ok(StreamEvent::Done { usage, .. })) => {
                 self.over = true;
                 let answer = std::mem::take(&mut self.text);
-                let stored = self.service.store(&self.prepared, answer, usage).await;
+                let admission = self.admission.take();
+                let stored = self
+                    .service
+                    .store(&self.prepared, answer, usage, admission)
+                    .await;
                 Some((stored.map(ExchangeEvent::Done), self))
             }
             Some(Err(err)) => {
                 self.over = true;
+                self.admission.take();
                 Some((Err(PlaygroundError::Provider(err)), self))
             }
             None => {
                 self.over = true;
+                self.admission.take();
                 let cut = ProviderError::StreamCut {
                     provider: self.prepared.provider.name().to_owned(),
                 };

@@ -50,7 +50,13 @@ use promptyard_repositories::{BoxError, Db, RepoError, UsageRecord, UserId};
 
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
-use crate::providers::{ChatProvider, ModelInfo, ProviderError, ProviderRegistry, Usage};
+use crate::limits::{
+    Admission, AdmissionError, DEFAULT_RESERVED_COMPLETION_TOKENS, LlmCaller, Refusal,
+    reservation_tokens,
+};
+use crate::providers::{
+    ChatProvider, ChatRequest, ModelInfo, ProviderError, ProviderRegistry, Usage,
+};
 use crate::validation::FieldError;
 
 mod conversations;
@@ -84,6 +90,9 @@ pub enum PlaygroundError {
     UnknownModel(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The key's limits refuse the request (429).
+    #[error(transparent)]
+    Limited(Refusal),
     #[error("database unavailable")]
     Unavailable(#[source] RepoError),
     #[error("unexpected error")]
@@ -92,6 +101,15 @@ pub enum PlaygroundError {
 
 from_repo_error!(PlaygroundError);
 
+impl From<AdmissionError> for PlaygroundError {
+    fn from(err: AdmissionError) -> Self {
+        match err {
+            AdmissionError::Refused(refusal) => Self::Limited(refusal),
+            AdmissionError::Repo(err) => err.into(),
+        }
+    }
+}
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct PlaygroundService {
@@ -99,6 +117,9 @@ pub struct PlaygroundService {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     providers: Arc<ProviderRegistry>,
+    /// Completion tokens a limited key's request without `max_tokens`
+    /// reserves.
+    default_reserve: u32,
 }
 
 /// Where usage came from: the `usage_records.source` values the schema
@@ -136,7 +157,21 @@ impl PlaygroundService {
             clock,
             ids,
             providers,
+            default_reserve: DEFAULT_RESERVED_COMPLETION_TOKENS,
         }
+    }
+
+    /// The same service, reserving `tokens` completion tokens for a limited
+    /// key's request that sets no `max_tokens`.
+    #[must_use]
+    pub fn with_default_reserve(mut self, tokens: u32) -> Self {
+        self.default_reserve = tokens;
+        self
+    }
+
+    /// What a limited key's request without `max_tokens` reserves.
+    pub fn default_reserve(&self) -> u32 {
+        self.default_reserve
     }
 
     /// Every model, `echo-1` first.
@@ -144,15 +179,43 @@ impl PlaygroundService {
         self.providers.models()
     }
 
+    /// The models `caller` may use (a key's allow-list narrows them),
+    /// `echo-1` first when allowed.
+    pub fn models_for<'a>(&'a self, caller: &'a LlmCaller) -> impl Iterator<Item = &'a ModelInfo> {
+        self.models().iter().filter(|m| caller.allows(&m.id))
+    }
+
     /// Whether some provider serves `model`.
     pub fn knows_model(&self, model: &str) -> bool {
         self.providers.provider(model).is_some()
     }
 
-    fn provider_for(&self, model: &str) -> Result<Arc<dyn ChatProvider>, PlaygroundError> {
+    /// The provider of `model`, if `caller` may use it: a model outside a
+    /// key's allow-list is unknown to that key.
+    fn provider_for(
+        &self,
+        caller: &LlmCaller,
+        model: &str,
+    ) -> Result<Arc<dyn ChatProvider>, PlaygroundError> {
         self.providers
             .provider(model)
+            .filter(|_| caller.allows(model))
             .ok_or_else(|| PlaygroundError::UnknownModel(model.to_owned()))
+    }
+
+    /// Admits `request` on the caller's key, if a limited one: its tokens
+    /// and one request reserved, or [`PlaygroundError::Limited`]. `None`
+    /// when nothing is metered (a session, a key without numeric limits).
+    async fn admit(
+        &self,
+        caller: &LlmCaller,
+        request: &ChatRequest,
+    ) -> Result<Option<Admission>, PlaygroundError> {
+        let Some(key) = &caller.key else {
+            return Ok(None);
+        };
+        let tokens = reservation_tokens(request, self.default_reserve);
+        Ok(Admission::reserve(&self.db, &self.clock, key, tokens).await?)
     }
 
     fn usage_record(

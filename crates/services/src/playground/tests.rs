@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ids::UuidV7Ids;
+use crate::limits::LlmCaller;
 use crate::providers::{ChatMessage, ChatRequest, Role, StreamEvent};
 use crate::providers::{DEFAULT_CONTEXT_TOKENS, ModelSpec, OpenAiProvider};
 use crate::test_helpers::{self, TestEnv, assert_matches, start};
@@ -106,7 +107,10 @@ impl Fixture {
     /// Starts ada's conversation "A chat" with `model`.
     async fn conversation(&self, model: &str, system_prompt: Option<&str>) -> ConversationInfo {
         self.playground
-            .create_conversation(&self.ada, conv(model, Some("A chat"), system_prompt))
+            .create_conversation(
+                &LlmCaller::session(self.ada.clone()),
+                conv(model, Some("A chat"), system_prompt),
+            )
             .await
             .expect("create")
     }
@@ -114,13 +118,16 @@ impl Fixture {
     /// Sends `content` to ada's conversation `id` with the default options.
     async fn send(&self, id: &ConversationId, content: &str) -> Result<Exchange, PlaygroundError> {
         let message = msg(content, MessageOptions::default());
-        self.playground.send_message(&self.ada, id, message).await
+        self.playground
+            .send_message(&LlmCaller::session(self.ada.clone()), id, message)
+            .await
     }
 
     /// Streams `content` to ada's conversation `id` with the default options.
     async fn stream(&self, id: &ConversationId, content: &str) -> ExchangeStream {
         let message = msg(content, MessageOptions::default());
-        let stream = self.playground.stream_message(&self.ada, id, message);
+        let caller = LlmCaller::session(self.ada.clone());
+        let stream = self.playground.stream_message(&caller, id, message);
         stream.await.expect("stream")
     }
 
@@ -155,7 +162,10 @@ async fn conversations_need_a_known_model() {
     let f = fixture();
     let unknown = f
         .playground
-        .create_conversation(&f.ada, conv("gpt-9", Some("t"), Some("ok")))
+        .create_conversation(
+            &LlmCaller::session(f.ada.clone()),
+            conv("gpt-9", Some("t"), Some("ok")),
+        )
         .await;
     assert_matches!(unknown, Err(PlaygroundError::UnknownModel(ref m)) if m == "gpt-9");
     assert!(f.playground.knows_model("echo-1"));
@@ -168,7 +178,10 @@ async fn conversations_need_a_known_model() {
     assert_eq!((created.created_at, created.updated_at), (start(), start()));
     let untitled = f
         .playground
-        .create_conversation(&f.ada, conv("echo-1", None, None))
+        .create_conversation(
+            &LlmCaller::session(f.ada.clone()),
+            conv("echo-1", None, None),
+        )
         .await
         .expect("no title");
     assert_eq!(untitled.title, None);
@@ -220,7 +233,7 @@ async fn the_upstream_receives_the_system_prompt_the_history_and_the_new_message
 
     let second = msg("Where is the gold?", options);
     f.playground
-        .send_message(&f.ada, &c.id, second)
+        .send_message(&LlmCaller::session(f.ada.clone()), &c.id, second)
         .await
         .expect("second");
 
@@ -332,7 +345,11 @@ async fn max_tokens_is_kept_free_in_the_window() {
                 ..MessageOptions::default()
             };
             f.playground
-                .send_message(&f.ada, &id, msg(content, options))
+                .send_message(
+                    &LlmCaller::session(f.ada.clone()),
+                    &id,
+                    msg(content, options),
+                )
                 .await
                 .expect("send");
             sent_messages(f)
@@ -383,7 +400,11 @@ async fn a_conversation_whose_model_is_gone_gets_a_validation_error() {
     let echo_only = service(&f.env, Arc::new(ProviderRegistry::with_echo()));
 
     let err = echo_only
-        .send_message(&f.ada, &c.id, msg("hi", MessageOptions::default()))
+        .send_message(
+            &LlmCaller::session(f.ada.clone()),
+            &c.id,
+            msg("hi", MessageOptions::default()),
+        )
         .await
         .expect_err("model gone");
 
@@ -484,7 +505,11 @@ async fn messages_at_the_bounds_reach_the_provider() {
         max_tokens: Some(32_768),
     };
     f.playground
-        .send_message(&f.ada, &c.id, msg(&"é".repeat(100_000), edge))
+        .send_message(
+            &LlmCaller::session(f.ada.clone()),
+            &c.id,
+            msg(&"é".repeat(100_000), edge),
+        )
         .await
         .expect("the bounds are allowed");
     let sent = f.fake.requests();
@@ -506,7 +531,7 @@ async fn other_users_get_not_found_everywhere() {
         .map(drop);
     let send = f
         .playground
-        .send_message(&f.grace, &c.id, hi)
+        .send_message(&LlmCaller::session(f.grace.clone()), &c.id, hi)
         .await
         .map(drop);
     let delete = f.playground.delete_conversation(&f.grace, &c.id).await;
@@ -526,7 +551,10 @@ async fn lists_page_newest_first_with_a_cursor_and_validate_it() {
         f.env.clock.advance(TimeDelta::seconds(1));
     }
     f.playground
-        .create_conversation(&f.grace, conv("echo-1", None, None))
+        .create_conversation(
+            &LlmCaller::session(f.grace.clone()),
+            conv("echo-1", None, None),
+        )
         .await
         .expect("grace's");
     ids.reverse();
@@ -591,18 +619,18 @@ async fn the_gateway_records_usage_and_knows_unknown_models() {
 
     let unknown = f
         .playground
-        .gateway_complete(&f.ada, request("gpt-9"))
+        .gateway_complete(&LlmCaller::session(f.ada.clone()), request("gpt-9"))
         .await;
     assert_matches!(unknown, Err(PlaygroundError::UnknownModel(ref m)) if m == "gpt-9");
     let completion = f
         .playground
-        .gateway_complete(&f.ada, request("echo-1"))
+        .gateway_complete(&LlmCaller::session(f.ada.clone()), request("echo-1"))
         .await
         .expect("echo");
     assert_eq!(completion.content, "count these words");
     let events: Vec<_> = f
         .playground
-        .gateway_stream(&f.ada, request("fake-1"))
+        .gateway_stream(&LlmCaller::session(f.ada.clone()), request("fake-1"))
         .await
         .expect("stream")
         .collect()

@@ -1,0 +1,274 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::providers::{ChatMessage, Role};
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+        .single()
+        .expect("a real instant")
+}
+
+#[test]
+fn periods_start_at_utc_midnight_of_the_day_or_the_first_of_the_month() {
+    let now = at(2026, 12, 2, 17, 45, 12);
+
+    assert_eq!(BudgetPeriod::Day.start(now), at(2026, 12, 2, 0, 0, 0));
+    assert_eq!(BudgetPeriod::Day.next_start(now), at(2026, 12, 3, 0, 0, 0));
+    assert_eq!(BudgetPeriod::Month.start(now), at(2026, 12, 1, 0, 0, 0));
+    assert_eq!(
+        BudgetPeriod::Month.next_start(now),
+        at(2027, 1, 1, 0, 0, 0),
+        "December rolls over into the next year"
+    );
+    let leap = at(2028, 2, 29, 23, 59, 59);
+    assert_eq!(BudgetPeriod::Day.next_start(leap), at(2028, 3, 1, 0, 0, 0));
+    assert_eq!(
+        BudgetPeriod::Month.next_start(leap),
+        at(2028, 3, 1, 0, 0, 0)
+    );
+    let first = at(2026, 3, 1, 0, 0, 0);
+    assert_eq!(
+        BudgetPeriod::Month.start(first),
+        first,
+        "a start is its own period's"
+    );
+}
+
+#[test]
+fn periods_parse_as_the_contract_spells_them() {
+    assert_eq!(BudgetPeriod::parse("day"), Ok(BudgetPeriod::Day));
+    assert_eq!(BudgetPeriod::parse("month"), Ok(BudgetPeriod::Month));
+    for bad in ["Day", "week", "", "months"] {
+        assert!(BudgetPeriod::parse(bad).is_err(), "{bad:?}");
+    }
+    for period in [BudgetPeriod::Day, BudgetPeriod::Month] {
+        assert_eq!(BudgetPeriod::parse(period.as_str()), Ok(period));
+    }
+}
+
+#[test]
+fn counts_are_whole_numbers_from_one_to_the_maximum() {
+    assert_eq!(parse_count(1.0, 10), Ok(1));
+    assert_eq!(parse_count(10.0, 10), Ok(10));
+    for bad in [0.0, -1.0, 11.0, 1.5, f64::NAN, f64::INFINITY] {
+        assert!(parse_count(bad, 10).is_err(), "{bad}");
+    }
+    assert_eq!(
+        parse_count(1e12, TOKEN_BUDGET_MAX),
+        Ok(1_000_000_000_000),
+        "the largest budget is exact"
+    );
+}
+
+fn limited() -> KeyLimits {
+    KeyLimits {
+        requests_per_minute: Some(5),
+        tokens_per_minute: Some(1000),
+        token_budget: Some(10_000),
+        budget_period: Some(BudgetPeriod::Month),
+        models: Some(vec!["echo-1".to_owned(), "gpt-x".to_owned()]),
+    }
+}
+
+#[test]
+fn limits_round_trip_through_their_columns() {
+    for limits in [limited(), KeyLimits::none()] {
+        let columns = limits.to_columns();
+        assert_eq!(KeyLimits::from_columns(&columns).expect("readable"), limits);
+    }
+    let columns = limited().to_columns();
+    assert_eq!(columns.budget_period.as_deref(), Some("month"));
+    assert_eq!(
+        columns.allowed_models.as_deref(),
+        Some(r#"["echo-1","gpt-x"]"#)
+    );
+    let corrupt = KeyLimitColumns {
+        allowed_models: Some("not json".to_owned()),
+        ..KeyLimitColumns::default()
+    };
+    assert!(KeyLimits::from_columns(&corrupt).is_err());
+}
+
+#[test]
+fn a_key_is_metered_only_with_a_numeric_limit_and_models_narrow_what_it_may_use() {
+    assert!(!KeyLimits::none().is_metered());
+    let only_models = KeyLimits {
+        models: Some(vec!["echo-1".to_owned()]),
+        ..KeyLimits::none()
+    };
+    assert!(!only_models.is_metered());
+    assert!(only_models.allows("echo-1") && !only_models.allows("gpt-x"));
+    assert!(KeyLimits::none().allows("anything"));
+    let one_each = [
+        KeyLimits {
+            requests_per_minute: Some(1),
+            ..KeyLimits::none()
+        },
+        KeyLimits {
+            tokens_per_minute: Some(1),
+            ..KeyLimits::none()
+        },
+        KeyLimits {
+            token_budget: Some(1),
+            budget_period: Some(BudgetPeriod::Day),
+            ..KeyLimits::none()
+        },
+    ];
+    for one in one_each {
+        assert!(one.is_metered(), "{one:?}");
+    }
+}
+
+#[test]
+fn check_names_a_budget_without_its_period_and_each_unknown_model() {
+    assert_eq!(limited().check(|_| true), Ok(limited()));
+    let no_period = KeyLimits {
+        budget_period: None,
+        ..limited()
+    };
+    let errors = no_period.check(|_| true).expect_err("needs a period");
+    assert_eq!(errors[0].field, "limits.budget_period");
+    let no_budget = KeyLimits {
+        token_budget: None,
+        ..limited()
+    };
+    let errors = no_budget.check(|_| true).expect_err("a period alone");
+    assert_eq!(errors[0].field, "limits.budget_period");
+
+    let errors = limited()
+        .check(|m| m == "echo-1")
+        .expect_err("gpt-x is unknown");
+    let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["limits.models[1]"]);
+    let many = KeyLimits {
+        models: Some((0..=MODELS_MAX).map(|i| format!("m{i}")).collect()),
+        ..KeyLimits::none()
+    };
+    let errors = many.check(|_| true).expect_err("too many");
+    assert_eq!(errors[0].field, "limits.models");
+}
+
+#[test]
+fn budget_used_is_the_current_periods_settled_use_and_zero_without_a_budget() {
+    let now = at(2026, 12, 2, 10, 0, 0);
+    let meter = KeyMeter {
+        period_started_at: Some(at(2026, 12, 1, 0, 0, 0).naive_utc()),
+        period_used: 70,
+        period_reserved: 30,
+        ..KeyMeter::default()
+    };
+    assert_eq!(
+        limited().budget_used(&meter, now),
+        70,
+        "reservations are not use"
+    );
+    let daily = KeyLimits {
+        budget_period: Some(BudgetPeriod::Day),
+        ..limited()
+    };
+    assert_eq!(
+        daily.budget_used(&meter, now),
+        0,
+        "the meter is of another period"
+    );
+    let next_month = at(2027, 1, 1, 0, 0, 0);
+    assert_eq!(limited().budget_used(&meter, next_month), 0, "a new period");
+    let unbudgeted = KeyLimits {
+        token_budget: None,
+        budget_period: None,
+        ..limited()
+    };
+    assert_eq!(unbudgeted.budget_used(&meter, now), 0);
+}
+
+#[test]
+fn a_reservation_is_the_prompts_words_with_overhead_plus_max_tokens_or_the_default() {
+    let mut request = ChatRequest {
+        model: "echo-1".to_owned(),
+        messages: vec![
+            ChatMessage::new(Role::System, "be brief"),
+            ChatMessage::new(Role::User, "hello there world"),
+        ],
+        temperature: None,
+        max_tokens: None,
+    };
+    let prompt = 2 + 3 + 2 * MESSAGE_OVERHEAD_TOKENS;
+
+    assert_eq!(reservation_tokens(&request, 100), prompt + 100);
+    request.max_tokens = Some(7);
+    assert_eq!(reservation_tokens(&request, 100), prompt + 7);
+}
+
+fn row(limits: &KeyLimits, meter: KeyMeter) -> ApiKey {
+    ApiKey {
+        id: "k".into(),
+        user_id: "u".into(),
+        name: "n".into(),
+        public_id: "P".into(),
+        secret_hash: vec![0; 32],
+        created_at: at(2026, 1, 1, 0, 0, 0).naive_utc(),
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+        limits: limits.to_columns(),
+        meter,
+    }
+}
+
+#[test]
+fn a_refusal_says_which_limit_and_until_when() {
+    let now = at(2026, 12, 2, 10, 15, 20);
+    let window = limited().window(now);
+    assert_eq!(window.minute, at(2026, 12, 2, 10, 15, 0).naive_utc());
+    assert_eq!(window.period, at(2026, 12, 1, 0, 0, 0).naive_utc());
+    let in_window = |used, reserved| KeyMeter {
+        minute_started_at: Some(window.minute),
+        minute_requests: 5,
+        minute_tokens: 900,
+        period_started_at: Some(window.period),
+        period_used: used,
+        period_reserved: reserved,
+    };
+
+    let minute = refusal(&row(&limited(), in_window(0, 0)), window, 50, now);
+    assert_eq!(minute.kind, RefusalKind::RateLimited);
+    assert_eq!(
+        minute.retry_after,
+        Duration::from_secs(40),
+        "the rest of the minute"
+    );
+
+    let spent = refusal(&row(&limited(), in_window(9_000, 990)), window, 50, now);
+    assert_eq!(spent.kind, RefusalKind::InsufficientQuota);
+    let to_january = at(2027, 1, 1, 0, 0, 0) - now;
+    assert_eq!(spent.retry_after, to_january.to_std().expect("ahead"));
+
+    let huge = refusal(&row(&limited(), KeyMeter::default()), window, 2_000, now);
+    assert_eq!(huge.kind, RefusalKind::RateLimited);
+    assert!(huge.detail.contains("tokens_per_minute"), "{}", huge.detail);
+    let over_budget = refusal(&row(&limited(), KeyMeter::default()), window, 20_000, now);
+    assert_eq!(over_budget.kind, RefusalKind::InsufficientQuota);
+    assert!(
+        over_budget.detail.contains("whole token_budget"),
+        "{}",
+        over_budget.detail
+    );
+}
+
+#[test]
+fn callers_with_a_session_may_use_every_model_and_keys_their_list() {
+    let session = LlmCaller::session("u".into());
+    assert!(session.allows("gpt-x") && session.key.is_none());
+    let keyed = LlmCaller {
+        user: "u".into(),
+        key: Some(KeyGrant {
+            key_id: "k".into(),
+            limits: Arc::new(KeyLimits {
+                models: Some(vec!["echo-1".to_owned()]),
+                ..KeyLimits::none()
+            }),
+        }),
+    };
+    assert!(keyed.allows("echo-1") && !keyed.allows("gpt-x"));
+}

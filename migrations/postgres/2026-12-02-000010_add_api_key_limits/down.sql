@@ -1,0 +1,13 @@
+ALTER TABLE api_keys
+    DROP CONSTRAINT api_keys_budget_period_check,
+    DROP COLUMN period_reserved,
+    DROP COLUMN period_used,
+    DROP COLUMN period_started_at,
+    DROP COLUMN minute_tokens,
+    DROP COLUMN minute_requests,
+    DROP COLUMN minute_started_at,
+    DROP COLUMN allowed_models,
+    DROP COLUMN budget_period,
+    DROP COLUMN token_budget,
+    DROP COLUMN tokens_per_minute,
+    DROP COLUMN requests_per_minute;
