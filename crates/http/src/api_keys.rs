@@ -107,4 +107,6 @@ pub(crate) async fn revoke(
 }
 
 #[cfg(test)]
+mod limit_tests;
+#[cfg(test)]
 mod tests;

@@ -195,6 +195,11 @@ impl<'t, T: Transport> Actor<'t, T> {
         self.send(Request::new("POST", path).json(body)).await
     }
 
+    /// `PATCH path` with a JSON body.
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.send(Request::new("PATCH", path).json(body)).await
+    }
+
     /// `POST /api/v1/auth/register` with `email` and [`PASSWORD`].
     pub async fn register(&self, email: &str) -> Response {
         self.post("/api/v1/auth/register", &credentials(email, PASSWORD))
@@ -255,9 +260,16 @@ impl<'t, T: Transport> Actor<'t, T> {
     /// # Panics
     /// If the key is not created.
     pub async fn mint_key(&self, name: &str) -> (Self, Value) {
-        let response = self
-            .post("/api/v1/api-keys", &json!({ "name": name }))
-            .await;
+        self.mint_key_with(&json!({ "name": name })).await
+    }
+
+    /// Mints an API key from this body (`name`, and `limits` or
+    /// `expires_in_days` if wanted), like [`mint_key`](Self::mint_key).
+    ///
+    /// # Panics
+    /// If the key is not created.
+    pub async fn mint_key_with(&self, body: &Value) -> (Self, Value) {
+        let response = self.post("/api/v1/api-keys", body).await;
         assert_eq!(response.status, 201, "mint a key: {}", response.text());
         let body = response.json();
         let key = body["key"].as_str().expect("the whole key").to_owned();
