@@ -289,3 +289,63 @@ fn sessions_written_before_public_ids_get_a_uuidv7_of_their_creation_time() {
         },
     );
 }
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct KeyLimitsRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    requests_per_minute: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    budget_period: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    allowed_models: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    minute_requests: i64,
+    #[diesel(sql_type = BigInt)]
+    period_used: i64,
+}
+
+/// An API key of user `u1`, as every version since `create_api_keys`
+/// allows (the hash is 32 bytes on either backend).
+const KEY_K1: &str = "INSERT INTO api_keys (id, user_id, name, public_id, secret_hash, created_at) \
+     VALUES ('k1', 'u1', 'ci', 'PUB1', $HASH, '2026-11-25 12:00:00');";
+
+#[test]
+fn keys_written_before_limits_have_none_and_empty_meters_and_take_limits_at_head() {
+    written_at(
+        "2026-12-02-000009_add_session_public_ids",
+        |db| {
+            let hash = if db.name() == "PostgreSQL" {
+                "decode(repeat('ab', 32), 'hex')"
+            } else {
+                "randomblob(32)"
+            };
+            KEY_K1.replace("$HASH", hash)
+        },
+        |_, conn| {
+            let select = "SELECT requests_per_minute, budget_period, allowed_models, \
+                          minute_requests, period_used FROM api_keys";
+            let rows: Vec<KeyLimitsRow> = load(conn, select);
+            assert_eq!(
+                rows,
+                [KeyLimitsRow {
+                    requests_per_minute: None,
+                    budget_period: None,
+                    allowed_models: None,
+                    minute_requests: 0,
+                    period_used: 0,
+                }]
+            );
+            conn.batch_execute(
+                "UPDATE api_keys SET requests_per_minute = 5, token_budget = 100, \
+                 budget_period = 'day', allowed_models = '[\"echo-1\"]' WHERE id = 'k1'",
+            )
+            .expect("limits at head");
+            let refused =
+                conn.batch_execute("UPDATE api_keys SET budget_period = NULL WHERE id = 'k1'");
+            assert!(refused.is_err(), "a budget needs its period");
+            let rows: Vec<KeyLimitsRow> = load(conn, select);
+            assert_eq!(rows[0].requests_per_minute, Some(5));
+            assert_eq!(rows[0].budget_period.as_deref(), Some("day"));
+        },
+    );
+}

@@ -64,6 +64,9 @@ config_args! {
     hash_max_wait_ms: String { env = "PROMPTYARD_HASH_MAX_WAIT_MS", default_value = "2000" },
     /// TOML file of LLM providers (OpenAI-compatible endpoints).
     providers_file: Option<String> { env = "PROMPTYARD_PROVIDERS_FILE" },
+    /// Completion tokens an LLM request of a limited API key reserves when
+    /// it sets no `max_tokens` (1 to 32768).
+    default_reserved_tokens: String { env = "PROMPTYARD_DEFAULT_RESERVED_TOKENS", default_value = "1024" },
     /// Log filter (tracing's EnvFilter syntax).
     log: String { env = "RUST_LOG", default_value = "info" },
 }
@@ -124,6 +127,8 @@ pub(crate) struct ServeConfig {
     pub(crate) purge_interval: Duration,
     pub(crate) hasher: HasherConfig,
     pub(crate) providers: ProviderRegistry,
+    /// What a limited key's request without `max_tokens` reserves.
+    pub(crate) default_reserved_tokens: u32,
 }
 
 /// A setting that cannot be used.
@@ -202,6 +207,7 @@ impl ServeConfig {
             },
             purge_interval: seconds("PROMPTYARD_PURGE_INTERVAL_SECS", &args.purge_interval_secs)?,
             hasher: hasher(args)?,
+            default_reserved_tokens: reserved_tokens(&args.default_reserved_tokens)?,
             providers: match &args.providers_file {
                 Some(path) if !path.trim().is_empty() => {
                     load_providers_file(std::path::Path::new(path))?
@@ -210,6 +216,17 @@ impl ServeConfig {
             },
         })
     }
+}
+
+/// `PROMPTYARD_DEFAULT_RESERVED_TOKENS`: 1 to `max_tokens`' own maximum.
+fn reserved_tokens(value: &str) -> Result<u32, ConfigError> {
+    const VARIABLE: &str = "PROMPTYARD_DEFAULT_RESERVED_TOKENS";
+    let max = promptyard_services::playground::MAX_TOKENS_MAX;
+    let n = positive(VARIABLE, value)?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| invalid(VARIABLE, value, format!("at most {max}")))
 }
 
 fn hasher(args: &ConfigArgs) -> Result<HasherConfig, ConfigError> {

@@ -124,7 +124,8 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let state = AppState::new(db.clone(), config.auth, settings)
         .map_err(|e| ServeError::Startup(e.to_string()))?
         .with_hasher(hasher)
-        .with_providers(config.providers);
+        .with_providers(config.providers)
+        .with_default_reserve(config.default_reserved_tokens);
     let purge = actix_web::rt::spawn(purge_expired(state.auth.clone(), config.purge_interval));
 
     let server = HttpServer::new(move || promptyard_http::app(state.clone()))

@@ -144,3 +144,101 @@ fn a_burst_of_failed_logins_on_both_never_gets_more_than_the_limit_checked() {
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((checked, refused), (4, 12), "{statuses:?}");
 }
+
+/// `/v1/chat/completions` to `echo-1` with one word and `max_tokens` 10:
+/// it reserves 15 tokens (1 word, 4 per message, 10) and uses 2.
+const ONE_WORD: &str =
+    r#"{"model": "echo-1", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}"#;
+
+/// Sends `n` completions at once with `key`, alternating between the two
+/// servers; their statuses.
+fn burst(servers: &[ServerProcess; 2], key: &str, n: usize) -> Vec<u16> {
+    let bearer = format!("Bearer {key}");
+    std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..n)
+            .map(|i| {
+                let (addr, bearer) = (servers[i % 2].addr(), bearer.as_str());
+                scope.spawn(move || {
+                    http_request(
+                        addr,
+                        "POST",
+                        "/v1/chat/completions",
+                        &[
+                            ("content-type", "application/json"),
+                            ("authorization", bearer),
+                        ],
+                        Some(ONE_WORD.as_bytes()),
+                    )
+                    .status
+                })
+            })
+            .collect();
+        requests
+            .into_iter()
+            .map(|r| r.join().expect("request"))
+            .collect()
+    })
+}
+
+/// Waits, if needed, until the UTC minute has at least 3 seconds left
+/// (the burst takes well under one), so that it falls inside one
+/// per-minute window.
+fn well_inside_a_minute() {
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second >= 57 {
+        std::thread::sleep(std::time::Duration::from_secs(
+            u64::try_from(61 - second).unwrap_or(4),
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_both_never_overshoots_a_keys_requests_per_minute() {
+    let test_db = TestDb::new();
+    let servers = two_servers(&test_db, 10);
+    let ada = servers[0].anonymous().sign_up("ada@example.com").await;
+    let (key, _) = ada
+        .mint_key_with(&serde_json::json!({"name": "script", "limits": {"requests_per_minute": 6}}))
+        .await;
+    let key = key.key().to_owned();
+
+    well_inside_a_minute();
+    // The servers are other processes: blocking this test's thread is fine.
+    let statuses = burst(&servers, &key, 24);
+
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((admitted, refused), (6, 18), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_both_never_overshoots_a_keys_token_budget() {
+    let test_db = TestDb::new();
+    let servers = two_servers(&test_db, 10);
+    let ada = servers[0].anonymous().sign_up("ada@example.com").await;
+    let limits = serde_json::json!({"token_budget": 40, "budget_period": "month"});
+    let (key, created) = ada
+        .mint_key_with(&serde_json::json!({"name": "script", "limits": limits}))
+        .await;
+    let key = key.key().to_owned();
+
+    let statuses = burst(&servers, &key, 40);
+
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(admitted + refused, 40, "{statuses:?}");
+    assert!(
+        refused > 0,
+        "40 requests of 15 reserved tokens cannot all fit in 40"
+    );
+    let keys = servers[1]
+        .anonymous()
+        .as_(ada.credential.clone())
+        .get("/api/v1/api-keys")
+        .await
+        .expect_json(200);
+    let used = keys[0]["budget_used"].as_u64().expect("budget_used");
+    assert_eq!(keys[0]["id"], created["id"]);
+    assert_eq!(used, 2 * admitted as u64, "each admitted request used 2");
+    assert!(used <= 40, "never over the budget: {used}");
+}

@@ -139,3 +139,69 @@ async fn other_methods_on_a_documented_path_are_405_and_other_paths_404() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "unknown_url");
 }
+
+/// Every `$ref` string anywhere under `value`.
+fn refs(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (name, inner) in map {
+                match (name.as_str(), inner) {
+                    ("$ref", Value::String(target)) => {
+                        found.insert(target.clone());
+                    }
+                    _ => refs(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_schema_reference_resolves_and_the_key_object_documents_its_limits() {
+    let doc = the_document();
+    let mut found = BTreeSet::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for target in &found {
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("a schema reference: {target}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{target} is not among the components"
+        );
+    }
+    let key = &doc["components"]["schemas"]["ApiKeyInfo"]["properties"];
+    assert!(
+        key.get("limits").is_some() && key.get("budget_used").is_some(),
+        "{key}"
+    );
+    let limits = &doc["components"]["schemas"]["KeyLimits"]["properties"];
+    let names: BTreeSet<&str> = limits
+        .as_object()
+        .expect("KeyLimits properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "budget_period",
+            "models",
+            "requests_per_minute",
+            "token_budget",
+            "tokens_per_minute"
+        ])
+    );
+    let patch = &doc["paths"]["/api/v1/api-keys/{id}"]["patch"]["responses"];
+    for status in ["200", "404", "422"] {
+        assert!(patch.get(status).is_some(), "PATCH documents {status}");
+    }
+    let completions = &doc["paths"]["/v1/chat/completions"]["post"]["responses"];
+    assert!(
+        completions.get("429").is_some(),
+        "the gateway documents 429"
+    );
+}

@@ -1,4 +1,5 @@
 use chrono::TimeDelta;
+use promptyard_db_models::models::KeyMeter;
 use promptyard_test_support::factories::new_id;
 
 use super::*;
@@ -143,4 +144,562 @@ fn deleting_the_user_deletes_their_keys() {
 
     let gone = ApiKeyRepository::get_with_user_by_public_id(conn, "PUB1");
     assert_not_found(gone, "gone");
+}
+
+/// The window of the minute `minute` minutes after [`t0`], `day` days after
+/// the test day, in that day's budget period.
+fn window(day: i64, minute: i64) -> MeterWindow {
+    MeterWindow {
+        minute: t0() + TimeDelta::days(day) + TimeDelta::minutes(minute),
+        period: on_test_day(0, 0, 0, 0) + TimeDelta::days(day),
+    }
+}
+
+fn hold(window: MeterWindow, tokens: i64) -> MeterHold {
+    MeterHold { window, tokens }
+}
+
+/// A meter counting in `window`: both its starts are the window's.
+fn counted(
+    window: MeterWindow,
+    minute_requests: i64,
+    minute_tokens: i64,
+    period_used: i64,
+    period_reserved: i64,
+) -> KeyMeter {
+    KeyMeter {
+        minute_started_at: Some(window.minute),
+        minute_requests,
+        minute_tokens,
+        period_started_at: Some(window.period),
+        period_used,
+        period_reserved,
+    }
+}
+
+/// Creates `user`'s key `public_id` at [`t0`] with `limits`.
+fn create_limited(
+    conn: &mut DbConn,
+    user: &User,
+    public_id: &str,
+    limits: KeyLimitColumns,
+) -> ApiKey {
+    let mut key = new_key(user, public_id, t0());
+    key.limits = limits;
+    ApiKeyRepository::create(conn, &key).expect(public_id)
+}
+
+/// The key's meter as stored.
+fn meter(conn: &mut DbConn, key: &ApiKey) -> KeyMeter {
+    ApiKeyRepository::get(conn, &key.id).expect("get").meter
+}
+
+/// Reserves `tokens` on `key` in `window`: whether it was admitted.
+fn reserve(conn: &mut DbConn, key: &ApiKey, window: MeterWindow, tokens: i64) -> bool {
+    ApiKeyRepository::reserve(conn, &key.id, window, tokens).expect("reserve")
+}
+
+fn settle(conn: &mut DbConn, key: &ApiKey, held: MeterHold, now: MeterWindow, used: Option<i64>) {
+    ApiKeyRepository::settle(conn, &key.id, &held, now, used).expect("settle");
+}
+
+fn all_limits() -> KeyLimitColumns {
+    KeyLimitColumns {
+        requests_per_minute: Some(10),
+        tokens_per_minute: Some(1_000),
+        token_budget: Some(50_000),
+        budget_period: Some("month".to_owned()),
+        allowed_models: Some(r#"["gpt-4o"]"#.to_owned()),
+    }
+}
+
+#[test]
+fn get_finds_a_key_by_id_whatever_its_state() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let created = create_key(conn, &ada, "PUB1");
+    create_key(conn, &ada, "PUB2");
+    ApiKeyRepository::revoke(conn, &ada.id, &created.id, t0()).expect("revoke");
+
+    let key = ApiKeyRepository::get(conn, &created.id).expect("found");
+
+    assert_eq!(key.public_id, "PUB1");
+    assert_eq!(key.revoked_at, Some(t0()), "revoked, still found");
+    assert_eq!(key, stored(conn, "PUB1"));
+    let unknown = ApiKeyRepository::get(conn, &new_id().into());
+    assert_not_found(unknown, "unknown id");
+}
+
+#[test]
+fn set_limits_replaces_all_five_keeps_the_meters_and_returns_the_row() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(conn, &ada, "PUB1", all_limits());
+    assert!(reserve(conn, &key, window(0, 0), 40));
+    let before = ApiKeyRepository::get(conn, &key.id).expect("before");
+    let fewer = KeyLimitColumns {
+        requests_per_minute: None,
+        tokens_per_minute: Some(500),
+        token_budget: Some(7),
+        budget_period: Some("day".to_owned()),
+        allowed_models: None,
+    };
+
+    let updated =
+        ApiKeyRepository::set_limits(conn, &ada.id, &key.id, t0(), &fewer).expect("set limits");
+
+    assert_eq!(updated.limits, fewer);
+    assert_eq!(
+        updated.meter,
+        counted(window(0, 0), 1, 40, 0, 40),
+        "meters kept"
+    );
+    assert_eq!(updated.meter, before.meter);
+    assert_eq!(
+        updated,
+        ApiKeyRepository::get(conn, &key.id).expect("after")
+    );
+    assert_eq!(
+        ApiKey {
+            limits: fewer,
+            ..before
+        },
+        updated,
+        "nothing else changed"
+    );
+
+    let cleared =
+        ApiKeyRepository::set_limits(conn, &ada.id, &key.id, t0(), &KeyLimitColumns::default())
+            .expect("clear");
+
+    assert_eq!(cleared.limits, KeyLimitColumns::default(), "None clears");
+    assert_eq!(cleared.meter, counted(window(0, 0), 1, 40, 0, 40));
+    assert_eq!(
+        stored(conn, "PUB1").limits,
+        KeyLimitColumns::default(),
+        "stored"
+    );
+}
+
+#[test]
+fn set_limits_needs_the_owners_key_neither_revoked_nor_expired() {
+    let (conn, _db) = &mut fresh();
+    let [ada, grace] = users(conn);
+    let now = t0() + TimeDelta::hours(1);
+    let mine = create_key(conn, &ada, "MINE");
+    let revoked = create_key(conn, &ada, "REV");
+    ApiKeyRepository::revoke(conn, &ada.id, &revoked.id, t0()).expect("revoke");
+    let mut expiring = new_key(&ada, "EXP", t0());
+    expiring.expires_at = Some(now);
+    let expired = ApiKeyRepository::create(conn, &expiring).expect("EXP");
+    let mut living = new_key(&ada, "LIVE", t0());
+    living.expires_at = Some(now + TimeDelta::milliseconds(1));
+    let living = ApiKeyRepository::create(conn, &living).expect("LIVE");
+    let limits = all_limits();
+    let set = |conn: &mut DbConn, user: &User, id: &ApiKeyId| {
+        ApiKeyRepository::set_limits(conn, &user.id, id, now, &limits)
+    };
+
+    assert_not_found(set(conn, &grace, &mine.id), "another user's key");
+    assert_not_found(set(conn, &ada, &revoked.id), "revoked");
+    assert_not_found(
+        set(conn, &ada, &expired.id),
+        "expired at its expiry instant",
+    );
+    assert_not_found(set(conn, &ada, &new_id().into()), "unknown id");
+
+    for public_id in ["MINE", "REV", "EXP"] {
+        assert_eq!(
+            stored(conn, public_id).limits,
+            KeyLimitColumns::default(),
+            "{public_id} unchanged"
+        );
+    }
+    assert_eq!(
+        set(conn, &ada, &living.id).expect("not expired yet").limits,
+        limits
+    );
+    assert_eq!(set(conn, &ada, &mine.id).expect("hers").limits, limits);
+}
+
+#[test]
+fn the_table_refuses_a_budget_without_a_period_and_limits_out_of_range() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(conn, &ada, "PUB1", all_limits());
+    let refused = [
+        (
+            "budget without a period",
+            KeyLimitColumns {
+                token_budget: Some(100),
+                budget_period: None,
+                ..KeyLimitColumns::default()
+            },
+        ),
+        (
+            "period without a budget",
+            KeyLimitColumns {
+                token_budget: None,
+                budget_period: Some("day".to_owned()),
+                ..KeyLimitColumns::default()
+            },
+        ),
+        (
+            "a week",
+            KeyLimitColumns {
+                token_budget: Some(100),
+                budget_period: Some("week".to_owned()),
+                ..KeyLimitColumns::default()
+            },
+        ),
+        (
+            "zero requests per minute",
+            KeyLimitColumns {
+                requests_per_minute: Some(0),
+                ..KeyLimitColumns::default()
+            },
+        ),
+        (
+            "zero tokens per minute",
+            KeyLimitColumns {
+                tokens_per_minute: Some(0),
+                ..KeyLimitColumns::default()
+            },
+        ),
+        (
+            "zero budget",
+            KeyLimitColumns {
+                token_budget: Some(0),
+                budget_period: Some("day".to_owned()),
+                ..KeyLimitColumns::default()
+            },
+        ),
+    ];
+
+    for (case, limits) in refused {
+        let result = ApiKeyRepository::set_limits(conn, &ada.id, &key.id, t0(), &limits);
+        assert_unexpected(result, case);
+        assert_eq!(
+            stored(conn, "PUB1").limits,
+            all_limits(),
+            "{case}: unchanged"
+        );
+    }
+    let mut no_period = new_key(&ada, "PUB2", t0());
+    no_period.limits.token_budget = Some(100);
+    assert_unexpected(ApiKeyRepository::create(conn, &no_period), "create");
+}
+
+#[test]
+fn reserve_without_limits_always_admits_and_counts() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_key(conn, &ada, "PUB1");
+    assert_eq!(meter(conn, &key), KeyMeter::default(), "a new key");
+
+    for tokens in [1_000_000, 0, 5] {
+        assert!(reserve(conn, &key, window(0, 0), tokens), "{tokens}");
+    }
+
+    assert_eq!(
+        meter(conn, &key),
+        counted(window(0, 0), 3, 1_000_005, 0, 1_000_005)
+    );
+    assert!(
+        !ApiKeyRepository::reserve(conn, &new_id().into(), window(0, 0), 1).expect("unknown"),
+        "an unknown key is not admitted"
+    );
+}
+
+#[test]
+fn reserve_admits_requests_per_minute_then_waits_for_the_next_minute() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(
+        conn,
+        &ada,
+        "PUB1",
+        KeyLimitColumns {
+            requests_per_minute: Some(2),
+            ..KeyLimitColumns::default()
+        },
+    );
+    let late = MeterWindow {
+        minute: window(0, 0).minute + TimeDelta::seconds(59),
+        ..window(0, 0)
+    };
+
+    assert!(reserve(conn, &key, window(0, 0), 10), "first");
+    assert!(reserve(conn, &key, window(0, 0), 10), "second");
+    assert!(!reserve(conn, &key, window(0, 0), 0), "third, same minute");
+    assert_eq!(meter(conn, &key), counted(window(0, 0), 2, 20, 0, 20));
+    assert!(reserve(conn, &key, window(0, 1), 10), "next minute");
+
+    assert_eq!(meter(conn, &key), counted(window(0, 1), 1, 10, 0, 30));
+    assert!(reserve(conn, &key, window(0, 1), 10), "second of the next");
+    assert!(!reserve(conn, &key, window(0, 1), 10), "third of the next");
+    assert_eq!(meter(conn, &key), counted(window(0, 1), 2, 20, 0, 40));
+    assert!(
+        reserve(conn, &key, late, 1),
+        "another minute start, another minute"
+    );
+    assert_eq!(meter(conn, &key), counted(late, 1, 1, 0, 41));
+}
+
+#[test]
+fn reserve_admits_tokens_per_minute_up_to_the_limit_exactly() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(
+        conn,
+        &ada,
+        "PUB1",
+        KeyLimitColumns {
+            tokens_per_minute: Some(100),
+            ..KeyLimitColumns::default()
+        },
+    );
+
+    assert!(
+        !reserve(conn, &key, window(0, 0), 101),
+        "more than the limit"
+    );
+    assert_eq!(meter(conn, &key), KeyMeter::default());
+    assert!(reserve(conn, &key, window(0, 0), 60));
+    assert!(!reserve(conn, &key, window(0, 0), 41), "60 + 41 > 100");
+    assert!(reserve(conn, &key, window(0, 0), 40), "60 + 40 = 100");
+    assert!(!reserve(conn, &key, window(0, 0), 1), "100 + 1 > 100");
+    assert!(reserve(conn, &key, window(0, 0), 0), "100 + 0 = 100");
+    assert_eq!(meter(conn, &key), counted(window(0, 0), 3, 100, 0, 100));
+
+    assert!(reserve(conn, &key, window(0, 1), 100), "the next minute");
+    assert_eq!(meter(conn, &key), counted(window(0, 1), 1, 100, 0, 200));
+}
+
+#[test]
+fn reserve_admits_the_budget_counting_settled_and_reserved_tokens() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(
+        conn,
+        &ada,
+        "PUB1",
+        KeyLimitColumns {
+            token_budget: Some(100),
+            budget_period: Some("day".to_owned()),
+            ..KeyLimitColumns::default()
+        },
+    );
+    let now = window(0, 0);
+
+    assert!(reserve(conn, &key, now, 30));
+    settle(conn, &key, hold(now, 30), now, Some(20));
+    assert_eq!(meter(conn, &key), counted(now, 1, 20, 20, 0));
+    assert!(reserve(conn, &key, now, 50), "20 + 0 + 50");
+    assert!(!reserve(conn, &key, now, 31), "20 + 50 + 31 > 100");
+    assert!(reserve(conn, &key, window(0, 5), 30), "20 + 50 + 30 = 100");
+    assert!(!reserve(conn, &key, window(0, 6), 1), "20 + 80 + 1 > 100");
+    assert_eq!(meter(conn, &key), counted(window(0, 5), 1, 30, 20, 80));
+
+    assert!(reserve(conn, &key, window(1, 0), 100), "a new day");
+    assert_eq!(
+        meter(conn, &key),
+        counted(window(1, 0), 1, 100, 0, 100),
+        "the period meters start from zero"
+    );
+    assert!(
+        !reserve(conn, &key, window(1, 1), 1),
+        "the new day is spent"
+    );
+}
+
+#[test]
+fn a_refused_reserve_changes_nothing() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(
+        conn,
+        &ada,
+        "PUB1",
+        KeyLimitColumns {
+            requests_per_minute: Some(1),
+            token_budget: Some(50),
+            budget_period: Some("month".to_owned()),
+            ..KeyLimitColumns::default()
+        },
+    );
+    assert!(reserve(conn, &key, window(0, 0), 40));
+    let before = ApiKeyRepository::get(conn, &key.id).expect("before");
+
+    assert!(
+        !reserve(conn, &key, window(0, 0), 1),
+        "one request a minute"
+    );
+    assert!(!reserve(conn, &key, window(0, 1), 11), "over the budget");
+
+    let after = ApiKeyRepository::get(conn, &key.id).expect("after");
+    assert_eq!(after, before);
+    assert_eq!(
+        after.meter,
+        counted(window(0, 0), 1, 40, 0, 40),
+        "the minute not restarted"
+    );
+}
+
+#[test]
+fn settling_with_usage_in_the_same_minute_replaces_the_reservation() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_key(conn, &ada, "PUB1");
+    let now = window(0, 0);
+    assert!(reserve(conn, &key, now, 100));
+    assert!(reserve(conn, &key, now, 100));
+
+    settle(conn, &key, hold(now, 100), now, Some(30));
+    assert_eq!(
+        meter(conn, &key),
+        counted(now, 2, 130, 30, 100),
+        "200 - 100 + 30 this minute, 30 used, 100 still reserved"
+    );
+
+    settle(conn, &key, hold(now, 100), now, Some(150));
+    assert_eq!(
+        meter(conn, &key),
+        counted(now, 2, 180, 180, 0),
+        "usage above its reservation counts whole"
+    );
+}
+
+#[test]
+fn settling_without_usage_gives_the_request_and_tokens_back() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_key(conn, &ada, "PUB1");
+    let now = window(0, 0);
+    assert!(reserve(conn, &key, now, 100));
+    assert!(reserve(conn, &key, now, 50));
+    settle(conn, &key, hold(now, 50), now, Some(20));
+
+    settle(conn, &key, hold(now, 100), now, None);
+
+    assert_eq!(meter(conn, &key), counted(now, 1, 20, 20, 0));
+}
+
+#[test]
+fn a_limit_admits_again_once_a_reservation_is_given_back() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(
+        conn,
+        &ada,
+        "PUB1",
+        KeyLimitColumns {
+            requests_per_minute: Some(1),
+            tokens_per_minute: Some(100),
+            token_budget: Some(100),
+            budget_period: Some("day".to_owned()),
+            ..KeyLimitColumns::default()
+        },
+    );
+    let now = window(0, 0);
+    assert!(reserve(conn, &key, now, 100));
+    assert!(!reserve(conn, &key, now, 100));
+
+    settle(conn, &key, hold(now, 100), now, None);
+
+    assert!(reserve(conn, &key, now, 100), "all three given back");
+    assert_eq!(meter(conn, &key), counted(now, 1, 100, 0, 100));
+}
+
+#[test]
+fn settling_after_the_minute_passed_leaves_the_minute_but_moves_the_period() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_key(conn, &ada, "PUB1");
+    let (then, now) = (window(0, 0), window(0, 1));
+    assert!(reserve(conn, &key, then, 100));
+    assert!(reserve(conn, &key, then, 40));
+
+    settle(conn, &key, hold(then, 100), now, Some(70));
+    assert_eq!(
+        meter(conn, &key),
+        counted(then, 2, 140, 70, 40),
+        "the old minute is left as it was"
+    );
+
+    assert!(reserve(conn, &key, now, 10));
+    settle(conn, &key, hold(then, 40), now, Some(25));
+    assert_eq!(
+        meter(conn, &key),
+        counted(now, 1, 10, 95, 10),
+        "the new minute is not the reservation's"
+    );
+
+    assert!(reserve(conn, &key, now, 5));
+    settle(conn, &key, hold(then, 10), now, None);
+    assert_eq!(
+        meter(conn, &key),
+        counted(now, 2, 15, 95, 5),
+        "given back to the period only"
+    );
+}
+
+#[test]
+fn settling_in_a_new_period_starts_it_with_the_usage() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let used = create_key(conn, &ada, "USED");
+    let failed = create_key(conn, &ada, "FAILED");
+    let raced = create_key(conn, &ada, "RACED");
+    let (then, now) = (window(0, 0), window(1, 0));
+    for key in [&used, &failed, &raced] {
+        assert!(reserve(conn, key, then, 30));
+        settle(conn, key, hold(then, 30), then, Some(20));
+        assert!(reserve(conn, key, then, 100));
+    }
+    let old_minute = KeyMeter {
+        minute_started_at: Some(then.minute),
+        minute_requests: 2,
+        minute_tokens: 120,
+        period_started_at: Some(now.period),
+        period_used: 0,
+        period_reserved: 0,
+    };
+
+    settle(conn, &used, hold(then, 100), now, Some(70));
+    settle(conn, &failed, hold(then, 100), now, None);
+    assert!(reserve(conn, &raced, now, 5));
+    settle(conn, &raced, hold(then, 100), now, Some(70));
+
+    assert_eq!(
+        meter(conn, &used),
+        KeyMeter {
+            period_used: 70,
+            ..old_minute.clone()
+        }
+    );
+    assert_eq!(meter(conn, &failed), old_minute);
+    assert_eq!(meter(conn, &raced), counted(now, 1, 5, 70, 5));
+}
+
+#[test]
+fn settling_never_takes_a_meter_below_zero() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let given_back = create_key(conn, &ada, "BACK");
+    let used = create_key(conn, &ada, "USED");
+    let now = window(0, 0);
+    assert!(reserve(conn, &given_back, now, 10));
+    assert!(reserve(conn, &used, now, 10));
+
+    settle(conn, &given_back, hold(now, 50), now, None);
+    assert_eq!(meter(conn, &given_back), counted(now, 0, 0, 0, 0));
+    settle(conn, &given_back, hold(now, 50), now, None);
+    assert_eq!(
+        meter(conn, &given_back),
+        counted(now, 0, 0, 0, 0),
+        "given back twice"
+    );
+    settle(conn, &used, hold(now, 50), now, Some(5));
+    assert_eq!(meter(conn, &used), counted(now, 1, 0, 5, 0));
 }

@@ -15,6 +15,7 @@ fn args() -> ConfigArgs {
         hash_queue: "256".into(),
         hash_max_wait_ms: "2000".into(),
         providers_file: None,
+        default_reserved_tokens: "1024".into(),
         log: "info".into(),
     }
 }
@@ -40,6 +41,34 @@ fn the_contract_defaults_are_valid() {
     assert!(config.secret_key.is_none());
     assert_eq!(config.purge_interval, Duration::from_secs(600));
     assert_eq!(config.hasher, HasherConfig::default());
+    assert_eq!(
+        config.default_reserved_tokens,
+        promptyard_services::limits::DEFAULT_RESERVED_COMPLETION_TOKENS
+    );
+}
+
+#[test]
+fn the_default_reservation_is_a_max_tokens_value() {
+    let mut a = args();
+    a.default_reserved_tokens = "32768".into();
+    assert_eq!(serve(&a).expect("valid").default_reserved_tokens, 32_768);
+    for (bad, expected) in [
+        (
+            "0",
+            "invalid PROMPTYARD_DEFAULT_RESERVED_TOKENS \"0\": expected a whole number",
+        ),
+        (
+            "32769",
+            "invalid PROMPTYARD_DEFAULT_RESERVED_TOKENS \"32769\": at most 32768",
+        ),
+        (
+            "99999999999",
+            "invalid PROMPTYARD_DEFAULT_RESERVED_TOKENS \"99999999999\": at most 32768",
+        ),
+    ] {
+        let message = refused(|a| a.default_reserved_tokens = bad.into());
+        assert!(message.starts_with(expected), "{message}");
+    }
 }
 
 #[test]
