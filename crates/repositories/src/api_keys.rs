@@ -8,6 +8,7 @@ use promptyard_db_models::ids::{ApiKeyId, UserId};
 use promptyard_db_models::models::{ApiKey, KeyLimitColumns, NewApiKey, Timestamp, User};
 use promptyard_db_models::schema::{api_keys, users};
 
+use crate::backend::{cached_update, per_backend};
 use crate::error::{RepoError, Run as _, found, insert_returning};
 
 /// Queries on `api_keys`.
@@ -162,16 +163,19 @@ impl ApiKeyRepository {
                     .is_null()
                     .or((used + reserved + tokens).le(api_keys::token_budget.assume_not_null())),
             );
-        let admitted = diesel::update(api_keys::table.filter(api_keys::id.eq(id)).filter(fits))
-            .set((
+        let admitted = cached_update(
+            api_keys::table,
+            (
                 api_keys::minute_requests.eq(requests + 1),
                 api_keys::minute_tokens.eq(minute_tokens + tokens),
                 api_keys::minute_started_at.eq(minute),
                 api_keys::period_used.eq(used),
                 api_keys::period_reserved.eq(reserved + tokens),
                 api_keys::period_started_at.eq(period),
-            ))
-            .execute(conn)?;
+            ),
+            api_keys::id.eq(id).and(fits),
+        );
+        let admitted = per_backend!(conn, |c| admitted.execute(c))?;
         Ok(admitted > 0)
     }
 
@@ -202,8 +206,9 @@ impl ApiKeyRepository {
         };
         let in_minute = api_keys::minute_started_at.eq(now.minute);
         let in_period = api_keys::period_started_at.eq(now.period);
-        diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
-            .set((
+        let settle = cached_update(
+            api_keys::table,
+            (
                 api_keys::minute_requests.eq(case_when(
                     in_minute.and(api_keys::minute_requests.ge(request_back)),
                     api_keys::minute_requests - request_back,
@@ -225,8 +230,10 @@ impl ApiKeyRepository {
                 )
                 .otherwise(0.into_sql::<BigInt>())),
                 api_keys::period_started_at.eq(now.period),
-            ))
-            .execute(conn)?;
+            ),
+            api_keys::id.eq(id),
+        );
+        per_backend!(conn, |c| settle.execute(c))?;
         Ok(())
     }
 

@@ -90,6 +90,72 @@ where
     }
 }
 
+/// An `UPDATE table SET ... WHERE ...` that diesel caches as a prepared
+/// statement, keyed by its SQL text: [`cached_update`].
+///
+/// diesel never caches its own `UPDATE` statements (an `AsChangeset` of
+/// `Option`s writes different SQL for one Rust type, so it cannot key them
+/// by type), and so parses and plans one on every call. This statement
+/// writes every assignment it is given and every value as a bind, so its
+/// text is the same on every call and is a safe cache key. Admission's
+/// `reserve` and `settle`, run for every request of a limited key, are
+/// built with it (measured in `docs/benchmarks.md`, "Per-key limits").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CachedUpdate<F, S, W> {
+    from: F,
+    set: S,
+    filter: W,
+}
+
+/// `UPDATE table SET values WHERE filter`, cached by its SQL text (see
+/// [`CachedUpdate`]). `values` is a changeset without optional parts (a
+/// tuple of `column.eq(expression)`).
+pub(crate) fn cached_update<T, V, W>(
+    table: T,
+    values: V,
+    filter: W,
+) -> CachedUpdate<T::FromClause, V::Changeset, W>
+where
+    T: diesel::Table,
+    V: diesel::AsChangeset<Target = T>,
+    W: diesel::expression::AppearsOnTable<T>,
+    W::SqlType: diesel::sql_types::BoolOrNullableBool,
+{
+    CachedUpdate {
+        from: table.from_clause(),
+        set: values.as_changeset(),
+        filter,
+    }
+}
+
+impl<F, S, W, DB> diesel::query_builder::QueryFragment<DB> for CachedUpdate<F, S, W>
+where
+    DB: diesel::backend::Backend,
+    F: diesel::query_builder::QueryFragment<DB>,
+    S: diesel::query_builder::QueryFragment<DB>,
+    W: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.set.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.filter.walk_ast(out.reborrow())
+    }
+}
+
+impl<F, S, W> diesel::query_builder::QueryId for CachedUpdate<F, S, W> {
+    type QueryId = ();
+    // Keyed by its SQL text, never by its type.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<F, S, W, Conn> diesel::RunQueryDsl<Conn> for CachedUpdate<F, S, W> {}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -703,3 +703,62 @@ fn settling_never_takes_a_meter_below_zero() {
     settle(conn, &used, hold(now, 50), now, Some(5));
     assert_eq!(meter(conn, &used), counted(now, 1, 0, 5, 0));
 }
+
+/// What the connection prepared, and what it put in its statement cache,
+/// while `run` ran (SQL texts, binds left out). Watched on the backend's own
+/// connection, which runs the statements `per_backend!` builds.
+fn prepared_and_cached(conn: &mut DbConn, run: impl FnOnce(&mut DbConn)) -> (usize, Vec<String>) {
+    use diesel::connection::{Instrumentation, InstrumentationEvent, get_default_instrumentation};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new((0, Vec::new())));
+    let log = seen.clone();
+    let watch = move |event: InstrumentationEvent<'_>| {
+        let mut log = log.lock().expect("log");
+        match event {
+            InstrumentationEvent::StartQuery { .. } => log.0 += 1,
+            InstrumentationEvent::CacheQuery { sql, .. } => log.1.push(sql.to_owned()),
+            _ => {}
+        }
+    };
+    let set = |conn: &mut DbConn, to: Box<dyn Instrumentation>| match conn {
+        DbConn::Sqlite(c) => c.set_instrumentation(to),
+        DbConn::Postgres(c) => c.set_instrumentation(to),
+    };
+    set(conn, Box::new(watch));
+    run(conn);
+    set(
+        conn,
+        get_default_instrumentation().unwrap_or_else(|| Box::new(|_: InstrumentationEvent<'_>| {})),
+    );
+    seen.lock().expect("log").clone()
+}
+
+#[test]
+fn admissions_statements_are_prepared_once_and_cached() {
+    // Every admitted request runs reserve and settle: parsing and planning
+    // their SQL each time would cost more than running it.
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(conn, &ada, "PUB1", all_limits());
+    let w = window(0, 0);
+
+    let (ran_first, first) = prepared_and_cached(conn, |conn| {
+        reserve(conn, &key, w, 1);
+        settle(conn, &key, hold(w, 1), w, Some(1));
+        settle(conn, &key, hold(w, 1), w, None);
+    });
+    let (ran, again) = prepared_and_cached(conn, |conn| {
+        for tokens in 2..5 {
+            reserve(conn, &key, w, tokens);
+            settle(conn, &key, hold(w, tokens), window(0, 1), Some(tokens));
+        }
+    });
+
+    assert_eq!(
+        first.len(),
+        2,
+        "reserve and settle (one text for both outcomes) are cached: {first:?}"
+    );
+    assert_eq!(ran_first, 3);
+    assert_eq!(ran, 6);
+    assert!(again.is_empty(), "and prepared only once: {again:?}");
+}
