@@ -1108,3 +1108,84 @@ async fn gateway_usage_is_recorded_for_the_keys_owner() {
 
     assert_eq!(each(&usage["by_model"], "model"), ["echo-1", "fake-1"]);
 }
+
+// --- Limits and budgets per API key ---------------------------------------
+
+#[tokio::test]
+async fn api_keys_patch_200_sets_limits_401_403_404_422() {
+    let s = Server::start();
+    let (ada, key, created) = s.ada_with_key("script").await;
+    let path = key_path(&created);
+    let limits = json!({"requests_per_minute": 10, "tokens_per_minute": null,
+        "token_budget": 5000, "budget_period": "day", "models": ["echo-1"]});
+
+    let updated = ada
+        .patch(&path, &json!({"limits": limits}))
+        .await
+        .expect_json(200);
+    assert_key_object(&updated);
+    assert_eq!(updated["limits"], limits);
+    assert_eq!(updated["budget_used"], 0);
+    key.patch(&path, &json!({"limits": null}))
+        .await
+        .problem(403, "session_required");
+    s.anon()
+        .patch(&path, &json!({"limits": null}))
+        .await
+        .problem(401, "unauthenticated");
+    let grace = s.anon().sign_up("grace@example.com").await;
+    grace
+        .patch(&path, &json!({"limits": null}))
+        .await
+        .problem(404, "not_found");
+    for bad in [
+        json!({"limits": {"token_budget": 5}}),
+        json!({"limits": {"requests_per_minute": 0}}),
+        json!({"limits": {"models": ["no-such-model"]}}),
+        json!({}),
+    ] {
+        ada.patch(&path, &bad)
+            .await
+            .problem(422, "validation_failed");
+    }
+}
+
+#[tokio::test]
+async fn key_limits_429_rate_limited_then_insufficient_quota_with_retry_after_on_both_prefixes() {
+    let s = Server::start();
+    let ada = s.ada().await;
+    let limited = json!({"name": "script", "limits": {"requests_per_minute": 1}});
+    let (key, created) = ada.mint_key_with(&limited).await;
+    let conversation = key.start_conversation("echo-1").await;
+    let send = format!(
+        "/api/v1/playground/conversations/{}/messages",
+        conversation["id"].as_str().expect("id")
+    );
+    let hi = json!({"content": "hi", "max_tokens": 5});
+
+    assert_eq!(key.post(&send, &hi).await.status, 201);
+    let playground = key.post(&send, &hi).await;
+    playground.problem(429, "rate_limited");
+    let gateway = complete(&key, &chat("echo-1", "hi")).await;
+    gateway.openai_error(429, "rate_limit_error", Some("rate_limit_exceeded"));
+    for refused in [&playground, &gateway] {
+        let after: u64 = refused
+            .header("retry-after")
+            .and_then(|s| s.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=60).contains(&after), "within the minute: {after}");
+    }
+
+    let spent = json!({"limits": {"token_budget": 1, "budget_period": "month"}});
+    ada.patch(&key_path(&created), &spent)
+        .await
+        .expect_json(200);
+    key.post(&send, &hi)
+        .await
+        .problem(429, "insufficient_quota");
+    let quota = complete(&key, &chat("echo-1", "hi")).await;
+    quota.openai_error(429, "insufficient_quota", Some("insufficient_quota"));
+    assert!(quota.header("retry-after").is_some());
+    let models = key.get("/v1/models").await.expect_json(200);
+    assert!(models["data"].as_array().is_some_and(|m| !m.is_empty()));
+}

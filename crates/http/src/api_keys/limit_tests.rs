@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use promptyard_services::Clock as _;
-use promptyard_test_support::fake_openai::Reply;
+use promptyard_test_support::fake_openai::{Reply, StreamEnd};
 use serde_json::{Value, json};
 
 use crate::test_app::{
@@ -339,15 +339,9 @@ async fn a_failed_request_gives_its_reservation_back() {
         .await;
     assert_eq!(failed.status, 502, "{}", failed.text());
 
-    // The release runs in the background, just after the answer.
-    let mut admitted = complete(&key, 1).await;
-    for _ in 0..50 {
-        if admitted.status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        admitted = complete(&key, 1).await;
-    }
+    let one_word = json!({"model": "echo-1", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "word"}]});
+    let admitted = once_released(&key, COMPLETIONS, &one_word).await;
     assert_eq!(admitted.status, 200, "{}", admitted.text());
     assert_eq!(complete(&key, 1).await.status, 429, "and only one");
 }
@@ -425,4 +419,70 @@ async fn a_key_with_only_an_allow_list_or_a_session_is_never_refused_for_volume(
     let conversation = cookie.start_conversation("echo-1").await;
     let id = conversation["id"].as_str().expect("id");
     assert_eq!(send(&cookie, id, "hi").await.status, 201);
+}
+
+/// Sends `request` until it is not refused with 429 (a reservation given
+/// back by a failed request is released in the background, just after its
+/// answer), at most half a second; the last answer.
+async fn once_released<T: Transport>(key: &Actor<'_, T>, path: &str, request: &Value) -> Response {
+    let mut answer = key.post(path, request).await;
+    for _ in 0..50 {
+        if answer.status != 429 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        answer = key.post(path, request).await;
+    }
+    answer
+}
+
+#[actix_web::test]
+async fn a_stream_settles_at_its_end_and_one_cut_midway_gives_its_reservation_back() {
+    let (_t, fake, api) = test_app_with_fake_provider().await;
+    let limits = json!({"requests_per_minute": 1, "token_budget": 1000, "budget_period": "day"});
+    let (ada, key, created) = ada_with_limits(&api, limits).await;
+    fake.push(Reply::Stream {
+        deltas: vec!["half an ".into(), "answer".into()],
+        usage: Some((3, 3)),
+        end: StreamEnd::Cut,
+    });
+    let stream = |model: &str| {
+        json!({"model": model, "stream": true, "max_tokens": 10,
+               "messages": [{"role": "user", "content": "hi"}]})
+    };
+
+    let cut = key.post(COMPLETIONS, &stream("fake-1")).await;
+    assert_eq!(cut.status, 200, "the stream had begun");
+    assert!(cut.text().contains("provider_error"), "{}", cut.text());
+    assert!(!cut.text().contains("[DONE]"));
+
+    let whole = once_released(&key, COMPLETIONS, &stream("echo-1")).await;
+    assert_eq!(whole.status, 200, "the cut stream gave its request back");
+    assert!(whole.text().contains("[DONE]"), "{}", whole.text());
+    let used = listed(&ada, &created["id"]).await["budget_used"].clone();
+    assert_eq!(used, 2, "echo-1 used 1 + 1; the cut stream nothing");
+}
+
+#[actix_web::test]
+async fn a_playground_stream_of_a_limited_key_is_admitted_and_settled_like_a_whole_answer() {
+    let (t, api) = test_app().await;
+    let limits = json!({"requests_per_minute": 1, "token_budget": 1000, "budget_period": "month"});
+    let (ada, key, created) = ada_with_limits(&api, limits).await;
+    let conversation = key.start_conversation("echo-1").await;
+    let path = format!(
+        "/api/v1/playground/conversations/{}/messages",
+        conversation["id"].as_str().expect("id")
+    );
+    let message = json!({"content": "one two", "stream": true, "max_tokens": 10});
+
+    let streamed = key.post(&path, &message).await;
+    assert_eq!(streamed.status, 200, "{}", streamed.text());
+    let (text, done) = streamed.deltas_and_done();
+    assert_eq!(text, "one two");
+    assert_eq!(done["usage"]["total_tokens"], 4);
+    assert_eq!(listed(&ada, &created["id"]).await["budget_used"], 4);
+    key.post(&path, &message).await.problem(429, "rate_limited");
+    t.clock.advance(TimeDelta::seconds(60));
+    assert_eq!(key.post(&path, &message).await.status, 200);
+    assert_eq!(listed(&ada, &created["id"]).await["budget_used"], 8);
 }
