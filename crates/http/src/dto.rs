@@ -265,8 +265,8 @@ fn limits_field(fields: &mut Fields<'_>, required: bool) -> Option<KeyLimits> {
     }
 }
 
-/// `limits.models`: `null`, or a list of model ids (non-empty strings),
-/// each once.
+/// `limits.models`: `null`, or a list of model ids (non-empty strings,
+/// trimmed).
 fn model_list(fields: &mut Fields<'_>, value: Option<&Value>) -> Option<Option<Vec<String>>> {
     let items = match value {
         None | Some(Value::Null) => return Some(None),
@@ -280,11 +280,9 @@ fn model_list(fields: &mut Fields<'_>, value: Option<&Value>) -> Option<Option<V
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         match item.as_str().map(str::trim) {
-            Some(id) if !id.is_empty() => {
-                if !models.iter().any(|m| m == id) {
-                    models.push(id.to_owned());
-                }
-            }
+            // Kept in place (a 422 names the index the client sent);
+            // repeats are dropped once the list is checked.
+            Some(id) if !id.is_empty() => models.push(id.to_owned()),
             _ => {
                 fields.reject(
                     &format!("models[{i}]"),

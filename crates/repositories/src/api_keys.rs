@@ -2,7 +2,7 @@
 
 use diesel::dsl::case_when;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable, Timestamp as Timestamp_};
 use promptyard_db_models::DbConn;
 use promptyard_db_models::ids::{ApiKeyId, UserId};
 use promptyard_db_models::models::{ApiKey, KeyLimitColumns, NewApiKey, Timestamp, User};
@@ -116,40 +116,36 @@ impl ApiKeyRepository {
     /// every limit the row holds: its requests and tokens in the minute
     /// `window.minute`, and its budget in the period `window.period`
     /// (settled plus reserved). Admitted, the request and its tokens are
-    /// added to the minute and the tokens to the period's reservations;
-    /// a meter whose start is not the window's starts again from zero.
-    /// Returns whether it was admitted.
+    /// added to the minute and the tokens to the period's reservations.
+    /// Returns the windows it was counted in, or `None` if refused (then
+    /// nothing changed).
     ///
-    /// ONE statement, an `UPDATE` whose `WHERE` holds the limits: of any
-    /// number of simultaneous requests, in this process or another, only
-    /// those that fit are admitted.
+    /// Windows never move backwards: a meter whose start is the window's or
+    /// later (another process's clock, or a request queued a moment longer,
+    /// got there first) is the current one and counts; an older one starts
+    /// again from zero at the window's start. So the windows counted in are
+    /// the stored ones when they are later than `window`: read back in the
+    /// same transaction.
+    ///
+    /// ONE statement decides, an `UPDATE` whose `WHERE` holds the limits:
+    /// of any number of simultaneous requests, in this process or another,
+    /// only those that fit are admitted. Run it inside `Db::write`.
     pub fn reserve(
         conn: &mut DbConn,
         id: &ApiKeyId,
         window: MeterWindow,
         tokens: i64,
-    ) -> Result<bool, RepoError> {
+    ) -> Result<Option<MeterWindow>, RepoError> {
         let (minute, period) = (window.minute, window.period);
-        let requests = case_when(
-            api_keys::minute_started_at.eq(minute),
-            api_keys::minute_requests,
-        )
-        .otherwise(0.into_sql::<BigInt>());
-        let minute_tokens = case_when(
-            api_keys::minute_started_at.eq(minute),
-            api_keys::minute_tokens,
-        )
-        .otherwise(0.into_sql::<BigInt>());
-        let used = case_when(
-            api_keys::period_started_at.eq(period),
-            api_keys::period_used,
-        )
-        .otherwise(0.into_sql::<BigInt>());
-        let reserved = case_when(
-            api_keys::period_started_at.eq(period),
-            api_keys::period_reserved,
-        )
-        .otherwise(0.into_sql::<BigInt>());
+        let in_minute = api_keys::minute_started_at.ge(minute);
+        let in_period = api_keys::period_started_at.ge(period);
+        let requests =
+            case_when(in_minute, api_keys::minute_requests).otherwise(0.into_sql::<BigInt>());
+        let minute_tokens =
+            case_when(in_minute, api_keys::minute_tokens).otherwise(0.into_sql::<BigInt>());
+        let used = case_when(in_period, api_keys::period_used).otherwise(0.into_sql::<BigInt>());
+        let reserved =
+            case_when(in_period, api_keys::period_reserved).otherwise(0.into_sql::<BigInt>());
         let fits = api_keys::requests_per_minute
             .is_null()
             .or(requests.lt(api_keys::requests_per_minute.assume_not_null()))
@@ -168,24 +164,41 @@ impl ApiKeyRepository {
             (
                 api_keys::minute_requests.eq(requests + 1),
                 api_keys::minute_tokens.eq(minute_tokens + tokens),
-                api_keys::minute_started_at.eq(minute),
+                api_keys::minute_started_at.eq(case_when(in_minute, api_keys::minute_started_at)
+                    .otherwise(Some(minute).into_sql::<Nullable<Timestamp_>>())),
                 api_keys::period_used.eq(used),
                 api_keys::period_reserved.eq(reserved + tokens),
-                api_keys::period_started_at.eq(period),
+                api_keys::period_started_at.eq(case_when(in_period, api_keys::period_started_at)
+                    .otherwise(Some(period).into_sql::<Nullable<Timestamp_>>())),
             ),
             api_keys::id.eq(id).and(fits),
         );
-        let admitted = per_backend!(conn, |c| admitted.execute(c))?;
-        Ok(admitted > 0)
+        if per_backend!(conn, |c| admitted.execute(c))? == 0 {
+            return Ok(None);
+        }
+        let (minute, period): (Option<Timestamp>, Option<Timestamp>) = api_keys::table
+            .find(id)
+            .select((api_keys::minute_started_at, api_keys::period_started_at))
+            .get_result(conn)?;
+        Ok(Some(MeterWindow {
+            minute: minute.unwrap_or(window.minute),
+            period: period.unwrap_or(window.period),
+        }))
     }
 
-    /// Ends a request admitted by [`reserve`](Self::reserve) with `held`:
-    /// with `Some(used)` tokens, its reservation is replaced by them (in
-    /// its minute if that is still the current one, `now.minute`; in the
-    /// current period `now.period` as settled use); with `None` (it failed
-    /// or was cancelled) its request and tokens are given back. Meters
-    /// never go below zero; a reservation whose minute or period has
-    /// passed is gone with it.
+    /// Ends a request admitted by [`reserve`](Self::reserve) with `held`
+    /// (the windows `reserve` returned), at `now`:
+    /// - `Some(used)`: its reservation is replaced by the real usage: in its
+    ///   minute, if the row still counts that minute, and in the current
+    ///   period as settled use;
+    /// - `None` (it failed before any answer, or was refused later): its
+    ///   request and tokens are given back.
+    ///
+    /// A reservation is taken back only from the windows it was made in:
+    /// once the row counts a later minute or period, that one is left
+    /// alone (the old one went with its reservations). A period older than
+    /// `now.period` starts again from zero; a later one (another clock)
+    /// stays current. Meters never go below zero.
     pub fn settle(
         conn: &mut DbConn,
         id: &ApiKeyId,
@@ -193,43 +206,47 @@ impl ApiKeyRepository {
         now: MeterWindow,
         used: Option<i64>,
     ) -> Result<(), RepoError> {
-        let same_minute = held.window.minute == now.minute;
-        let same_period = held.window.period == now.period;
-        // What the reservation gives back, in this minute and this period.
-        let minute_back = if same_minute { held.tokens } else { 0 };
-        let period_back = if same_period { held.tokens } else { 0 };
-        let request_back = i64::from(same_minute && used.is_none());
-        let (minute_add, period_add) = match used {
-            Some(used) if same_minute => (used, used),
-            Some(used) => (0, used),
-            None => (0, 0),
-        };
-        let in_minute = api_keys::minute_started_at.eq(now.minute);
-        let in_period = api_keys::period_started_at.eq(now.period);
+        let back = held.tokens;
+        let request_back = i64::from(used.is_none());
+        let used = used.unwrap_or(0);
+        let held_minute = api_keys::minute_started_at.eq(held.window.minute);
+        let current = api_keys::period_started_at.ge(now.period);
+        let held_period = current.and(api_keys::period_started_at.eq(held.window.period));
+        let requests_left = api_keys::minute_requests - request_back;
+        let tokens_left = api_keys::minute_tokens + used - back;
+        let reserved_left = api_keys::period_reserved - back;
         let settle = cached_update(
             api_keys::table,
             (
                 api_keys::minute_requests.eq(case_when(
-                    in_minute.and(api_keys::minute_requests.ge(request_back)),
-                    api_keys::minute_requests - request_back,
-                )
-                .otherwise(api_keys::minute_requests)),
-                api_keys::minute_tokens.eq(case_when(
-                    in_minute.and((api_keys::minute_tokens + minute_add).ge(minute_back)),
-                    api_keys::minute_tokens + minute_add - minute_back,
+                    held_minute.and(requests_left.ge(0)),
+                    requests_left,
                 )
                 .otherwise(
-                    case_when(in_minute, 0.into_sql::<BigInt>()).otherwise(api_keys::minute_tokens),
+                    case_when(held_minute, 0.into_sql::<BigInt>())
+                        .otherwise(api_keys::minute_requests),
                 )),
-                api_keys::period_used.eq(case_when(in_period, api_keys::period_used)
-                    .otherwise(0.into_sql::<BigInt>())
-                    + period_add),
-                api_keys::period_reserved.eq(case_when(
-                    in_period.and(api_keys::period_reserved.ge(period_back)),
-                    api_keys::period_reserved - period_back,
+                api_keys::minute_tokens.eq(case_when(
+                    held_minute.and(tokens_left.ge(0)),
+                    tokens_left,
                 )
-                .otherwise(0.into_sql::<BigInt>())),
-                api_keys::period_started_at.eq(now.period),
+                .otherwise(
+                    case_when(held_minute, 0.into_sql::<BigInt>())
+                        .otherwise(api_keys::minute_tokens),
+                )),
+                api_keys::period_used.eq(case_when(current, api_keys::period_used + used)
+                    .otherwise(used.into_sql::<BigInt>())),
+                api_keys::period_reserved.eq(case_when(
+                    held_period.and(reserved_left.ge(0)),
+                    reserved_left,
+                )
+                .otherwise(
+                    case_when(held_period, 0.into_sql::<BigInt>())
+                        .when(current, api_keys::period_reserved)
+                        .otherwise(0.into_sql::<BigInt>()),
+                )),
+                api_keys::period_started_at.eq(case_when(current, api_keys::period_started_at)
+                    .otherwise(Some(now.period).into_sql::<Nullable<Timestamp_>>())),
             ),
             api_keys::id.eq(id),
         );

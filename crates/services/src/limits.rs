@@ -162,8 +162,9 @@ impl KeyLimits {
     }
 
     /// The rules across fields, and each model known (`known`): the limits
-    /// as given, or an error per broken rule, named `limits.<field>`.
-    pub fn check(self, known: impl Fn(&str) -> bool) -> Result<Self, Vec<FieldError>> {
+    /// as given (a model listed twice kept once), or an error per broken
+    /// rule, named `limits.<field>` (`limits.models[i]` by the index given).
+    pub fn check(mut self, known: impl Fn(&str) -> bool) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         match (self.token_budget, self.budget_period) {
             (Some(_), None) => errors.push(FieldError::new(
@@ -193,6 +194,10 @@ impl KeyLimits {
             }
         }
         if errors.is_empty() {
+            if let Some(models) = &mut self.models {
+                let mut seen = std::collections::HashSet::new();
+                models.retain(|m| seen.insert(m.clone()));
+            }
             Ok(self)
         } else {
             Err(errors)
@@ -252,8 +257,9 @@ impl KeyLimits {
     pub fn budget_used(&self, meter: &KeyMeter, now: DateTime<Utc>) -> u64 {
         match self.budget_period {
             Some(period) if self.token_budget.is_some() => {
+                // A later start (another process's clock) is current too.
                 let current = period.start(now).naive_utc();
-                if meter.period_started_at == Some(current) {
+                if meter.period_started_at >= Some(current) {
                     u64::try_from(meter.period_used).unwrap_or(0)
                 } else {
                     0
@@ -315,31 +321,55 @@ pub struct Refusal {
     pub detail: String,
 }
 
-/// The tokens a request reserves: its prompt's estimate (words plus
-/// [`MESSAGE_OVERHEAD_TOKENS`](crate::playground::MESSAGE_OVERHEAD_TOKENS) per message) plus `max_tokens`, or
-/// `default_completion` when the request sets none.
-pub fn reservation_tokens(request: &ChatRequest, default_completion: u32) -> u64 {
-    let prompt: u64 = request
+/// A prompt's estimate in tokens: its words plus
+/// [`MESSAGE_OVERHEAD_TOKENS`](crate::playground::MESSAGE_OVERHEAD_TOKENS)
+/// per message.
+pub fn prompt_estimate(request: &ChatRequest) -> u64 {
+    request
         .messages
         .iter()
         .map(|m| u64::from(count_tokens(&m.content)) + MESSAGE_OVERHEAD_TOKENS)
-        .sum();
-    prompt + u64::from(request.max_tokens.unwrap_or(default_completion))
+        .sum()
+}
+
+/// The tokens a request reserves: its [`prompt_estimate`] plus
+/// `max_tokens`, or `default_completion` when the request sets none.
+pub fn reservation_tokens(request: &ChatRequest, default_completion: u32) -> u64 {
+    prompt_estimate(request) + u64::from(request.max_tokens.unwrap_or(default_completion))
 }
 
 /// Why a reservation was refused, read from the key's row as it stood.
 fn refusal(key: &ApiKey, window: MeterWindow, tokens: u64, now: DateTime<Utc>) -> Refusal {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let meter = &key.meter;
-    let period_current = meter.period_started_at == Some(window.period);
+    // A period the row started later than ours (another clock) is current too.
+    let period_current = meter.period_started_at >= Some(window.period);
     let (used, reserved) = if period_current {
         (count(meter.period_used), count(meter.period_reserved))
     } else {
         (0, 0)
     };
-    let until = |at: DateTime<Utc>| (at - now).to_std().unwrap_or_default();
-    if let Some(budget) = key.limits.token_budget.map(count)
+    // Whole seconds, rounded up: a client that waits that long is past it.
+    let until = |at: DateTime<Utc>| {
+        let left = (at - now).to_std().unwrap_or_default();
+        Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+    };
+    let budget = key.limits.token_budget.map(count);
+    if let Some(budget) = budget
+        && used + tokens <= budget
         && used + reserved + tokens > budget
+    {
+        // Not spent: held by requests still running, which may settle lower.
+        return Refusal {
+            kind: RefusalKind::RateLimited,
+            retry_after: Duration::from_secs(1),
+            detail: format!(
+                "the rest of the key's token budget is reserved by its requests still running ({used} used, {reserved} reserved of {budget}); retry when they end"
+            ),
+        };
+    }
+    if let Some(budget) = budget
+        && used + tokens > budget
     {
         let period = key
             .limits
@@ -353,7 +383,7 @@ fn refusal(key: &ApiKey, window: MeterWindow, tokens: u64, now: DateTime<Utc>) -
             )
         } else {
             format!(
-                "the key's token budget is spent for this {} ({used} used, {reserved} reserved of {budget}); it resets at the start of the next one (UTC)",
+                "the key's token budget is spent for this {} ({used} used of {budget}, {tokens} needed); it resets at the start of the next one (UTC)",
                 period.as_str()
             )
         };
@@ -376,18 +406,56 @@ fn refusal(key: &ApiKey, window: MeterWindow, tokens: u64, now: DateTime<Utc>) -
     }
 }
 
-/// A request admitted on a limited key: its reservation, held until it is
-/// settled ([`settlement`](Self::settlement) applied in the usage's transaction, then
-/// [`settled`](Self::settled)) or, if dropped unsettled (the request failed
-/// or its client went away), given back in the background.
+/// A request admitted on a limited key: its reservation, held until the
+/// request ends.
+///
+/// - Answered and recorded: [`settlement`](Self::settlement) is applied in
+///   the transaction that records the usage, then
+///   [`settled`](Self::settled).
+/// - Dropped before that (the provider failed, the store failed, the
+///   client went away, the handler was cancelled), it ends itself in the
+///   background: with what it is known to have spent if the provider
+///   answered ([`answered`](Self::answered)) or text was streamed
+///   ([`streamed`](Self::streamed)), else by giving its request and tokens
+///   back.
+///
+/// It is ended exactly once, whatever was cancelled when: the state the
+/// database writes decide by (`Shared`) is written inside those writes,
+/// and the background end reads it inside its own write, which runs after
+/// them (one writer on SQLite; the write lock on PostgreSQL).
 #[derive(Debug)]
 pub struct Admission {
     db: Db,
     clock: Arc<dyn Clock>,
     key_id: ApiKeyId,
     limits: Arc<KeyLimits>,
-    hold: MeterHold,
+    shared: Arc<Shared>,
+    /// The prompt's estimate, counted with streamed text.
+    prompt: i64,
+    /// What the request is known to have spent so far.
+    spent: Option<i64>,
     armed: bool,
+}
+
+/// What the writes of an [`Admission`] have decided, written inside them.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The reservation, once the write that made it ran.
+    hold: std::sync::Mutex<Option<MeterHold>>,
+    /// Whether a write has ended it.
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// The reservation to end, if one was made and none has ended it; marks
+    /// it ended.
+    fn take(&self) -> Option<MeterHold> {
+        let hold = *self
+            .hold
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        hold.filter(|_| !self.ended.swap(true, std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// The statement that settles an [`Admission`], to run inside the write
@@ -395,26 +463,33 @@ pub struct Admission {
 #[derive(Debug, Clone)]
 pub struct Settlement {
     key_id: ApiKeyId,
-    hold: MeterHold,
+    shared: Arc<Shared>,
     now: MeterWindow,
     used: i64,
 }
 
 impl Settlement {
-    /// Replaces the reservation with the real usage.
+    /// Replaces the reservation with the real usage (once: a settlement
+    /// applied already, or a reservation ended otherwise, is left alone).
     pub fn apply(&self, conn: &mut promptyard_repositories::DbConn) -> Result<(), RepoError> {
-        ApiKeyRepository::settle(conn, &self.key_id, &self.hold, self.now, Some(self.used))
+        match self.shared.take() {
+            Some(hold) => {
+                ApiKeyRepository::settle(conn, &self.key_id, &hold, self.now, Some(self.used))
+            }
+            None => Ok(()),
+        }
     }
 }
 
 impl Admission {
-    /// Reserves `tokens` and one request on `key` at the clock's now, or
-    /// says which limit refuses them. `None` for a key without numeric
-    /// limits (nothing to meter).
+    /// Reserves `tokens` (of which `prompt` are the prompt's estimate) and
+    /// one request on `key` at the clock's now, or says which limit refuses
+    /// them. `None` for a key without numeric limits (nothing to meter).
     pub async fn reserve(
         db: &Db,
         clock: &Arc<dyn Clock>,
         key: &KeyGrant,
+        prompt: u64,
         tokens: u64,
     ) -> Result<Option<Self>, AdmissionError> {
         if !key.limits.is_metered() {
@@ -422,45 +497,80 @@ impl Admission {
         }
         let now = clock.now();
         let window = key.limits.window(now);
-        let stored = i64::try_from(tokens).unwrap_or(i64::MAX);
-        let id = key.key_id.clone();
+        let stored = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut admission = Self {
+            db: db.clone(),
+            clock: Arc::clone(clock),
+            key_id: key.key_id.clone(),
+            limits: Arc::clone(&key.limits),
+            shared: Arc::default(),
+            prompt: stored(prompt),
+            spent: None,
+            // Armed while the write is awaited: if this future is dropped,
+            // the background end gives back what the write reserved.
+            armed: true,
+        };
+        let (id, shared, reserved) = (
+            key.key_id.clone(),
+            Arc::clone(&admission.shared),
+            stored(tokens),
+        );
         let refused = db
-            .write(move |conn| {
-                if ApiKeyRepository::reserve(conn, &id, window, stored)? {
-                    Ok(None)
-                } else {
+            .write(
+                move |conn| match ApiKeyRepository::reserve(conn, &id, window, reserved)? {
+                    Some(window) => {
+                        *shared
+                            .hold
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(MeterHold {
+                            window,
+                            tokens: reserved,
+                        });
+                        Ok(None)
+                    }
                     // Why, from the row as this transaction sees it.
-                    ApiKeyRepository::get(conn, &id).map(Some)
-                }
-            })
-            .await?;
-        match refused {
-            None => Ok(Some(Self {
-                db: db.clone(),
-                clock: Arc::clone(clock),
-                key_id: key.key_id.clone(),
-                limits: Arc::clone(&key.limits),
-                hold: MeterHold {
-                    window,
-                    tokens: stored,
+                    None => ApiKeyRepository::get(conn, &id).map(Some),
                 },
-                armed: true,
-            })),
-            Some(row) => Err(AdmissionError::Refused(refusal(&row, window, tokens, now))),
+            )
+            .await;
+        match refused {
+            Ok(None) => Ok(Some(admission)),
+            Ok(Some(row)) => {
+                admission.armed = false;
+                Err(AdmissionError::Refused(refusal(&row, window, tokens, now)))
+            }
+            Err(err) => {
+                // Not written (or rolled back): nothing to give back.
+                admission.armed = false;
+                Err(err.into())
+            }
         }
+    }
+
+    /// The provider answered with `usage`: what the request spent, even if
+    /// it is not recorded after all.
+    pub fn answered(&mut self, usage: Usage) {
+        self.spent = Some(i64::from(usage.total_tokens()));
+    }
+
+    /// `text` was streamed to the client: it is spent, with the prompt,
+    /// whatever happens to the rest of the stream.
+    pub fn streamed(&mut self, text: &str) {
+        let so_far = self.spent.unwrap_or(self.prompt);
+        self.spent = Some(so_far.saturating_add(i64::from(count_tokens(text))));
     }
 
     /// The statement that settles this admission to `usage`.
     pub fn settlement(&self, usage: Usage) -> Settlement {
         Settlement {
             key_id: self.key_id.clone(),
-            hold: self.hold,
+            shared: Arc::clone(&self.shared),
             now: self.limits.window(self.clock.now()),
             used: i64::from(usage.total_tokens()),
         }
     }
 
-    /// The settlement was committed: nothing to give back.
+    /// The settlement was committed: nothing left to end.
     pub fn settled(mut self) {
         self.armed = false;
     }
@@ -471,21 +581,29 @@ impl Drop for Admission {
         if !self.armed {
             return;
         }
-        let (db, id, hold) = (self.db.clone(), self.key_id.clone(), self.hold);
+        let (db, id, shared, spent) = (
+            self.db.clone(),
+            self.key_id.clone(),
+            Arc::clone(&self.shared),
+            self.spent,
+        );
         let now = self.limits.window(self.clock.now());
-        let release = async move {
-            let released = db
-                .write(move |conn| ApiKeyRepository::settle(conn, &id, &hold, now, None))
+        let end = async move {
+            let ended = db
+                .write(move |conn| match shared.take() {
+                    Some(hold) => ApiKeyRepository::settle(conn, &id, &hold, now, spent),
+                    None => Ok(()),
+                })
                 .await;
-            if let Err(err) = released {
-                tracing::warn!(error = %err, "could not release an API key's reservation");
+            if let Err(err) = ended {
+                tracing::warn!(error = %err, "could not end an API key's reservation");
             }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(release);
+                runtime.spawn(end);
             }
-            Err(_) => tracing::warn!("no runtime to release an API key's reservation on"),
+            Err(_) => tracing::warn!("no runtime to end an API key's reservation on"),
         }
     }
 }

@@ -436,31 +436,97 @@ async fn once_released<T: Transport>(key: &Actor<'_, T>, path: &str, request: &V
     answer
 }
 
+/// The key's `budget_used` once it reaches `expected` (a request that
+/// ended early is settled in the background, just after its answer), or
+/// as it stands after half a second.
+async fn budget_used_reaches<T: Transport>(
+    user: &Actor<'_, T>,
+    id: &Value,
+    expected: u64,
+) -> Value {
+    let mut used = listed(user, id).await["budget_used"].clone();
+    for _ in 0..50 {
+        if used == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        used = listed(user, id).await["budget_used"].clone();
+    }
+    used
+}
+
 #[actix_web::test]
-async fn a_stream_settles_at_its_end_and_one_cut_midway_gives_its_reservation_back() {
+async fn a_stream_cut_midway_counts_what_it_streamed_and_one_failing_first_gives_all_back() {
     let (_t, fake, api) = test_app_with_fake_provider().await;
-    let limits = json!({"requests_per_minute": 1, "token_budget": 1000, "budget_period": "day"});
+    let limits = json!({"requests_per_minute": 2, "token_budget": 1000, "budget_period": "day"});
     let (ada, key, created) = ada_with_limits(&api, limits).await;
+    let stream = |model: &str| {
+        json!({"model": model, "stream": true, "max_tokens": 10,
+               "messages": [{"role": "user", "content": "hi"}]})
+    };
     fake.push(Reply::Stream {
         deltas: vec!["half an ".into(), "answer".into()],
         usage: Some((3, 3)),
         end: StreamEnd::Cut,
     });
-    let stream = |model: &str| {
-        json!({"model": model, "stream": true, "max_tokens": 10,
-               "messages": [{"role": "user", "content": "hi"}]})
-    };
 
     let cut = key.post(COMPLETIONS, &stream("fake-1")).await;
     assert_eq!(cut.status, 200, "the stream had begun");
     assert!(cut.text().contains("provider_error"), "{}", cut.text());
     assert!(!cut.text().contains("[DONE]"));
+    // The prompt (1 word + 4) and the 3 words the client got.
+    assert_eq!(budget_used_reaches(&ada, &created["id"], 8).await, 8);
 
+    fake.push(Reply::Status(500, "{}".into()));
+    let failed = key.post(COMPLETIONS, &stream("fake-1")).await;
+    assert_eq!(failed.status, 502, "{}", failed.text());
     let whole = once_released(&key, COMPLETIONS, &stream("echo-1")).await;
-    assert_eq!(whole.status, 200, "the cut stream gave its request back");
+    assert_eq!(whole.status, 200, "the failed one gave its request back");
     assert!(whole.text().contains("[DONE]"), "{}", whole.text());
-    let used = listed(&ada, &created["id"]).await["budget_used"].clone();
-    assert_eq!(used, 2, "echo-1 used 1 + 1; the cut stream nothing");
+    assert_eq!(
+        listed(&ada, &created["id"]).await["budget_used"],
+        8 + 2,
+        "echo-1 used 1 + 1"
+    );
+    complete(&key, 1)
+        .await
+        .openai_error(429, "rate_limit_error", Some("rate_limit_exceeded"));
+}
+
+#[actix_web::test]
+async fn a_limited_request_without_max_tokens_is_sent_with_its_reservation_as_max_tokens() {
+    let (t, fake, api) = test_app_with_fake_provider().await;
+    let limits = json!({"tokens_per_minute": 100_000});
+    let (_ada, key, _) = ada_with_limits(&api, limits).await;
+    let (_, plain) = Actor::anonymous(&api)
+        .sign_up("grace@example.com")
+        .await
+        .mint_key("plain")
+        .await;
+    let hi = json!({"model": "fake-1", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..3 {
+        fake.push(Reply::Complete {
+            content: "ok".into(),
+            usage: Some((1, 1)),
+        });
+    }
+
+    assert_eq!(key.post(COMPLETIONS, &hi).await.status, 200);
+    let mut asked = hi.clone();
+    asked["max_tokens"] = json!(7);
+    assert_eq!(key.post(COMPLETIONS, &asked).await.status, 200);
+    let grace = api.anonymous().as_(Credential::Key(
+        plain["key"].as_str().expect("key").to_owned(),
+    ));
+    assert_eq!(grace.post(COMPLETIONS, &hi).await.status, 200);
+
+    let sent: Vec<Value> = fake
+        .requests()
+        .iter()
+        .map(|r| r.body["max_tokens"].clone())
+        .collect();
+    let reserved = t.state.playground.default_reserve();
+    assert_eq!(sent, [json!(reserved), json!(7), Value::Null]);
 }
 
 #[actix_web::test]

@@ -196,7 +196,9 @@ fn meter(conn: &mut DbConn, key: &ApiKey) -> KeyMeter {
 
 /// Reserves `tokens` on `key` in `window`: whether it was admitted.
 fn reserve(conn: &mut DbConn, key: &ApiKey, window: MeterWindow, tokens: i64) -> bool {
-    ApiKeyRepository::reserve(conn, &key.id, window, tokens).expect("reserve")
+    ApiKeyRepository::reserve(conn, &key.id, window, tokens)
+        .expect("reserve")
+        .is_some()
 }
 
 fn settle(conn: &mut DbConn, key: &ApiKey, held: MeterHold, now: MeterWindow, used: Option<i64>) {
@@ -406,7 +408,9 @@ fn reserve_without_limits_always_admits_and_counts() {
         counted(window(0, 0), 3, 1_000_005, 0, 1_000_005)
     );
     assert!(
-        !ApiKeyRepository::reserve(conn, &new_id().into(), window(0, 0), 1).expect("unknown"),
+        ApiKeyRepository::reserve(conn, &new_id().into(), window(0, 0), 1)
+            .expect("unknown")
+            .is_none(),
         "an unknown key is not admitted"
     );
 }
@@ -440,10 +444,10 @@ fn reserve_admits_requests_per_minute_then_waits_for_the_next_minute() {
     assert!(!reserve(conn, &key, window(0, 1), 10), "third of the next");
     assert_eq!(meter(conn, &key), counted(window(0, 1), 2, 20, 0, 40));
     assert!(
-        reserve(conn, &key, late, 1),
-        "another minute start, another minute"
+        !reserve(conn, &key, late, 1),
+        "a request whose window is older counts in the later minute the row holds"
     );
-    assert_eq!(meter(conn, &key), counted(late, 1, 1, 0, 41));
+    assert_eq!(meter(conn, &key), counted(window(0, 1), 2, 20, 0, 40));
 }
 
 #[test]
@@ -623,8 +627,8 @@ fn settling_after_the_minute_passed_leaves_the_minute_but_moves_the_period() {
     settle(conn, &key, hold(then, 100), now, Some(70));
     assert_eq!(
         meter(conn, &key),
-        counted(then, 2, 140, 70, 40),
-        "the old minute is left as it was"
+        counted(then, 2, 140 - 100 + 70, 70, 40),
+        "the row still counts the reservation's minute: settled there"
     );
 
     assert!(reserve(conn, &key, now, 10));
@@ -671,14 +675,23 @@ fn settling_in_a_new_period_starts_it_with_the_usage() {
     assert!(reserve(conn, &raced, now, 5));
     settle(conn, &raced, hold(then, 100), now, Some(70));
 
+    // The minute still counts the reservations: they go back to it.
     assert_eq!(
         meter(conn, &used),
         KeyMeter {
+            minute_tokens: 120 + 70 - 100,
             period_used: 70,
             ..old_minute.clone()
         }
     );
-    assert_eq!(meter(conn, &failed), old_minute);
+    assert_eq!(
+        meter(conn, &failed),
+        KeyMeter {
+            minute_requests: 1,
+            minute_tokens: 20,
+            ..old_minute
+        }
+    );
     assert_eq!(meter(conn, &raced), counted(now, 1, 5, 70, 5));
 }
 
@@ -734,8 +747,9 @@ fn prepared_and_cached(conn: &mut DbConn, run: impl FnOnce(&mut DbConn)) -> (usi
 
 #[test]
 fn admissions_statements_are_prepared_once_and_cached() {
-    // Every admitted request runs reserve and settle: parsing and planning
-    // their SQL each time would cost more than running it.
+    // Every admitted request runs reserve (its UPDATE and the read-back of
+    // its windows) and settle: parsing and planning their SQL each time
+    // would cost more than running it.
     let (conn, _db) = &mut fresh();
     let [ada] = users(conn);
     let key = create_limited(conn, &ada, "PUB1", all_limits());
@@ -755,10 +769,45 @@ fn admissions_statements_are_prepared_once_and_cached() {
 
     assert_eq!(
         first.len(),
-        2,
-        "reserve and settle (one text for both outcomes) are cached: {first:?}"
+        3,
+        "reserve, its read-back and settle (one text for both outcomes) are cached: {first:?}"
     );
-    assert_eq!(ran_first, 3);
-    assert_eq!(ran, 6);
+    assert_eq!(ran_first, 4);
+    assert_eq!(ran, 9);
     assert!(again.is_empty(), "and prepared only once: {again:?}");
+}
+
+#[test]
+fn windows_never_move_backwards_and_reserve_says_which_it_counted_in() {
+    let (conn, _db) = &mut fresh();
+    let [ada] = users(conn);
+    let key = create_limited(
+        conn,
+        &ada,
+        "PUB1",
+        KeyLimitColumns {
+            requests_per_minute: Some(3),
+            token_budget: Some(100),
+            budget_period: Some("day".to_owned()),
+            ..KeyLimitColumns::default()
+        },
+    );
+    let (earlier, later) = (window(0, 0), window(1, 1));
+
+    let counted_in = ApiKeyRepository::reserve(conn, &key.id, later, 10).expect("reserve");
+    assert_eq!(counted_in, Some(later));
+    // A request whose clock (or queue) is behind counts in the row's later
+    // windows, and is told so: its settlement finds its reservation there.
+    let late = ApiKeyRepository::reserve(conn, &key.id, earlier, 20).expect("reserve");
+    assert_eq!(late, Some(later));
+    assert_eq!(meter(conn, &key), counted(later, 2, 30, 0, 30));
+
+    settle(conn, &key, hold(later, 20), earlier, Some(5));
+    assert_eq!(
+        meter(conn, &key),
+        counted(later, 2, 15, 5, 10),
+        "settled in the later windows, not reset to the earlier ones"
+    );
+    settle(conn, &key, hold(later, 10), earlier, None);
+    assert_eq!(meter(conn, &key), counted(later, 1, 5, 5, 0));
 }

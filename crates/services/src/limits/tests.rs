@@ -147,6 +147,18 @@ fn check_names_a_budget_without_its_period_and_each_unknown_model() {
     };
     let errors = many.check(|_| true).expect_err("too many");
     assert_eq!(errors[0].field, "limits.models");
+
+    let repeated = KeyLimits {
+        models: Some(["echo-1", "echo-1", "nope"].map(String::from).to_vec()),
+        ..KeyLimits::none()
+    };
+    let errors = repeated.clone().check(|m| m == "echo-1").expect_err("nope");
+    assert_eq!(errors[0].field, "limits.models[2]", "the index as given");
+    let kept = repeated.check(|_| true).expect("all known");
+    assert_eq!(
+        kept.models,
+        Some(vec!["echo-1".to_owned(), "nope".to_owned()])
+    );
 }
 
 #[test]
@@ -183,6 +195,19 @@ fn budget_used_is_the_current_periods_settled_use_and_zero_without_a_budget() {
 }
 
 #[test]
+fn an_admission_ends_once_whatever_ends_it() {
+    let shared = Shared::default();
+    assert_eq!(shared.take(), None, "nothing reserved: nothing to end");
+    let hold = MeterHold {
+        window: limited().window(at(2026, 12, 2, 10, 0, 0)),
+        tokens: 7,
+    };
+    *shared.hold.lock().expect("lock") = Some(hold);
+    assert_eq!(shared.take(), Some(hold));
+    assert_eq!(shared.take(), None, "ended already");
+}
+
+#[test]
 fn a_reservation_is_the_prompts_words_with_overhead_plus_max_tokens_or_the_default() {
     let mut request = ChatRequest {
         model: "echo-1".to_owned(),
@@ -195,6 +220,7 @@ fn a_reservation_is_the_prompts_words_with_overhead_plus_max_tokens_or_the_defau
     };
     let prompt = 2 + 3 + 2 * MESSAGE_OVERHEAD_TOKENS;
 
+    assert_eq!(prompt_estimate(&request), prompt);
     assert_eq!(reservation_tokens(&request, 100), prompt + 100);
     request.max_tokens = Some(7);
     assert_eq!(reservation_tokens(&request, 100), prompt + 7);
@@ -239,10 +265,36 @@ fn a_refusal_says_which_limit_and_until_when() {
         "the rest of the minute"
     );
 
-    let spent = refusal(&row(&limited(), in_window(9_000, 990)), window, 50, now);
+    let spent = refusal(&row(&limited(), in_window(9_990, 0)), window, 50, now);
     assert_eq!(spent.kind, RefusalKind::InsufficientQuota);
     let to_january = at(2027, 1, 1, 0, 0, 0) - now;
     assert_eq!(spent.retry_after, to_january.to_std().expect("ahead"));
+
+    let held = refusal(&row(&limited(), in_window(9_000, 990)), window, 50, now);
+    assert_eq!(
+        held.kind,
+        RefusalKind::RateLimited,
+        "reserved by requests in flight is not spent: {held:?}"
+    );
+    assert_eq!(held.retry_after, Duration::from_secs(1));
+
+    let a_bit_later = now + TimeDelta::milliseconds(300);
+    let rounded = refusal(&row(&limited(), in_window(0, 0)), window, 50, a_bit_later);
+    assert_eq!(
+        rounded.retry_after,
+        Duration::from_secs(40),
+        "39.7 s left rounds up: a client waiting that long is in the next minute"
+    );
+    let later_period = KeyMeter {
+        period_started_at: Some(at(2026, 12, 2, 0, 0, 0).naive_utc()),
+        ..in_window(9_990, 0)
+    };
+    let skewed = refusal(&row(&limited(), later_period), window, 50, now);
+    assert_eq!(
+        skewed.kind,
+        RefusalKind::InsufficientQuota,
+        "a period the row started later is current"
+    );
 
     let huge = refusal(&row(&limited(), KeyMeter::default()), window, 2_000, now);
     assert_eq!(huge.kind, RefusalKind::RateLimited);

@@ -216,9 +216,12 @@ impl PlaygroundService {
         conversation: &ConversationId,
         message: NewMessage,
     ) -> Result<Exchange, PlaygroundError> {
-        let (prepared, request) = self.prepare(caller, conversation, message).await?;
-        let admission = self.admit(caller, &request).await?;
+        let (prepared, mut request) = self.prepare(caller, conversation, message).await?;
+        let mut admission = self.admit(caller, &mut request).await?;
         let completion = prepared.provider.complete(request).await?;
+        if let Some(admission) = admission.as_mut() {
+            admission.answered(completion.usage);
+        }
         self.store(&prepared, completion.content, completion.usage, admission)
             .await
     }
@@ -233,8 +236,8 @@ impl PlaygroundService {
         conversation: &ConversationId,
         message: NewMessage,
     ) -> Result<ExchangeStream, PlaygroundError> {
-        let (prepared, request) = self.prepare(caller, conversation, message).await?;
-        let admission = self.admit(caller, &request).await?;
+        let (prepared, mut request) = self.prepare(caller, conversation, message).await?;
+        let admission = self.admit(caller, &mut request).await?;
         let upstream = prepared.provider.stream(request).await?;
         let state = StreamState {
             service: self.clone(),
@@ -252,8 +255,8 @@ impl PlaygroundService {
 struct StreamState {
     service: PlaygroundService,
     prepared: Prepared,
-    /// The key's reservation, settled with the answer; given back if the
-    /// stream fails or is dropped.
+    /// The key's reservation, settled with the answer; if the stream fails
+    /// or is dropped, settled to what it streamed (given back if nothing).
     admission: Option<Admission>,
     upstream: CompletionStream,
     text: String,
@@ -267,6 +270,9 @@ impl StreamState {
         }
         match self.upstream.next().await {
             Some(Ok(StreamEvent::Delta(text))) => {
+                if let Some(admission) = self.admission.as_mut() {
+                    admission.streamed(&text);
+                }
                 self.text.push_str(&text);
                 Some((Ok(ExchangeEvent::Delta(text)), self))
             }

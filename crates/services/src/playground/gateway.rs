@@ -53,9 +53,13 @@ impl PlaygroundService {
         request: ChatRequest,
     ) -> Result<Completion, PlaygroundError> {
         let provider = self.provider_for(caller, &request.model)?;
-        let admission = self.admit(caller, &request).await?;
+        let mut request = request;
+        let mut admission = self.admit(caller, &mut request).await?;
         let model = request.model.clone();
         let completion = provider.complete(request).await?;
+        if let Some(admission) = admission.as_mut() {
+            admission.answered(completion.usage);
+        }
         self.record_gateway_usage(caller, &model, completion.usage, admission)
             .await?;
         Ok(completion)
@@ -64,7 +68,8 @@ impl PlaygroundService {
     /// The gateway's streamed chat completion, admitted on the caller's
     /// key; usage is recorded for the caller when the stream completes,
     /// before `Done` is handed on. A stream that fails or is dropped first
-    /// gives the admission back.
+    /// settles what it streamed (nothing streamed: the admission is given
+    /// back).
     #[tracing::instrument(skip_all, fields(user_id = %caller.user, model = %request.model))]
     pub async fn gateway_stream(
         &self,
@@ -72,17 +77,24 @@ impl PlaygroundService {
         request: ChatRequest,
     ) -> Result<GatewayStream, PlaygroundError> {
         let provider = self.provider_for(caller, &request.model)?;
-        let mut admission = self.admit(caller, &request).await?;
+        let mut request = request;
+        let mut admission = self.admit(caller, &mut request).await?;
         let model = request.model.clone();
         let upstream = provider.stream(request).await?;
         let (service, caller) = (self.clone(), caller.clone());
         Ok(upstream
             .then(move |event| {
                 let (service, caller, model) = (service.clone(), caller.clone(), model.clone());
-                // Settled with the usage at `Done`; any other end drops it.
+                // Settled with the usage at `Done`; any other end drops it,
+                // settling what was streamed.
                 let admission = match &event {
                     Ok(StreamEvent::Done { .. }) | Err(_) => admission.take(),
-                    Ok(StreamEvent::Delta(_)) => None,
+                    Ok(StreamEvent::Delta(text)) => {
+                        if let Some(admission) = admission.as_mut() {
+                            admission.streamed(text);
+                        }
+                        None
+                    }
                 };
                 async move {
                     match event {

@@ -52,7 +52,7 @@ use crate::clock::Clock;
 use crate::ids::IdGenerator;
 use crate::limits::{
     Admission, AdmissionError, DEFAULT_RESERVED_COMPLETION_TOKENS, LlmCaller, Refusal,
-    reservation_tokens,
+    prompt_estimate, reservation_tokens,
 };
 use crate::providers::{
     ChatProvider, ChatRequest, ModelInfo, ProviderError, ProviderRegistry, Usage,
@@ -206,16 +206,22 @@ impl PlaygroundService {
     /// Admits `request` on the caller's key, if a limited one: its tokens
     /// and one request reserved, or [`PlaygroundError::Limited`]. `None`
     /// when nothing is metered (a session, a key without numeric limits).
+    ///
+    /// A metered request without `max_tokens` is sent with the completion
+    /// tokens it reserves as its `max_tokens`, so that its answer cannot
+    /// spend more than was reserved for it.
     async fn admit(
         &self,
         caller: &LlmCaller,
-        request: &ChatRequest,
+        request: &mut ChatRequest,
     ) -> Result<Option<Admission>, PlaygroundError> {
-        let Some(key) = &caller.key else {
+        let Some(key) = caller.key.as_ref().filter(|key| key.limits.is_metered()) else {
             return Ok(None);
         };
+        request.max_tokens.get_or_insert(self.default_reserve);
         let tokens = reservation_tokens(request, self.default_reserve);
-        Ok(Admission::reserve(&self.db, &self.clock, key, tokens).await?)
+        let prompt = prompt_estimate(request);
+        Ok(Admission::reserve(&self.db, &self.clock, key, prompt, tokens).await?)
     }
 
     fn usage_record(
