@@ -124,8 +124,8 @@ impl ApiKeyRepository {
     /// later (another process's clock, or a request queued a moment longer,
     /// got there first) is the current one and counts; an older one starts
     /// again from zero at the window's start. So the windows counted in are
-    /// the stored ones when they are later than `window`: read back in the
-    /// same transaction.
+    /// the stored ones when they are later than `window`: the statement
+    /// returns them.
     ///
     /// ONE statement decides, an `UPDATE` whose `WHERE` holds the limits:
     /// of any number of simultaneous requests, in this process or another,
@@ -172,15 +172,11 @@ impl ApiKeyRepository {
                     .otherwise(Some(period).into_sql::<Nullable<Timestamp_>>())),
             ),
             api_keys::id.eq(id).and(fits),
-        );
-        if per_backend!(conn, |c| admitted.execute(c))? == 0 {
-            return Ok(None);
-        }
-        let (minute, period): (Option<Timestamp>, Option<Timestamp>) = api_keys::table
-            .find(id)
-            .select((api_keys::minute_started_at, api_keys::period_started_at))
-            .get_result(conn)?;
-        Ok(Some(MeterWindow {
+        )
+        .returning((api_keys::minute_started_at, api_keys::period_started_at));
+        let counted_in: Option<(Option<Timestamp>, Option<Timestamp>)> =
+            per_backend!(conn, |c| admitted.get_result(c).optional())?;
+        Ok(counted_in.map(|(minute, period)| MeterWindow {
             minute: minute.unwrap_or(window.minute),
             period: period.unwrap_or(window.period),
         }))
