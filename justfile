@@ -58,6 +58,12 @@ bench:
     cargo bench -p promptyard-repositories
     cargo bench -p promptyard-test-support --bench fixtures
 
+# Mutation testing of repositories and services (cargo-mutants, nextest,
+# the `mutants` profile; .cargo/mutants.toml). Options go to cargo-mutants:
+# `just mutants --shard 3/16`, `just mutants -F 'limits\.rs'`.
+mutants *args:
+    scripts/mutants {{args}}
+
 # Exactly what CI runs.
 ci:
     .ci/run

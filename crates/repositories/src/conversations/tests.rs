@@ -179,6 +179,8 @@ fn the_per_message_cost_bounds_the_window_of_empty_messages() {
         (12, 4, 3, "12 / 4"),
         (12, 0, 10, "a cost of 0 counts as 1"),
         (3, 4, 0, "3 < 4"),
+        (u64::MAX, 4, 10, "no budget is too large"),
+        (u64::MAX, u64::MAX, 1, "one message may cost all of it"),
     ] {
         let window = ConversationRepository::recent_within(conn, &"c1".into(), budget, per_message)
             .expect("window");

@@ -371,3 +371,14 @@ fn a_zero_configuration_still_has_one_worker_and_a_queue_of_one() {
     assert_eq!(hasher.config().queue, 1);
     assert!(HasherConfig::default().workers >= 1);
 }
+
+#[test]
+fn with_workers_sets_the_workers_and_keeps_the_other_defaults() {
+    let workers = HasherConfig::default().workers + 3;
+    let config = PasswordHasher::with_workers(workers)
+        .expect("hasher")
+        .config();
+    assert_eq!(config.workers, workers);
+    assert_eq!(config.queue, HasherConfig::default().queue);
+    assert_eq!(config.max_wait, HasherConfig::default().max_wait);
+}
