@@ -206,6 +206,37 @@ mod tests {
     }
 
     #[test]
+    fn a_database_migrated_by_a_newer_release_is_refused_both_ways_unchanged() {
+        use diesel::connection::SimpleConnection as _;
+
+        let test_db = TestDb::empty();
+        let conn = &mut test_db.conn();
+        apply_pending(conn).expect("up");
+        assert!(unknown_versions(conn).expect("none yet").is_empty());
+        // What a newer release leaves behind: versions this one lacks.
+        conn.batch_execute(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('99990102000000'), ('99990101000000')",
+        )
+        .expect("a newer release's versions");
+        let before = status(conn).expect("status");
+
+        let unknown = unknown_versions(conn).expect("unknown");
+        let refused = |result: Result<_, MigrateError>| match result {
+            Err(MigrateError::Unknown(versions)) => versions,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            unknown,
+            ["99990101000000", "99990102000000"],
+            "oldest first"
+        );
+        assert_eq!(refused(apply_pending(conn).map(|_| ())), unknown);
+        assert_eq!(refused(revert_last(conn).map(|_| ())), unknown);
+        assert_eq!(refused(revert_all(conn).map(|_| ())), unknown);
+        assert_eq!(status(conn).expect("status"), before, "nothing changed");
+    }
+
+    #[test]
     fn connect_refuses_what_is_not_a_database_file() {
         let test_db = TestDb::empty();
         let junk = test_db.dir().join("junk.db");

@@ -156,10 +156,16 @@ where
     tokio::spawn(async move { db.write(write).await })
 }
 
+/// Waits until `writes` writes are queued; fails after 10 s (a write that
+/// is never counted as queued is a bug, not a slow machine).
 async fn until_queued(db: &Db, writes: usize) {
-    while db.queued().writes < writes {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while db.queued().writes < writes {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{writes} writes never queued: {:?}", db.queued()));
 }
 
 /// Queues `write` behind a held writer and waits until it is in the queue,
@@ -488,6 +494,26 @@ async fn ping_and_checkpoint_work_on_a_healthy_database() {
     db.checkpoint().await.expect("checkpoint");
 
     assert_eq!(db.read(count_users).await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn ping_fails_when_the_file_is_no_longer_a_database() {
+    let test_db = TestDb::sqlite();
+    let db = open(&test_db);
+    db.ping().await.expect("healthy first");
+
+    // Another program overwrites the file (and its WAL) under the server.
+    let garbage = vec![0xA5_u8; 64 * 1024];
+    std::fs::write(test_db.path(), &garbage).expect("overwrite the database");
+    let mut wal = test_db.path().as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    if wal.exists() {
+        std::fs::write(&wal, &garbage).expect("overwrite the WAL");
+    }
+
+    let err = db.ping().await.expect_err("a file that is not a database");
+    assert!(err.is_unavailable(), "{err:?}");
 }
 
 #[tokio::test]

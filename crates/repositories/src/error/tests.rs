@@ -1,7 +1,8 @@
 use super::*;
 use diesel::result::DatabaseErrorInformation;
 
-struct Info(&'static str);
+/// A database error's message, and the constraint PostgreSQL names.
+struct Info(&'static str, Option<&'static str>);
 
 impl DatabaseErrorInformation for Info {
     fn message(&self) -> &str {
@@ -20,7 +21,7 @@ impl DatabaseErrorInformation for Info {
         None
     }
     fn constraint_name(&self) -> Option<&str> {
-        None
+        self.1
     }
     fn statement_position(&self) -> Option<i32> {
         None
@@ -28,7 +29,7 @@ impl DatabaseErrorInformation for Info {
 }
 
 fn db_error(kind: DatabaseErrorKind, message: &'static str) -> RepoError {
-    DieselError::DatabaseError(kind, Box::new(Info(message))).into()
+    DieselError::DatabaseError(kind, Box::new(Info(message, None))).into()
 }
 
 #[test]
@@ -45,6 +46,33 @@ fn unique_violations_name_the_constraint() {
     assert!(
         matches!(&err, RepoError::UniqueViolation { constraint } if constraint == "users.email"),
         "{err:?}"
+    );
+}
+
+#[test]
+fn postgres_unique_violations_are_named_as_sqlite_names_them() {
+    let constraint_of = |name: Option<&'static str>| {
+        let info = Info("duplicate key value violates unique constraint", name);
+        match RepoError::from(DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(info),
+        )) {
+            RepoError::UniqueViolation { constraint } => constraint,
+            other => panic!("{other:?}"),
+        }
+    };
+    for (postgres, ours) in POSTGRES_UNIQUE_NAMES {
+        assert_eq!(constraint_of(Some(postgres)), *ours, "{postgres}");
+    }
+    assert_eq!(
+        constraint_of(Some("a_new_key")),
+        "a_new_key",
+        "unknown: as is"
+    );
+    assert_eq!(
+        constraint_of(None),
+        "duplicate key value violates unique constraint",
+        "no name: the message"
     );
 }
 
@@ -66,6 +94,41 @@ fn each_sqlite_availability_message_maps_to_its_reason() {
             "{message}: {err:?}"
         );
     }
+}
+
+#[test]
+fn read_only_transactions_and_serialization_failures_are_unavailable() {
+    for (kind, reason) in [
+        (
+            DatabaseErrorKind::ReadOnlyTransaction,
+            Unavailable::ReadOnly,
+        ),
+        (DatabaseErrorKind::SerializationFailure, Unavailable::Busy),
+    ] {
+        let err = db_error(kind, "a message in no list");
+        assert!(
+            matches!(&err, RepoError::Unavailable { reason: r, source: Some(_) } if *r == reason),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn each_predicate_is_true_of_its_own_variant_only() {
+    let errors = [
+        RepoError::NotFound,
+        RepoError::unavailable(Unavailable::Busy, "locked"),
+        RepoError::ForeignKeyViolation,
+        RepoError::unexpected("other"),
+    ];
+    let answers: Vec<(bool, bool)> = errors
+        .iter()
+        .map(|e| (e.is_not_found(), e.is_unavailable()))
+        .collect();
+    assert_eq!(
+        answers,
+        [(true, false), (false, true), (false, false), (false, false)]
+    );
 }
 
 #[test]
