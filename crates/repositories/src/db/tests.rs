@@ -505,10 +505,8 @@ async fn ping_fails_when_the_file_is_no_longer_a_database() {
     // Another program overwrites the file (and its WAL) under the server.
     let garbage = vec![0xA5_u8; 64 * 1024];
     std::fs::write(test_db.path(), &garbage).expect("overwrite the database");
-    let mut wal = test_db.path().as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = std::path::PathBuf::from(wal);
-    if wal.exists() {
+    let wal = format!("{}-wal", test_db.url());
+    if std::path::Path::new(&wal).exists() {
         std::fs::write(&wal, &garbage).expect("overwrite the WAL");
     }
 
@@ -686,6 +684,68 @@ async fn more_writes_than_a_batch_holds_all_commit() {
         i64::try_from(count).expect("small")
     );
     assert_eq!(db.queued(), Queued::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_takes_at_most_max_batch_writes() {
+    // SQLite's group commit.
+    let test_db = TestDb::sqlite();
+    let db = open(&test_db);
+    let path = test_db.url().to_owned();
+    let held = hold(&db, Lane::Writer).await;
+    let count = lanes::MAX_BATCH * 2 + 3;
+    // Each write counts the users another connection sees committed: the
+    // same number for every write of one batch, the batches before it.
+    let writes: Vec<_> = (0..count)
+        .map(|n| {
+            let (user, path) = (user_named(&format!("user{n}@example.com")), path.clone());
+            queue_write(&db, move |conn| {
+                user(conn)?;
+                let mut outside = DbConn::Sqlite(
+                    diesel::SqliteConnection::establish(&path).expect("another connection"),
+                );
+                count_users(&mut outside)
+            })
+        })
+        .collect();
+    until_queued(&db, count).await;
+
+    held.release().await;
+
+    let mut seen = Vec::new();
+    for write in writes {
+        seen.push(write.await.expect("join").expect("write"));
+    }
+    seen.sort_unstable();
+    let batches: Vec<i64> = (0..count)
+        .map(|n| i64::try_from(n / lanes::MAX_BATCH * lanes::MAX_BATCH).expect("small"))
+        .collect();
+    assert_eq!(seen, batches, "batches of {}", lanes::MAX_BATCH);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_queued_behind_writes_runs_alone_after_their_commit() {
+    // SQLite's WAL; no idle checkpoint, so only ours empties it.
+    let test_db = TestDb::sqlite();
+    let db = db_with(&test_db, |config| config.with_idle_checkpoint(None));
+    let held = hold(&db, Lane::Writer).await;
+    let write = queue_in_turn(&db, a_user()).await;
+    let checkpoint = {
+        let db = db.clone();
+        tokio::spawn(async move { db.checkpoint().await })
+    };
+    until_queued(&db, 2).await;
+
+    held.release().await;
+
+    write.await.expect("join").expect("write");
+    checkpoint
+        .await
+        .expect("join")
+        .expect("a checkpoint outside any transaction");
+    let wal = std::fs::metadata(format!("{}-wal", test_db.url())).expect("wal file");
+    assert_eq!(wal.len(), 0, "it ran after the write's commit");
+    assert_eq!(db.read(count_users).await.expect("count"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

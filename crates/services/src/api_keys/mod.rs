@@ -174,6 +174,12 @@ pub struct ApiKeyService {
     providers: Arc<ProviderRegistry>,
 }
 
+/// Whether creating a key failed only because its random public id was
+/// taken (drawn again), not for any other unique key (an error).
+fn is_public_id_clash(err: &RepoError) -> bool {
+    matches!(err, RepoError::UniqueViolation { constraint } if constraint == "api_keys.public_id")
+}
+
 impl ApiKeyService {
     /// Keys on `db`, timed by `clock`, with ids from `ids`, whose
     /// allow-lists name models of `providers`.
@@ -231,8 +237,7 @@ impl ApiKeyService {
                         info: ApiKeyInfo::at(row, now)?,
                     });
                 }
-                Err(RepoError::UniqueViolation { constraint })
-                    if constraint == "api_keys.public_id" => {}
+                Err(err) if is_public_id_clash(&err) => {}
                 Err(err) => return Err(err.into()),
             }
         }

@@ -201,3 +201,47 @@ async fn last_used_at_is_written_at_most_once_a_minute() {
         assert_eq!(f.listed().await[0].last_used_at, Some(last_used), "{case}");
     }
 }
+
+#[test]
+fn only_a_taken_public_id_is_drawn_again() {
+    let unique = |constraint: &str| RepoError::UniqueViolation {
+        constraint: constraint.to_owned(),
+    };
+    assert!(is_public_id_clash(&unique("api_keys.public_id")));
+    assert!(!is_public_id_clash(&unique("api_keys.id")));
+    assert!(!is_public_id_clash(&unique("users.email")));
+    assert!(!is_public_id_clash(&RepoError::NotFound));
+}
+
+#[tokio::test]
+async fn limits_naming_an_unknown_model_are_refused_on_create_and_on_set() {
+    let f = fixture();
+    let limits = || KeyLimits {
+        models: Some(vec!["echo-1".to_owned(), "gpt-nope".to_owned()]),
+        ..KeyLimits::none()
+    };
+    let named = |result: Result<_, AuthError>| match result {
+        Err(AuthError::Validation(errors)) => {
+            errors.into_iter().map(|e| e.field).collect::<Vec<String>>()
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    };
+
+    let created = f
+        .service
+        .create(
+            &f.ada,
+            NewKey {
+                limits: limits(),
+                ..key("script", None)
+            },
+        )
+        .await;
+    assert_eq!(named(created.map(|_| ())), ["limits.models[1]"]);
+    assert!(f.listed().await.is_empty(), "no key was created");
+
+    let key_id = f.create("script", None).await.info.id;
+    let set = f.service.set_limits(&f.ada, &key_id, limits()).await;
+    assert_eq!(named(set.map(|_| ())), ["limits.models[1]"]);
+    assert_eq!(f.listed().await[0].limits, KeyLimits::none(), "unchanged");
+}

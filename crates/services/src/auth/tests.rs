@@ -533,3 +533,23 @@ fn repository_errors_map_to_unavailable_or_unexpected() {
         "keeps its source"
     );
 }
+
+#[tokio::test]
+async fn a_clash_of_ids_is_not_reported_as_a_taken_email() {
+    let f = fixture();
+    f.register(ADA).await;
+    // A second service whose ids start again at the first one's.
+    let hasher = PasswordHasher::with_workers(1).expect("hasher");
+    let other = service(&f.env, hasher, AuthConfig::default());
+
+    let result = other.register(creds("grace@example.com", PASSWORD)).await;
+
+    assert_matches!(result, Err(AuthError::Unexpected(_)));
+}
+
+#[tokio::test]
+async fn an_idle_service_has_no_sign_in_waiting_for_a_hash() {
+    let f = fixture();
+    f.register(ADA).await;
+    assert_eq!(f.auth.hashes_queued(), 0);
+}
