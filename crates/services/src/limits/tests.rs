@@ -2,6 +2,7 @@ use chrono::TimeZone;
 
 use super::*;
 use crate::providers::{ChatMessage, Role};
+use crate::test_helpers::assert_matches;
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
@@ -147,6 +148,11 @@ fn check_names_a_budget_without_its_period_and_each_unknown_model() {
     };
     let errors = many.check(|_| true).expect_err("too many");
     assert_eq!(errors[0].field, "limits.models");
+    let most = KeyLimits {
+        models: Some((1..=MODELS_MAX).map(|i| format!("m{i}")).collect()),
+        ..KeyLimits::none()
+    };
+    assert_eq!(most.clone().check(|_| true), Ok(most), "the most allowed");
 
     let repeated = KeyLimits {
         models: Some(["echo-1", "echo-1", "nope"].map(String::from).to_vec()),
@@ -192,6 +198,15 @@ fn budget_used_is_the_current_periods_settled_use_and_zero_without_a_budget() {
         ..limited()
     };
     assert_eq!(unbudgeted.budget_used(&meter, now), 0);
+    let period_alone = KeyLimits {
+        token_budget: None,
+        ..limited()
+    };
+    assert_eq!(
+        period_alone.budget_used(&meter, now),
+        0,
+        "a period is no budget"
+    );
 }
 
 #[test]
@@ -323,4 +338,127 @@ fn callers_with_a_session_may_use_every_model_and_keys_their_list() {
         }),
     };
     assert!(keyed.allows("echo-1") && !keyed.allows("gpt-x"));
+}
+
+#[test]
+fn each_refusal_starts_just_past_its_limit() {
+    let now = at(2026, 12, 2, 10, 15, 20);
+    let window = limited().window(now);
+    // Budget 10,000 a month, 1,000 tokens a minute.
+    let meter = |used, reserved| KeyMeter {
+        period_started_at: Some(window.period),
+        period_used: used,
+        period_reserved: reserved,
+        ..KeyMeter::default()
+    };
+    let refused = |used, reserved, tokens| {
+        refusal(&row(&limited(), meter(used, reserved)), window, tokens, now)
+    };
+    let per_minute = |r: &Refusal| {
+        r.kind == RefusalKind::RateLimited && r.detail.contains("per-minute limit is reached")
+    };
+
+    let exactly_the_budget = refused(9_950, 0, 50);
+    assert!(per_minute(&exactly_the_budget), "{exactly_the_budget:?}");
+    let one_past = refused(9_951, 0, 50);
+    assert_eq!(one_past.kind, RefusalKind::InsufficientQuota);
+    assert!(one_past.detail.contains("is spent"), "{}", one_past.detail);
+
+    let all_reserved = refused(0, 10_000, 1);
+    assert_eq!(
+        (all_reserved.kind, all_reserved.retry_after),
+        (RefusalKind::RateLimited, Duration::from_secs(1)),
+        "held by requests in flight: {all_reserved:?}"
+    );
+    let all_but_one_reserved = refused(0, 9_999, 1);
+    assert!(
+        per_minute(&all_but_one_reserved),
+        "{all_but_one_reserved:?}"
+    );
+
+    let the_whole_budget = refused(1, 0, 10_000);
+    assert_eq!(the_whole_budget.kind, RefusalKind::InsufficientQuota);
+    assert!(
+        the_whole_budget.detail.contains("is spent"),
+        "asking for the budget is allowed, only the use makes it too much: {}",
+        the_whole_budget.detail
+    );
+
+    let a_minutes_worth = refused(0, 0, 1_000);
+    assert!(per_minute(&a_minutes_worth), "{a_minutes_worth:?}");
+    let more_than_a_minutes_worth = refused(0, 0, 1_001);
+    assert!(
+        more_than_a_minutes_worth
+            .detail
+            .contains("tokens_per_minute of 1000"),
+        "{}",
+        more_than_a_minutes_worth.detail
+    );
+}
+
+#[tokio::test]
+async fn admissions_reserve_on_the_keys_row_and_settle_to_the_real_usage() {
+    use crate::api_keys::{ApiKeyService, KeyName, NewKey};
+    use promptyard_repositories::ApiKeyRepository;
+
+    let env = crate::test_helpers::TestEnv::new();
+    let keys = ApiKeyService::new(
+        env.db.clone(),
+        env.clock(),
+        Arc::new(crate::ids::UuidV7Ids),
+        Arc::new(crate::providers::ProviderRegistry::with_echo()),
+    );
+    let limits = KeyLimits {
+        requests_per_minute: Some(2),
+        token_budget: Some(1_000),
+        budget_period: Some(BudgetPeriod::Month),
+        ..KeyLimits::none()
+    };
+    let new = NewKey {
+        name: KeyName::parse("script").expect("name"),
+        expires_in_days: None,
+        limits: limits.clone(),
+    };
+    let user = env.user();
+    let key_id = keys.create(&user, new).await.expect("key").info.id;
+    let grant = KeyGrant {
+        key_id: key_id.clone(),
+        limits: Arc::new(limits),
+    };
+    let clock = env.clock();
+    let reserve = || Admission::reserve(&env.db, &clock, &grant, 5, 20);
+
+    let first = reserve().await.expect("first").expect("metered");
+    let second = reserve().await.expect("second").expect("metered");
+    let third = reserve().await;
+    assert_matches!(
+        third,
+        Err(AdmissionError::Refused(Refusal {
+            kind: RefusalKind::RateLimited,
+            ..
+        }))
+    );
+
+    let settlement = first.settlement(Usage {
+        prompt_tokens: 5,
+        completion_tokens: 7,
+    });
+    env.db
+        .write(move |conn| settlement.apply(conn))
+        .await
+        .expect("settle");
+    first.settled();
+
+    let id = key_id.clone();
+    let row = env
+        .db
+        .read(move |conn| ApiKeyRepository::get(conn, &id))
+        .await
+        .expect("row");
+    assert_eq!(
+        (row.meter.period_used, row.meter.period_reserved),
+        (12, 20),
+        "the first settled to 5 + 7, the second still holds its 20"
+    );
+    drop(second);
 }
