@@ -97,7 +97,12 @@ impl HasherConfig {
     /// `/api/v1/auth/me` at 1.08–1.24× its idle p99, two at 1.11–1.52×
     /// for a third more successful logins and 19 MiB more memory.
     pub fn default_workers() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+        Self::workers_for(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// One worker per two of `cores`, at least one.
+    fn workers_for(cores: usize) -> usize {
+        (cores / 2).max(1)
     }
 }
 

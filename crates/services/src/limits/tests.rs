@@ -396,12 +396,11 @@ fn each_refusal_starts_just_past_its_limit() {
     );
 }
 
-#[tokio::test]
-async fn admissions_reserve_on_the_keys_row_and_settle_to_the_real_usage() {
+/// A key with 2 requests a minute and 1,000 tokens a month, over `env`;
+/// its grant.
+async fn metered_key(env: &crate::test_helpers::TestEnv) -> KeyGrant {
     use crate::api_keys::{ApiKeyService, KeyName, NewKey};
-    use promptyard_repositories::ApiKeyRepository;
 
-    let env = crate::test_helpers::TestEnv::new();
     let keys = ApiKeyService::new(
         env.db.clone(),
         env.clock(),
@@ -419,12 +418,51 @@ async fn admissions_reserve_on_the_keys_row_and_settle_to_the_real_usage() {
         expires_in_days: None,
         limits: limits.clone(),
     };
-    let user = env.user();
-    let key_id = keys.create(&user, new).await.expect("key").info.id;
-    let grant = KeyGrant {
-        key_id: key_id.clone(),
+    let key_id = keys.create(&env.user(), new).await.expect("key").info.id;
+    KeyGrant {
+        key_id,
         limits: Arc::new(limits),
-    };
+    }
+}
+
+/// The key's meter: (requests this minute, tokens used this period,
+/// tokens reserved).
+async fn meter_of(env: &crate::test_helpers::TestEnv, grant: &KeyGrant) -> (i64, i64, i64) {
+    let id = grant.key_id.clone();
+    let row = env
+        .db
+        .read(move |conn| promptyard_repositories::ApiKeyRepository::get(conn, &id))
+        .await
+        .expect("row");
+    let m = row.meter;
+    (m.minute_requests, m.period_used, m.period_reserved)
+}
+
+/// Waits (at most 10 s) until the key's meter is `expected`: an admission
+/// dropped unsettled ends itself in the background.
+async fn meter_becomes(
+    env: &crate::test_helpers::TestEnv,
+    grant: &KeyGrant,
+    expected: (i64, i64, i64),
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = meter_of(env, grant).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{now:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn admissions_reserve_on_the_keys_row_and_settle_to_the_real_usage() {
+    let env = crate::test_helpers::TestEnv::new();
+    let grant = metered_key(&env).await;
     let clock = env.clock();
     let reserve = || Admission::reserve(&env.db, &clock, &grant, 5, 20);
 
@@ -438,6 +476,7 @@ async fn admissions_reserve_on_the_keys_row_and_settle_to_the_real_usage() {
             ..
         }))
     );
+    assert_eq!(meter_of(&env, &grant).await, (2, 0, 40));
 
     let settlement = first.settlement(Usage {
         prompt_tokens: 5,
@@ -449,16 +488,42 @@ async fn admissions_reserve_on_the_keys_row_and_settle_to_the_real_usage() {
         .expect("settle");
     first.settled();
 
-    let id = key_id.clone();
-    let row = env
-        .db
-        .read(move |conn| ApiKeyRepository::get(conn, &id))
-        .await
-        .expect("row");
     assert_eq!(
-        (row.meter.period_used, row.meter.period_reserved),
-        (12, 20),
+        meter_of(&env, &grant).await,
+        (2, 12, 20),
         "the first settled to 5 + 7, the second still holds its 20"
     );
-    drop(second);
+    second.settled();
+    let unmetered = KeyGrant {
+        limits: Arc::new(KeyLimits::none()),
+        ..grant.clone()
+    };
+    let free = Admission::reserve(&env.db, &clock, &unmetered, 5, 20).await;
+    assert!(free.expect("admitted").is_none(), "nothing to meter");
+}
+
+#[tokio::test]
+async fn an_admission_dropped_unsettled_ends_with_what_it_is_known_to_have_spent() {
+    let env = crate::test_helpers::TestEnv::new();
+    let grant = metered_key(&env).await;
+    let clock = env.clock();
+    let reserve = || Admission::reserve(&env.db, &clock, &grant, 5, 20);
+
+    let failed = reserve().await.expect("reserve").expect("metered");
+    drop(failed);
+    meter_becomes(&env, &grant, (0, 0, 0)).await;
+
+    let mut answered = reserve().await.expect("reserve").expect("metered");
+    answered.answered(Usage {
+        prompt_tokens: 3,
+        completion_tokens: 4,
+    });
+    drop(answered);
+    meter_becomes(&env, &grant, (1, 7, 0)).await;
+
+    let mut cut = reserve().await.expect("reserve").expect("metered");
+    cut.streamed("three streamed words");
+    cut.streamed("and two");
+    drop(cut);
+    meter_becomes(&env, &grant, (2, 7 + 5 + 3 + 2, 0)).await;
 }

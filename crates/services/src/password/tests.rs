@@ -382,3 +382,17 @@ fn with_workers_sets_the_workers_and_keeps_the_other_defaults() {
     assert_eq!(config.queue, HasherConfig::default().queue);
     assert_eq!(config.max_wait, HasherConfig::default().max_wait);
 }
+
+#[test]
+fn one_worker_per_two_cores_at_least_one() {
+    let workers: Vec<usize> = [1, 2, 3, 4, 8, 16]
+        .into_iter()
+        .map(HasherConfig::workers_for)
+        .collect();
+    assert_eq!(workers, [1, 1, 1, 2, 4, 8]);
+}
+
+#[test]
+fn a_worker_owns_owasps_19_mib() {
+    assert_eq!(MEMORY_PER_WORKER, 19 * 1024 * 1024);
+}
