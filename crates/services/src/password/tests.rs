@@ -396,3 +396,36 @@ fn one_worker_per_two_cores_at_least_one() {
 fn a_worker_owns_owasps_19_mib() {
     assert_eq!(MEMORY_PER_WORKER, 19 * 1024 * 1024);
 }
+
+#[test]
+fn retry_after_is_the_longest_wait_in_whole_seconds_rounded_up_at_least_one() {
+    let retry_after = |max_wait| {
+        Shared {
+            config: HasherConfig {
+                max_wait,
+                ..HasherConfig::default()
+            },
+            memories: AtomicUsize::new(0),
+        }
+        .retry_after()
+    };
+    let waits = [0, 400, 1_000, 1_500, 2_000].map(Duration::from_millis);
+    assert_eq!(
+        waits.map(retry_after),
+        [1, 1, 1, 2, 2].map(Duration::from_secs)
+    );
+}
+
+#[tokio::test]
+async fn a_dummy_verification_does_the_work_of_a_real_one() {
+    let hasher = PasswordHasher::with_workers(1).expect("hasher");
+    assert_eq!(hasher.memory_in_use(), 0, "no job yet");
+
+    assert_eq!(hasher.verify_dummy("any password").await, Ok(false));
+
+    assert_eq!(
+        hasher.memory_in_use(),
+        MEMORY_PER_WORKER,
+        "a worker ran it, in its own Argon2 memory"
+    );
+}

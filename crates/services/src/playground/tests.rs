@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ids::UuidV7Ids;
-use crate::limits::LlmCaller;
+use crate::limits::{KeyGrant, KeyLimits, LlmCaller};
 use crate::providers::{ChatMessage, ChatRequest, Role, StreamEvent};
 use crate::providers::{DEFAULT_CONTEXT_TOKENS, ModelSpec, OpenAiProvider};
 use crate::test_helpers::{self, TestEnv, assert_matches, start};
@@ -641,4 +641,47 @@ async fn the_gateway_records_usage_and_knows_unknown_models() {
     let models: Vec<&str> = usage.by_model.iter().map(|m| m.model.as_str()).collect();
     assert_eq!(models, ["echo-1", "fake-1"]);
     assert_eq!(usage.by_model[0].usage, Tokens::new(3, 3));
+}
+
+#[tokio::test]
+async fn a_keys_allow_list_narrows_the_models_it_is_shown() {
+    let f = fixture();
+    let ids = |caller: &LlmCaller| -> Vec<String> {
+        f.playground
+            .models_for(caller)
+            .map(|m| m.id.clone())
+            .collect()
+    };
+    let everything: Vec<String> = f.playground.models().iter().map(|m| m.id.clone()).collect();
+    assert_eq!(everything, ["echo-1", "fake-1", "fake-small"]);
+
+    assert_eq!(ids(&LlmCaller::session(f.ada.clone())), everything);
+    let narrowed = LlmCaller {
+        user: f.ada.clone(),
+        key: Some(KeyGrant {
+            key_id: "k".into(),
+            limits: Arc::new(KeyLimits {
+                models: Some(vec!["fake-small".to_owned(), "echo-1".to_owned()]),
+                ..KeyLimits::none()
+            }),
+        }),
+    };
+    assert_eq!(
+        ids(&narrowed),
+        ["echo-1", "fake-small"],
+        "in the registry's order"
+    );
+}
+
+#[tokio::test]
+async fn a_limited_requests_default_reserve_is_configurable() {
+    let f = fixture();
+    assert_eq!(
+        f.playground.default_reserve(),
+        DEFAULT_RESERVED_COMPLETION_TOKENS
+    );
+    let env = TestEnv::new();
+    let registry = Arc::new(ProviderRegistry::with_echo());
+    let playground = service(&env, registry).with_default_reserve(7);
+    assert_eq!(playground.default_reserve(), 7);
 }
