@@ -60,6 +60,33 @@ impl TestEnv {
         Arc::new(self.clock.clone())
     }
 
+    /// A new user's new API key with `limits`, made through the
+    /// [`ApiKeyService`](crate::ApiKeyService) (echo's models known); its
+    /// grant, as authentication hands it to the LLM services.
+    pub(crate) async fn key_with(
+        &self,
+        limits: crate::limits::KeyLimits,
+    ) -> crate::limits::KeyGrant {
+        use crate::api_keys::{ApiKeyService, KeyName, NewKey};
+
+        let keys = ApiKeyService::new(
+            self.db.clone(),
+            self.clock(),
+            Arc::new(crate::ids::UuidV7Ids),
+            Arc::new(crate::providers::ProviderRegistry::with_echo()),
+        );
+        let new = NewKey {
+            name: KeyName::parse("script").expect("name"),
+            expires_in_days: None,
+            limits: limits.clone(),
+        };
+        let key_id = keys.create(&self.user(), new).await.expect("key").info.id;
+        crate::limits::KeyGrant {
+            key_id,
+            limits: Arc::new(limits),
+        }
+    }
+
     /// Inserts a user straight into the database; returns its id.
     pub(crate) fn user(&self) -> UserId {
         UserFactory::new().insert(&mut self.test_db.conn()).id

@@ -399,30 +399,13 @@ fn each_refusal_starts_just_past_its_limit() {
 /// A key with 2 requests a minute and 1,000 tokens a month, over `env`;
 /// its grant.
 async fn metered_key(env: &crate::test_helpers::TestEnv) -> KeyGrant {
-    use crate::api_keys::{ApiKeyService, KeyName, NewKey};
-
-    let keys = ApiKeyService::new(
-        env.db.clone(),
-        env.clock(),
-        Arc::new(crate::ids::UuidV7Ids),
-        Arc::new(crate::providers::ProviderRegistry::with_echo()),
-    );
     let limits = KeyLimits {
         requests_per_minute: Some(2),
         token_budget: Some(1_000),
         budget_period: Some(BudgetPeriod::Month),
         ..KeyLimits::none()
     };
-    let new = NewKey {
-        name: KeyName::parse("script").expect("name"),
-        expires_in_days: None,
-        limits: limits.clone(),
-    };
-    let key_id = keys.create(&env.user(), new).await.expect("key").info.id;
-    KeyGrant {
-        key_id,
-        limits: Arc::new(limits),
-    }
+    env.key_with(limits).await
 }
 
 /// The key's meter: (requests this minute, tokens used this period,

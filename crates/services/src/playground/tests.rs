@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ids::UuidV7Ids;
-use crate::limits::{KeyGrant, KeyLimits, LlmCaller};
+use crate::limits::{KeyGrant, KeyLimits, LlmCaller, RefusalKind};
 use crate::providers::{ChatMessage, ChatRequest, Role, StreamEvent};
 use crate::providers::{DEFAULT_CONTEXT_TOKENS, ModelSpec, OpenAiProvider};
 use crate::test_helpers::{self, TestEnv, assert_matches, start};
@@ -684,4 +684,38 @@ async fn a_limited_requests_default_reserve_is_configurable() {
     let registry = Arc::new(ProviderRegistry::with_echo());
     let playground = service(&env, registry).with_default_reserve(7);
     assert_eq!(playground.default_reserve(), 7);
+}
+
+#[tokio::test]
+async fn a_limited_keys_requests_are_admitted_up_to_its_limit() {
+    let f = fixture();
+    let grant = f
+        .env
+        .key_with(KeyLimits {
+            requests_per_minute: Some(1),
+            ..KeyLimits::none()
+        })
+        .await;
+    let caller = LlmCaller {
+        user: f.ada.clone(),
+        key: Some(grant),
+    };
+    let request = || ChatRequest {
+        model: "echo-1".into(),
+        messages: vec![ChatMessage::new(Role::User, "hello")],
+        temperature: None,
+        max_tokens: None,
+    };
+
+    let first = f.playground.gateway_complete(&caller, request()).await;
+    let second = f.playground.gateway_complete(&caller, request()).await;
+
+    assert_eq!(first.expect("the first of the minute").content, "hello");
+    assert_matches!(
+        second,
+        Err(PlaygroundError::Limited(Refusal {
+            kind: RefusalKind::RateLimited,
+            ..
+        }))
+    );
 }
