@@ -378,6 +378,36 @@ mod tests {
     }
 
     #[test]
+    fn a_local_openai_server_serves_its_models_beside_echo() {
+        let registry = ProviderRegistry::with_local_openai(
+            "http://127.0.0.1:9/v1",
+            &["llama", "qwen"],
+            Duration::from_secs(5),
+        )
+        .expect("registry");
+
+        let listed: Vec<(&str, &str, u32)> = registry
+            .models()
+            .iter()
+            .map(|m| (m.id.as_str(), m.provider.as_str(), m.context_tokens))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("echo-1", "echo", ECHO_CONTEXT_TOKENS),
+                ("llama", "local", DEFAULT_CONTEXT_TOKENS),
+                ("qwen", "local", DEFAULT_CONTEXT_TOKENS),
+            ]
+        );
+        let twice = ProviderRegistry::with_local_openai(
+            "http://127.0.0.1:9/v1",
+            &["a", "a"],
+            Duration::from_secs(5),
+        );
+        assert!(twice.is_err_and(|e| e.contains("\"a\" is there twice")));
+    }
+
+    #[test]
     fn roles_round_trip_by_name() {
         for role in [Role::System, Role::User, Role::Assistant] {
             assert_eq!(Role::parse(role.as_str()), Some(role));
