@@ -55,3 +55,35 @@ pub mod option {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The plain timestamp's own: `auth::views`'s tests.
+    use chrono::{DateTime, TimeZone, Utc};
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Maybe {
+        #[serde(with = "super::option")]
+        at: Option<DateTime<Utc>>,
+    }
+
+    fn five_pm() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 17, 0, 0).unwrap() + chrono::TimeDelta::milliseconds(123)
+    }
+
+    #[test]
+    fn an_optional_timestamp_is_null_or_a_timestamp() {
+        for (value, json) in [
+            (None, r#"{"at":null}"#),
+            (Some(five_pm()), r#"{"at":"2026-11-25T17:00:00.123Z"}"#),
+        ] {
+            let maybe = Maybe { at: value };
+            assert_eq!(serde_json::to_string(&maybe).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Maybe>(json).unwrap(), maybe);
+        }
+        let from_paris: Maybe =
+            serde_json::from_str(r#"{"at":"2026-11-25T18:00:00.123+01:00"}"#).unwrap();
+        assert_eq!(from_paris.at, Some(five_pm()));
+        assert!(serde_json::from_str::<Maybe>(r#"{"at":"soon"}"#).is_err());
+    }
+}

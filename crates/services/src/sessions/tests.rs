@@ -67,6 +67,8 @@ fn keys_are_random_url_safe_and_never_shown() {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     );
     assert_eq!(format!("{a:?}"), "SessionKey([redacted])");
+    let text = a.expose().to_owned();
+    assert_eq!(a.into_string(), text, "the cookie gets the key itself");
 }
 
 #[test]
@@ -216,5 +218,9 @@ fn debug_of_a_loaded_session_hides_its_id_and_state() {
     assert!(
         !shown.contains("ffff") && !shown.contains("secret-state"),
         "{shown}"
+    );
+    assert!(
+        shown.starts_with("LoadedSession") && shown.contains("ada@example.com"),
+        "it still shows whose session it is: {shown}"
     );
 }
