@@ -107,7 +107,7 @@ impl AuthService {
         let window = delta(self.config.failed_login_window);
         let owned = key.to_owned();
         let cap = i32::try_from(self.config.max_failed_logins)
-            .unwrap_or(i32::MAX - 1)
+            .unwrap_or(i32::MAX)
             .saturating_add(1);
         let counted = self
             .db

@@ -553,3 +553,38 @@ async fn an_idle_service_has_no_sign_in_waiting_for_a_hash() {
     f.register(ADA).await;
     assert_eq!(f.auth.hashes_queued(), 0);
 }
+
+#[tokio::test]
+async fn a_password_longer_than_allowed_never_logs_in_even_if_it_is_the_accounts() {
+    let f = fixture();
+    let long = "x".repeat(crate::credentials::PASSWORD_MAX_CHARS + 1);
+    let hash = crate::password::hash_password(&long).expect("hash");
+    promptyard_test_support::UserFactory::new()
+        .email(ADA)
+        .password_hash(hash)
+        .insert(&mut f.env.test_db.conn());
+
+    let result = f.login(ADA, &long).await;
+
+    assert_matches!(result, Err(AuthError::InvalidCredentials));
+}
+
+#[test]
+fn what_someone_typed_is_shown_without_a_password() {
+    let typed = format!("{:?}", creds(ADA, PASSWORD));
+    assert!(
+        typed.starts_with("Credentials") && typed.contains(ADA) && !typed.contains(PASSWORD),
+        "{typed}"
+    );
+    let change = PasswordChange {
+        current_password: PASSWORD,
+        new_password: NEW_PASSWORD,
+    };
+    let shown = format!("{change:?}");
+    assert!(
+        shown.starts_with("PasswordChange")
+            && !shown.contains(PASSWORD)
+            && !shown.contains(NEW_PASSWORD),
+        "{shown}"
+    );
+}
