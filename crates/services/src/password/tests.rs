@@ -429,3 +429,21 @@ async fn a_dummy_verification_does_the_work_of_a_real_one() {
         "a worker ran it, in its own Argon2 memory"
     );
 }
+
+#[test]
+fn a_hash_stored_with_other_parameters_verifies_with_its_own() {
+    // Parameters change between releases; a hash keeps the ones it was
+    // made with (here: three passes, less memory) and is checked by them.
+    let older = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(MEMORY_KIB / 2, ITERATIONS + 1, PARALLELISM, None).expect("params"),
+    );
+    let stored = older
+        .hash_password(b"a password from before")
+        .expect("hash")
+        .to_string();
+
+    assert!(verify_password("a password from before", &stored));
+    assert!(!verify_password("a password from after", &stored));
+}
