@@ -575,7 +575,10 @@ async fn lists_page_newest_first_with_a_cursor_and_validate_it() {
     assert_eq!(ids_of(&third), ids[4..5]);
     assert_eq!(third.next_before, None);
     assert_eq!(ids_of(&all), ids);
-    assert_eq!(all.next_before, None, "exactly the last page");
+    assert_eq!(all.next_before, None, "the default limit holds them all");
+    let exactly = list(&f.ada, Some(5), None).await.expect("five of five");
+    assert_eq!(ids_of(&exactly), ids);
+    assert_eq!(exactly.next_before, None, "a full page with nothing after");
 
     let graces = list(&f.grace, None, None).await.expect("grace");
     let grace_first = graces.items[0].id.clone();
