@@ -124,6 +124,29 @@ impl Fixture {
     }
 
     /// Streams `content` to ada's conversation `id` with the default options.
+    /// Sends `content` asking for `max_tokens` (kept free in the window);
+    /// returns what the fake upstream was sent.
+    async fn send_keeping_free(
+        &self,
+        id: &ConversationId,
+        content: &str,
+        max_tokens: u32,
+    ) -> Vec<(String, String)> {
+        let options = MessageOptions {
+            max_tokens: Some(max_tokens),
+            ..MessageOptions::default()
+        };
+        self.playground
+            .send_message(
+                &LlmCaller::session(self.ada.clone()),
+                id,
+                msg(content, options),
+            )
+            .await
+            .expect("send");
+        sent_messages(self)
+    }
+
     async fn stream(&self, id: &ConversationId, content: &str) -> ExchangeStream {
         let message = msg(content, MessageOptions::default());
         let caller = LlmCaller::session(self.ada.clone());
@@ -337,24 +360,7 @@ async fn a_model_is_sent_the_newest_history_that_fits_its_window() {
 async fn max_tokens_is_kept_free_in_the_window() {
     let f = fixture();
     let id = two_exchanges(&f).await;
-    let send = |content: &'static str, max_tokens| {
-        let (f, id) = (&f, id.clone());
-        async move {
-            let options = MessageOptions {
-                max_tokens: Some(max_tokens),
-                ..MessageOptions::default()
-            };
-            f.playground
-                .send_message(
-                    &LlmCaller::session(f.ada.clone()),
-                    &id,
-                    msg(content, options),
-                )
-                .await
-                .expect("send");
-            sent_messages(f)
-        }
-    };
+    let send = |content, max_tokens| f.send_keeping_free(&id, content, max_tokens);
 
     // 29 - 12 = 17 for the history: the last exchange (7 + 6) only.
     assert_eq!(send("six", 12).await, last_exchange_then("six"));
@@ -363,6 +369,17 @@ async fn max_tokens_is_kept_free_in_the_window() {
         send("seven", 20).await,
         [pair("system", "Be brief."), pair("user", "seven")]
     );
+}
+
+#[tokio::test]
+async fn the_history_may_fill_the_window_to_its_last_token() {
+    let f = fixture();
+    let id = two_exchanges(&f).await;
+
+    // 29 - 16 = 13 for the history: the last exchange's 7 + 6, exactly.
+    let sent = f.send_keeping_free(&id, "six", 16).await;
+
+    assert_eq!(sent, last_exchange_then("six"));
 }
 
 #[tokio::test]
