@@ -119,3 +119,88 @@ impl Drop for MeteredStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+    use super::*;
+    use crate::providers::{ChatMessage, EchoProvider, OpenAiProvider, Role};
+
+    fn request(model: &str) -> ChatRequest {
+        ChatRequest {
+            model: model.to_owned(),
+            messages: vec![ChatMessage::new(Role::User, "three words here")],
+            temperature: None,
+            max_tokens: None,
+        }
+    }
+
+    /// Every counter recorded so far: (name, its labels as `k=v`, value).
+    fn counters(snapshotter: &Snapshotter) -> Vec<(String, Vec<String>, u64)> {
+        let mut counted: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match value {
+                DebugValue::Counter(n) => {
+                    let key = key.key();
+                    let labels = key.labels().map(|l| format!("{}={}", l.key(), l.value()));
+                    Some((key.name().to_owned(), labels.collect(), n))
+                }
+                _ => None,
+            })
+            .collect();
+        counted.sort();
+        counted
+    }
+
+    fn counter(name: &str, labels: &[&str], n: u64) -> (String, Vec<String>, u64) {
+        let labels = labels.iter().map(|l| (*l).to_owned()).collect();
+        (name.to_owned(), labels, n)
+    }
+
+    #[tokio::test]
+    async fn each_call_is_counted_by_model_and_outcome_with_the_tokens_of_those_that_ended() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        // This test's runtime polls every future on this thread.
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let echo = Metered(Arc::new(EchoProvider));
+        let nowhere = OpenAiProvider::new(
+            "down",
+            "http://127.0.0.1:9/v1",
+            None,
+            Duration::from_secs(5),
+        )
+        .expect("provider");
+        let down = Metered(Arc::new(nowhere));
+
+        echo.complete(request("echo-1")).await.expect("echo");
+        let streamed: Vec<_> = echo
+            .stream(request("echo-1"))
+            .await
+            .expect("stream")
+            .collect()
+            .await;
+        assert!(streamed.iter().all(Result::is_ok), "{streamed:?}");
+        let mut cut = echo.stream(request("echo-1")).await.expect("stream");
+        cut.next().await.expect("a first word").expect("ok");
+        drop(cut);
+        assert!(down.complete(request("gpt-down")).await.is_err());
+        assert!(down.stream(request("gpt-down")).await.is_err());
+
+        assert_eq!(
+            counters(&snapshotter),
+            [
+                counter(LLM_REQUESTS, &["model=echo-1", "outcome=cancelled"], 1),
+                counter(LLM_REQUESTS, &["model=echo-1", "outcome=ok"], 2),
+                counter(LLM_REQUESTS, &["model=gpt-down", "outcome=error"], 2),
+                counter(LLM_TOKENS, &["model=echo-1", "kind=completion"], 6),
+                counter(LLM_TOKENS, &["model=echo-1", "kind=prompt"], 6),
+            ]
+        );
+    }
+}
