@@ -125,6 +125,7 @@ mod tests {
     use std::time::Duration;
 
     use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
 
     use super::*;
     use crate::providers::{ChatMessage, EchoProvider, OpenAiProvider, Role};
@@ -191,12 +192,29 @@ mod tests {
         drop(cut);
         assert!(down.complete(request("gpt-down")).await.is_err());
         assert!(down.stream(request("gpt-down")).await.is_err());
+        let fake = FakeOpenAi::start();
+        fake.push(Reply::Stream {
+            deltas: vec!["half".to_owned()],
+            usage: None,
+            end: StreamEnd::Error("overloaded".to_owned()),
+        });
+        let upstream = OpenAiProvider::new("local", &fake.base_url(), None, Duration::from_secs(5))
+            .expect("provider");
+        let failing = Metered(Arc::new(upstream));
+        let events: Vec<_> = failing
+            .stream(request("fake-1"))
+            .await
+            .expect("stream")
+            .collect()
+            .await;
+        assert!(events.last().is_some_and(Result::is_err), "{events:?}");
 
         assert_eq!(
             counters(&snapshotter),
             [
                 counter(LLM_REQUESTS, &["model=echo-1", "outcome=cancelled"], 1),
                 counter(LLM_REQUESTS, &["model=echo-1", "outcome=ok"], 2),
+                counter(LLM_REQUESTS, &["model=fake-1", "outcome=error"], 1),
                 counter(LLM_REQUESTS, &["model=gpt-down", "outcome=error"], 2),
                 counter(LLM_TOKENS, &["model=echo-1", "kind=completion"], 6),
                 counter(LLM_TOKENS, &["model=echo-1", "kind=prompt"], 6),
