@@ -444,3 +444,29 @@ fn the_line_guard_measures_lines_across_chunks() {
     assert!(guard.check(b"\nshort").is_ok(), "a newline starts over");
     assert!(guard.check(&vec![b'c'; MAX_SSE_LINE_BYTES + 1]).is_err());
 }
+
+#[test]
+fn the_caps_on_an_upstream_are_the_readmes() {
+    // README, "LLM providers, ...": a JSON answer at 4 MiB, a line of an event
+    // stream at 1 MiB, a streamed answer's text at 4 MiB.
+    const MIB: usize = 1024 * 1024;
+    assert_eq!(
+        [MAX_BODY_BYTES, MAX_SSE_LINE_BYTES, MAX_ANSWER_BYTES],
+        [4 * MIB, MIB, 4 * MIB]
+    );
+}
+
+#[tokio::test]
+async fn a_json_answer_of_exactly_the_cap_is_read() {
+    let fake = FakeOpenAi::start();
+    let shape =
+        |padding: &str| format!(r#"{{"choices": [{{"message": {{"content": "{padding}"}}}}]}}"#);
+    let padding = "x".repeat(MAX_BODY_BYTES - shape("").len());
+    let body = shape(&padding);
+    assert_eq!(body.len(), MAX_BODY_BYTES);
+    fake.push(Reply::Raw(body));
+
+    let completion = completed(&fake).await.expect("at the cap, not over it");
+
+    assert_eq!(completion.content.len(), padding.len());
+}
