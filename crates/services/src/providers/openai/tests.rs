@@ -443,6 +443,19 @@ fn the_line_guard_measures_lines_across_chunks() {
     assert!(guard.check(&chunk).is_ok(), "two half lines");
     assert!(guard.check(b"\nshort").is_ok(), "a newline starts over");
     assert!(guard.check(&vec![b'c'; MAX_SSE_LINE_BYTES + 1]).is_err());
+
+    // A line that ends inside a chunk: at the cap it is fine and the next
+    // one starts from zero; one byte over fails even if more lines follow.
+    let ending = |len| {
+        let mut chunk = vec![b'd'; len];
+        chunk.extend_from_slice(b"\nnext");
+        chunk
+    };
+    let mut guard = LineGuard::default();
+    assert!(guard.check(&ending(MAX_SSE_LINE_BYTES)).is_ok());
+    assert!(guard.check(b" line").is_ok(), "the next line is short");
+    let mut guard = LineGuard::default();
+    assert!(guard.check(&ending(MAX_SSE_LINE_BYTES + 1)).is_err());
 }
 
 #[test]
