@@ -245,3 +245,17 @@ async fn limits_naming_an_unknown_model_are_refused_on_create_and_on_set() {
     assert_eq!(named(set.map(|_| ())), ["limits.models[1]"]);
     assert_eq!(f.listed().await[0].limits, KeyLimits::none(), "unchanged");
 }
+
+#[tokio::test]
+async fn any_other_error_of_a_new_key_is_returned_at_once_not_drawn_again() {
+    let f = fixture();
+    let nobody = UserId::from("no-such-user");
+
+    let result = f.service.create(&nobody, key("script", None)).await;
+
+    assert_matches!(
+        result,
+        Err(AuthError::Unexpected(ref e))
+            if matches!(e.downcast_ref::<RepoError>(), Some(RepoError::ForeignKeyViolation))
+    );
+}
