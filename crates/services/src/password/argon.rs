@@ -8,10 +8,6 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::{HashError, ITERATIONS, MEMORY_KIB, OUTPUT_BYTES, PARALLELISM, SALT_BYTES};
 
-fn argon2(params: Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
 fn our_params() -> Result<Params, HashError> {
     Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(OUTPUT_BYTES))
         .map_err(|e| HashError::Failed(e.to_string()))
@@ -49,7 +45,7 @@ fn phc(salt: &[u8], output: &[u8]) -> Result<String, HashError> {
 pub(super) fn hash_in(memory: &mut [Block], password: &[u8]) -> Result<String, HashError> {
     let salt = random::<SALT_BYTES>()?;
     let mut output = [0u8; OUTPUT_BYTES];
-    argon2(our_params()?)
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, our_params()?)
         .hash_password_into_with_memory(password, &salt, &mut output, memory)
         .map_err(|e| HashError::Failed(e.to_string()))?;
     phc(&salt, &output)
