@@ -80,11 +80,16 @@ async fn counted_job(max_wait: Duration) -> CountedJob {
     }
 }
 
-/// Waits until a job is queued.
+/// Waits until a job is queued; fails after 10 s (a job never counted as
+/// queued is a bug, not a slow machine).
 async fn until_queued(hasher: &PasswordHasher) {
-    while hasher.queued() == 0 {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while hasher.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a job is counted as queued");
 }
 
 #[test]
