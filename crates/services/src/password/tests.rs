@@ -138,16 +138,19 @@ fn unicode_passwords_round_trip() {
     assert!(!verify_password("passwort-🔑-密码", &hash));
 }
 
+/// The argon2 crate's own Argon2id hasher with `memory_kib` and `passes`
+/// (one lane), as other code, or an older release, would hash.
+fn argon2id(memory_kib: u32, passes: u32) -> Argon2<'static> {
+    let params = Params::new(memory_kib, passes, PARALLELISM, None).expect("params");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
 #[test]
 fn hashes_agree_with_the_argon2_crates_own_hasher_both_ways() {
     // Hashes stored before the workers existed were made by the crate's
     // own `hash_password`; they must keep verifying, and ours must verify
     // with the crate's verifier.
-    let theirs = Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("params"),
-    );
+    let theirs = argon2id(MEMORY_KIB, ITERATIONS);
     let stored = theirs
         .hash_password(b"an older password")
         .expect("hash")
@@ -167,14 +170,10 @@ fn hashes_agree_with_the_argon2_crates_own_hasher_both_ways() {
 
 #[test]
 fn a_hash_that_needs_more_memory_than_a_worker_owns_does_not_verify() {
-    let bigger = Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(MEMORY_KIB * 2, 1, 1, None).expect("params"),
-    )
-    .hash_password(b"password")
-    .expect("hash")
-    .to_string();
+    let bigger = argon2id(MEMORY_KIB * 2, 1)
+        .hash_password(b"password")
+        .expect("hash")
+        .to_string();
 
     assert!(!verify_password("password", &bigger));
     let smaller = Argon2::new(
@@ -439,11 +438,7 @@ async fn a_dummy_verification_does_the_work_of_a_real_one() {
 fn a_hash_stored_with_other_parameters_verifies_with_its_own() {
     // Parameters change between releases; a hash keeps the ones it was
     // made with (here: three passes, less memory) and is checked by them.
-    let older = Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(MEMORY_KIB / 2, ITERATIONS + 1, PARALLELISM, None).expect("params"),
-    );
+    let older = argon2id(MEMORY_KIB / 2, ITERATIONS + 1);
     let stored = older
         .hash_password(b"a password from before")
         .expect("hash")

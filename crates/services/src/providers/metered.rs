@@ -158,6 +158,15 @@ mod tests {
         counted
     }
 
+    /// Every event of a stream of `model` from `provider`, to its end.
+    async fn all_events(
+        provider: &Metered,
+        model: &str,
+    ) -> Vec<Result<StreamEvent, ProviderError>> {
+        let stream = provider.stream(request(model)).await.expect("stream");
+        stream.collect().await
+    }
+
     fn counter(name: &str, labels: &[&str], n: u64) -> (String, Vec<String>, u64) {
         let labels = labels.iter().map(|l| (*l).to_owned()).collect();
         (name.to_owned(), labels, n)
@@ -180,12 +189,7 @@ mod tests {
         let down = Metered(Arc::new(nowhere));
 
         echo.complete(request("echo-1")).await.expect("echo");
-        let streamed: Vec<_> = echo
-            .stream(request("echo-1"))
-            .await
-            .expect("stream")
-            .collect()
-            .await;
+        let streamed = all_events(&echo, "echo-1").await;
         assert!(streamed.iter().all(Result::is_ok), "{streamed:?}");
         let mut cut = echo.stream(request("echo-1")).await.expect("stream");
         cut.next().await.expect("a first word").expect("ok");
@@ -201,12 +205,7 @@ mod tests {
         let upstream = OpenAiProvider::new("local", &fake.base_url(), None, Duration::from_secs(5))
             .expect("provider");
         let failing = Metered(Arc::new(upstream));
-        let events: Vec<_> = failing
-            .stream(request("fake-1"))
-            .await
-            .expect("stream")
-            .collect()
-            .await;
+        let events = all_events(&failing, "fake-1").await;
         assert!(events.last().is_some_and(Result::is_err), "{events:?}");
 
         assert_eq!(
