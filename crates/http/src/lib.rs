@@ -30,6 +30,7 @@ pub mod health;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod page;
 pub mod playground;
 pub mod problem;
 pub mod routes;
@@ -358,6 +359,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         .build();
         let cors = cors(&state.settings.cors_origins);
         let gateway_cors = self::cors(&state.settings.cors_origins);
+        page::configure(cfg);
         let mut cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
         cfg.app_data(web::Data::new(state))
             .configure(routes::operations)

@@ -15,30 +15,18 @@
 //! PROMPTYARD_BIN=target/release/promptyard cargo test -p promptyard-server --test contract
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use promptyard_test_support::TestDb;
 use promptyard_test_support::api::{
     Actor, Credential, PASSWORD, Request, Response, Wire, credentials, each, error_fields, keys,
 };
 use promptyard_test_support::fake_openai::{FakeOpenAi, Reply, StreamEnd};
-use promptyard_test_support::process::{ServerProcess, run};
+use promptyard_test_support::process::{ServerProcess, binary_under_test, run};
 use serde_json::{Value, json};
 
 fn binary() -> PathBuf {
-    std::env::var_os("PROMPTYARD_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_promptyard")),
-        |bin| {
-            let bin = PathBuf::from(bin);
-            if bin.is_absolute() {
-                bin
-            } else {
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../..")
-                    .join(bin)
-            }
-        },
-    )
+    binary_under_test(env!("CARGO_BIN_EXE_promptyard"))
 }
 
 /// The binary on a database of its own (with a fake upstream if wanted),

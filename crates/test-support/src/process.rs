@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -12,6 +12,25 @@ use crate::api::{Actor, Response, Wire};
 
 /// How long a server gets to print its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The binary a test runs: `PROMPTYARD_BIN` if set (a path relative to the
+/// workspace's root, or absolute; e.g. `target/release/promptyard`), else
+/// `built`, the one cargo built for the test (`env!("CARGO_BIN_EXE_promptyard")`).
+pub fn binary_under_test(built: &str) -> PathBuf {
+    std::env::var_os("PROMPTYARD_BIN").map_or_else(
+        || PathBuf::from(built),
+        |bin| {
+            let bin = PathBuf::from(bin);
+            if bin.is_absolute() {
+                bin
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(bin)
+            }
+        },
+    )
+}
 
 /// A server process started by a test; killed on drop if still running.
 #[derive(Debug)]
