@@ -80,3 +80,14 @@ bench-load:
 schemathesis seconds="60":
     cargo build --release
     scripts/schemathesis {{seconds}}
+
+# The web playground in headless Chromium against the release binary
+# (needs Debian's chromium and chromium-driver; skipped without them).
+test-browser:
+    cargo build --release
+    PROMPTYARD_BIN=target/release/promptyard cargo nextest run -p promptyard-server --test browser
+
+# The README's pictures, taken by the browser tests.
+screenshots:
+    cargo build --release
+    PROMPTYARD_BIN=target/release/promptyard PROMPTYARD_SCREENSHOTS=docs/images cargo nextest run -p promptyard-server --test browser

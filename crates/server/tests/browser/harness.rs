@@ -6,6 +6,7 @@
 //! profile directory, and the flags a machine without the internet needs
 //! (no background networking, no component updates, no sync, no QUIC).
 
+use std::io::Write as _;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -77,7 +78,9 @@ impl Browser {
                 std::env::var_os("PROMPTYARD_REQUIRE_BROWSER").is_none(),
                 "{why}, and PROMPTYARD_REQUIRE_BROWSER is set"
             );
-            eprintln!("{why}");
+            // Straight to stderr, not through eprintln!, which the test
+            // harness captures: `cargo test` shows it.
+            let _ = writeln!(std::io::stderr(), "{why}");
             return None;
         };
         Some(Self::launch(&chromium, &driver, width, height, scheme).await)

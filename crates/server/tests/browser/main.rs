@@ -650,3 +650,75 @@ async fn on_a_phone_in_dark_mode_by_keyboard_alone() {
     b.screenshot("playground-phone-dark.png").await;
     b.quit().await;
 }
+
+#[tokio::test]
+async fn conversations_page_by_twenty_and_one_is_deleted() {
+    let Some(b) = Browser::start(1280, 860, Scheme::Light).await else {
+        return;
+    };
+    let server = Server::start();
+    b.open(&server.base_url).await;
+    sign_up(&b, "kay@example.com").await;
+    let kay = server.as_cookie(b.session_cookie().await);
+    for n in 1..=22 {
+        kay.create_conversation(&json!({"model": "echo-1", "title": format!("Talk {n}")}))
+            .await;
+    }
+    let titles = "[...document.querySelectorAll('#conversations li a')].map(a => a.textContent)";
+
+    // The newest twenty, then the rest on demand, as the API pages them.
+    b.reload().await;
+    b.wait_until("document.querySelectorAll('#conversations li').length === 20")
+        .await;
+    let first: Vec<Value> = kay
+        .get("/api/v1/playground/conversations?limit=20")
+        .await
+        .json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["title"].clone())
+        .collect();
+    assert_eq!(b.js(&format!("return {titles}")).await, json!(first));
+    b.click("#older-conversations").await;
+    b.wait_until("document.querySelectorAll('#conversations li').length === 22")
+        .await;
+    assert_eq!(
+        b.js(&format!("return {titles}.slice(20)")).await,
+        json!(["Talk 2", "Talk 1"])
+    );
+    assert_eq!(
+        b.js("return document.getElementById('older-conversations').hidden")
+            .await,
+        json!(true)
+    );
+
+    // Delete asks once more, then the conversation is gone for good.
+    b.click("#conversations li:last-child a").await;
+    b.wait_until("document.getElementById('conversation-title').textContent === 'Talk 1'")
+        .await;
+    b.click("#delete-conversation").await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#conversations li').length")
+            .await,
+        json!(22),
+        "one click only asks"
+    );
+    b.click("#delete-conversation").await;
+    visible(&b, "conversation-empty").await;
+    b.wait_until("document.querySelectorAll('#conversations li').length === 21")
+        .await;
+    let left = kay
+        .get("/api/v1/playground/conversations?limit=100")
+        .await
+        .json();
+    assert_eq!(left["items"].as_array().expect("items").len(), 21);
+    assert!(
+        !left["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|c| c["title"] == "Talk 1")
+    );
+    b.quit().await;
+}
