@@ -133,6 +133,16 @@ fn answer(asset: Asset, tag: &EntityTag, req: &HttpRequest) -> HttpResponse {
     response.content_type(asset.content_type).body(asset.body)
 }
 
+/// 405 `method_not_allowed`, with the methods that are (RFC 9110 asks
+/// for `Allow`).
+async fn method_not_allowed() -> HttpResponse {
+    let mut response = problem::method_not_allowed().await;
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
 /// Registers every file of the page: `GET` and `HEAD`, any other method
 /// 405 `method_not_allowed`.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -146,7 +156,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             web::resource(asset.path)
                 .route(web::get().to(serve.clone()))
                 .route(web::head().to(serve))
-                .default_service(web::to(problem::method_not_allowed)),
+                .default_service(web::to(method_not_allowed)),
         );
     }
 }

@@ -84,33 +84,55 @@ export const post = (path, body) => call("POST", path, body);
 export const del = (path) => call("DELETE", path);
 
 // Server-sent events from a byte stream: yields {event, data} for each
-// event, skipping comments (the server's keep-alives).
+// "message" or "error" event, skipping comments (the server's
+// keep-alives).
 export async function* events(body) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value.replace(/\r\n?/g, "\n");
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message";
-      const data = [];
-      for (const line of block.split("\n")) {
-        if (line === "" || line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let value = colon < 0 ? "" : line.slice(colon + 1);
-        if (value.startsWith(" ")) value = value.slice(1);
-        if (field === "event") event = value;
-        else if (field === "data") data.push(value);
-      }
-      if (data.length > 0) yield { event, data: data.join("\n") };
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const parsed = parseEvents(buffer + value);
+      buffer = parsed.rest;
+      yield* parsed.events;
     }
+  } finally {
+    reader.cancel().catch(() => {});
   }
 }
+
+// The complete events at the start of `text`, and the rest. Line ends are
+// normalised; a `\r` at the very end may be half of a `\r\n`, so it waits
+// in the rest for the next chunk.
+function parseEvents(text) {
+  const held = text.endsWith("\r") ? "\r" : "";
+  let rest = text.slice(0, text.length - held.length).replace(/\r\n?/g, "\n");
+  const events = [];
+  let end;
+  while ((end = rest.indexOf("\n\n")) >= 0) {
+    const block = rest.slice(0, end);
+    rest = rest.slice(end + 2);
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line === "" || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+    }
+    if (data.length > 0 && (event === "message" || event === "error")) {
+      events.push({ event, data: data.join("\n") });
+    }
+  }
+  return { events, rest: rest + held };
+}
+
+const cutOff = () =>
+  new ApiError(0, "network", "The connection to the server was lost before the answer was complete; nothing was saved.");
 
 // Sends a message with `"stream": true` and calls onDelta with each piece
 // of the answer as it arrives. Resolves to the final event
@@ -124,13 +146,24 @@ export async function streamMessage(conversationId, content, { signal, onDelta }
     { content, stream: true },
     { signal, headers: { Accept: "text/event-stream" } },
   );
-  for await (const { event, data } of events(response.body)) {
-    const payload = JSON.parse(data);
-    if (event === "error") {
-      throw new ApiError(502, payload.code ?? "provider_error", payload.detail ?? "The model failed.");
+  try {
+    for await (const { event, data } of events(response.body)) {
+      let payload;
+      try {
+        payload = JSON.parse(data);
+      } catch {
+        throw new ApiError(502, "provider_error", "The server sent an answer this page cannot read; nothing was saved.");
+      }
+      if (event === "error") {
+        throw new ApiError(502, payload.code ?? "provider_error", payload.detail ?? "The model failed.");
+      }
+      if (payload.done) return payload;
+      if (typeof payload.delta === "string") onDelta(payload.delta);
     }
-    if (payload.done) return payload;
-    if (typeof payload.delta === "string") onDelta(payload.delta);
+  } catch (err) {
+    // A dropped connection reads as a TypeError; a stop as an AbortError.
+    if (err instanceof ApiError || err.name === "AbortError") throw err;
+    throw cutOff();
   }
   throw new ApiError(502, "provider_error", "The answer ended before it was complete; nothing was saved.");
 }

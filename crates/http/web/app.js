@@ -19,6 +19,8 @@ const VIEWS = {
 let user = null;
 
 function showView(name) {
+  // A new key is shown once: leaving its view forgets it.
+  if (name !== "keys") keys.hide();
   for (const section of document.querySelectorAll("main > .view")) {
     section.hidden = section.id !== `view-${name}`;
   }
@@ -39,8 +41,14 @@ async function route() {
   }
   const [, name, arg] = location.hash.split("/");
   const view = Object.hasOwn(VIEWS, name ?? "") ? name : "chat";
+  let decoded = null;
+  try {
+    decoded = arg ? decodeURIComponent(arg) : null;
+  } catch {
+    // Not an id this page wrote: the view without it.
+  }
   showView(view);
-  await VIEWS[view](arg ? decodeURIComponent(arg) : null);
+  await VIEWS[view](decoded);
 }
 
 // Signed in as `who`: the account line, then the view asked for.
@@ -85,16 +93,17 @@ async function start() {
     if (user) signedOut("Your session has ended: log in again.");
   });
   window.addEventListener("hashchange", () => route().catch((err) => showError(byId("page-error"), err)));
+  let me = null;
   try {
-    await signedIn(await get("/auth/me"));
+    me = await get("/auth/me");
   } catch (err) {
-    if (err.status === 401) {
-      showView("auth");
-      byId("login-form").elements.email.focus();
-    } else {
-      showView("auth");
-      showError(byId("page-error"), err);
-    }
+    if (err.status !== 401) showError(byId("page-error"), err);
+  }
+  if (me) {
+    await signedIn(me).catch((err) => showError(byId("page-error"), err));
+  } else {
+    showView("auth");
+    byId("login-form").elements.email.focus();
   }
   document.body.dataset.ready = "true";
 }

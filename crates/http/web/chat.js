@@ -11,8 +11,15 @@ let loaded = false;
 let nextBefore = null;
 // The conversation on screen: {id, title, model, system_prompt, ...}.
 let current = null;
-// The answers streaming now, by conversation id: their AbortControllers.
+// The answers streaming now, by conversation id: {controller, nodes}, the
+// nodes being the question's and the answer's on-screen items (put back
+// when the conversation is reopened before the answer ends).
 const streams = new Map();
+// Bumped by every reset() (a list asked for before a logout is dropped),
+// and with every open() (a slow conversation must not replace the one
+// chosen after it).
+let epoch = 0;
+let opening = 0;
 
 export function init() {
   const form = byId("new-conversation");
@@ -45,7 +52,7 @@ export function init() {
     }
   });
   byId("stop").addEventListener("click", () => {
-    if (current) streams.get(current.id)?.abort();
+    if (current) streams.get(current.id)?.controller.abort();
   });
   const remove = byId("delete-conversation");
   remove.addEventListener("click", () => {
@@ -60,7 +67,13 @@ export function init() {
     busy(remove, byId("chat-error"), async () => {
       const id = current.id;
       await del(`/playground/conversations/${encodeURIComponent(id)}`);
-      byId("conversations").querySelector(`[data-conversation="${CSS.escape(id)}"]`)?.remove();
+      const list = byId("conversations");
+      list.querySelector(`[data-conversation="${CSS.escape(id)}"]`)?.remove();
+      if (nextBefore === id) {
+        // The page cursor is gone: the oldest one left serves instead.
+        nextBefore = list.lastElementChild?.dataset.conversation ?? null;
+        if (!nextBefore) await loadConversations(null);
+      }
       location.hash = "#/chat";
     });
   });
@@ -73,8 +86,12 @@ function disarm() {
 }
 
 export function reset() {
-  for (const controller of streams.values()) controller.abort();
+  epoch += 1;
+  opening += 1;
+  for (const { controller } of streams.values()) controller.abort();
   streams.clear();
+  byId("message").value = "";
+  byId("new-conversation").reset();
   loaded = false;
   nextBefore = null;
   current = null;
@@ -120,8 +137,10 @@ async function loadConversations(before) {
   showError(byId("conversations-error"), null);
   let query = `?limit=${PAGE}`;
   if (before) query += `&before=${encodeURIComponent(before)}`;
+  const asked = epoch;
   try {
     const page = await get(`/playground/conversations${query}`);
+    if (asked !== epoch) return;
     byId("conversations").append(...page.items.map(listItem));
     nextBefore = page.next_before;
     byId("older-conversations").hidden = !nextBefore;
@@ -158,14 +177,19 @@ function messageItem(message, model) {
 }
 
 async function open(id) {
+  opening += 1;
+  const asked = opening;
   let conversation;
   try {
     conversation = await get(`/playground/conversations/${encodeURIComponent(id)}`);
   } catch (err) {
+    if (asked !== opening) return;
     close();
     showError(byId("page-error"), err);
     return;
   }
+  if (asked !== opening) return;
+  if (current?.id !== conversation.id) byId("message").value = "";
   current = conversation;
   disarm();
   showError(byId("chat-error"), null);
@@ -176,7 +200,10 @@ async function open(id) {
   const system = byId("system-prompt");
   system.hidden = !conversation.system_prompt;
   system.textContent = conversation.system_prompt ? `System: ${conversation.system_prompt}` : "";
-  byId("messages").replaceChildren(...conversation.messages.map((m) => messageItem(m, conversation.model)));
+  byId("messages").replaceChildren(
+    ...conversation.messages.map((m) => messageItem(m, conversation.model)),
+    ...(streams.get(conversation.id)?.nodes ?? []),
+  );
   buttons();
   markOpen();
   scrollDown();
@@ -186,13 +213,19 @@ async function open(id) {
 // Send or Stop, as the conversation on screen is streaming or not.
 function buttons() {
   const streaming = current !== null && streams.has(current.id);
-  byId("send").hidden = streaming;
-  byId("stop").hidden = !streaming;
+  const [send, stop] = [byId("send"), byId("stop")];
+  // The focus does not fall to the page when its button goes.
+  const focused = document.activeElement;
+  send.hidden = streaming;
+  stop.hidden = !streaming;
+  if ((focused === send && streaming) || (focused === stop && !streaming)) {
+    (streaming ? stop : byId("message")).focus();
+  }
 }
 
-function scrollDown() {
-  const list = byId("messages");
-  list.lastElementChild?.scrollIntoView({ block: "end" });
+// Keeps the end of `item`'s conversation in view, if it is on screen.
+function scrollDown(item = byId("messages").lastElementChild) {
+  if (item?.isConnected) item.scrollIntoView({ block: "end" });
 }
 
 const usageLine = (usage) =>
@@ -211,9 +244,9 @@ async function send() {
   answer.setAttribute("aria-busy", "true");
   byId("messages").append(mine, answer);
   box.value = "";
-  scrollDown();
+  scrollDown(answer);
   const controller = new AbortController();
-  streams.set(conversation.id, controller);
+  streams.set(conversation.id, { controller, nodes: [mine, answer] });
   buttons();
   const text = answer.querySelector(".text");
   const meta = answer.querySelector(".meta");
@@ -222,17 +255,19 @@ async function send() {
       signal: controller.signal,
       onDelta: (delta) => {
         text.append(delta);
-        scrollDown();
+        scrollDown(answer);
       },
     });
     text.textContent = done.assistant_message.content;
     meta.textContent = `${when(done.assistant_message.created_at)} · ${usageLine(done.usage)}`;
     mine.querySelector(".meta").textContent = when(done.assistant_message.created_at);
+    announce(answer.isConnected ? "The answer is complete." : "");
   } catch (err) {
     const here = current?.id === conversation.id;
     if (err.name === "AbortError") {
       answer.classList.add("stopped");
       meta.textContent = "Stopped: this exchange was not saved.";
+      announce("Stopped.");
     } else {
       mine.remove();
       answer.remove();
@@ -243,7 +278,13 @@ async function send() {
   } finally {
     answer.classList.remove("streaming");
     answer.removeAttribute("aria-busy");
-    streams.delete(conversation.id);
+    if (streams.get(conversation.id)?.controller === controller) streams.delete(conversation.id);
     buttons();
   }
+}
+
+// Said to screen readers (the messages themselves are not a live region:
+// a whole history, or every word of an answer, would be read out).
+function announce(message) {
+  byId("chat-status").textContent = message;
 }

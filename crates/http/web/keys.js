@@ -23,7 +23,7 @@ export function init() {
 }
 
 // The secret leaves the page with the view: shown once means once.
-function hide() {
+export function hide() {
   byId("new-key-shown").hidden = true;
   for (const id of ["new-key-value", "new-key-curl", "new-key-openai", "copy-status"]) {
     byId(id).textContent = "";
@@ -32,6 +32,7 @@ function hide() {
 
 export function reset() {
   hide();
+  byId("new-key").reset();
   byId("keys").replaceChildren();
   showError(byId("keys-error"), null);
 }

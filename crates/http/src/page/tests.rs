@@ -115,6 +115,7 @@ async fn head_answers_like_get_and_other_methods_get_405() {
     for response in [post, delete] {
         assert_eq!(response.status, 405);
         assert_eq!(response.json()["code"], "method_not_allowed");
+        assert_eq!(response.header("allow"), Some("GET, HEAD"));
     }
 }
 

@@ -451,9 +451,9 @@ async fn answers_stream_in_can_be_stopped_and_provider_errors_show_their_detail(
     let messages_path = format!("/api/v1/playground/conversations/{id}/messages");
 
     // The words show as they come, before the answer is complete: a
-    // word every 100 ms, for 3 s.
+    // word every 100 ms, for 4 s.
     let every = Duration::from_millis(100);
-    let count: u32 = 30;
+    let count: u32 = 40;
     server.fake().push(Reply::Trickle {
         delta: "word ".into(),
         every,
@@ -465,6 +465,16 @@ async fn answers_stream_in_can_be_stopped_and_provider_errors_show_their_detail(
     )
     .await;
     let sent = Instant::now();
+
+    // Away and back while it streams: the answer is still there, still
+    // coming in.
+    b.click("a.brand").await;
+    visible(&b, "conversation-empty").await;
+    b.click("#conversations li a").await;
+    b.wait_until(
+        "document.querySelector('#messages .assistant.streaming .text')?.textContent.length > 'word word '.length",
+    )
+    .await;
     assert_eq!(
         b.js("return [document.getElementById('send').hidden, document.getElementById('stop').hidden]")
             .await,
@@ -720,5 +730,59 @@ async fn conversations_page_by_twenty_and_one_is_deleted() {
             .iter()
             .any(|c| c["title"] == "Talk 1")
     );
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn the_pages_event_reader_reassembles_events_split_anywhere() {
+    let Some(b) = Browser::start(800, 600, Scheme::Light).await else {
+        return;
+    };
+    let server = Server::start();
+    b.open(&server.base_url).await;
+    // Comments, CRLF and LF line ends, an event type the page does not
+    // know, an event of two data lines, an error event, and an unfinished
+    // event at the end (dropped, as the SSE spec drops it).
+    let stream = ": keep-alive\r\n\r\ndata: {\"delta\":\"a\"}\r\n\r\nevent: other\ndata: x\n\n\
+                  data: one\ndata: two\n\nevent: error\r\ndata: {\"code\":\"provider_error\"}\r\n\r\n\
+                  data: unfinished";
+    let expected = json!([
+        ["message", "{\"delta\":\"a\"}"],
+        ["message", "one\ntwo"],
+        ["error", "{\"code\":\"provider_error\"}"],
+    ]);
+
+    // The stream in two chunks, cut at every place in turn, then a byte
+    // at a time: the same events each time.
+    let read = b
+        .client
+        .execute_async(
+            "const [text, done] = arguments;
+             import('/assets/api.js').then(async ({ events }) => {
+               const bytes = new TextEncoder().encode(text);
+               const read = async (chunks) => {
+                 const body = new ReadableStream({
+                   start(c) { for (const chunk of chunks) c.enqueue(chunk); c.close(); },
+                 });
+                 const seen = [];
+                 for await (const e of events(body)) seen.push([e.event, e.data]);
+                 return seen;
+               };
+               const runs = [];
+               for (let cut = 0; cut <= bytes.length; cut++) {
+                 runs.push(await read([bytes.slice(0, cut), bytes.slice(cut)]));
+               }
+               runs.push(await read([...bytes].map((byte) => new Uint8Array([byte]))));
+               done(runs);
+             }, (err) => done(String(err)));",
+            vec![json!(stream)],
+        )
+        .await
+        .expect("the script runs");
+    let runs = read.as_array().unwrap_or_else(|| panic!("runs: {read}"));
+    assert_eq!(runs.len(), stream.len() + 2);
+    for (cut, run) in runs.iter().enumerate() {
+        assert_eq!(run, &expected, "cut at {cut}");
+    }
     b.quit().await;
 }
