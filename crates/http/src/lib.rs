@@ -359,9 +359,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         .build();
         let cors = cors(&state.settings.cors_origins);
         let gateway_cors = self::cors(&state.settings.cors_origins);
-        page::configure(cfg);
-        let mut cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
-        cfg.app_data(web::Data::new(state))
+        utoipa_actix_web::service_config::ServiceConfig::new(cfg)
+            .app_data(web::Data::new(state))
             .configure(routes::operations)
             .service(
                 scope(routes::API_V1)
@@ -378,6 +377,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(gateway_cors),
             )
             .default_service(web::to(routes::no_route));
+        // After the API's scopes, so that their requests, the many, are
+        // routed without trying the page's paths first.
+        page::configure(cfg);
     }
 }
 

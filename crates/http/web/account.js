@@ -1,9 +1,7 @@
 // Logging in, signing up, and the list of the user's sessions.
 
 import { del, get, post } from "./api.js";
-import { busy, byId, h, showError, when } from "./dom.js";
-
-const alertOf = (form) => form.querySelector("[role=alert]");
+import { busy, byId, h, onSubmit, showError, when } from "./dom.js";
 
 function credentials(form) {
   return { email: form.elements.email.value, password: form.elements.password.value };
@@ -13,25 +11,18 @@ function credentials(form) {
 export function init({ signedIn }) {
   const login = byId("login-form");
   const register = byId("register-form");
-  const done = async (form, user) => {
+  const done = async (user) => {
     login.reset();
     register.reset();
-    showError(alertOf(form), null);
     await signedIn(user);
   };
-  login.addEventListener("submit", (event) => {
-    event.preventDefault();
-    busy(login.querySelector("button"), alertOf(login), async () => {
-      await done(login, await post("/auth/login", credentials(login)));
-    });
+  onSubmit(login, async () => {
+    await done(await post("/auth/login", credentials(login)));
   });
-  register.addEventListener("submit", (event) => {
-    event.preventDefault();
-    busy(register.querySelector("button"), alertOf(register), async () => {
-      const body = credentials(register);
-      await post("/auth/register", body);
-      await done(register, await post("/auth/login", body));
-    });
+  onSubmit(register, async () => {
+    const body = credentials(register);
+    await post("/auth/register", body);
+    await done(await post("/auth/login", body));
   });
 }
 

@@ -3,7 +3,7 @@
 // in as they arrive, a stream stopped, a conversation deleted.
 
 import { del, get, post, streamMessage } from "./api.js";
-import { busy, byId, h, showError, when } from "./dom.js";
+import { busy, byId, h, onSubmit, showError, when } from "./dom.js";
 
 const PAGE = 20;
 
@@ -23,20 +23,17 @@ let opening = 0;
 
 export function init() {
   const form = byId("new-conversation");
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    busy(form.querySelector("button[type=submit]"), form.querySelector("[role=alert]"), async () => {
-      const body = { model: form.elements.model.value };
-      const title = form.elements.title.value.trim();
-      const systemPrompt = form.elements.system_prompt.value.trim();
-      if (title) body.title = title;
-      if (systemPrompt) body.system_prompt = systemPrompt;
-      const conversation = await post("/playground/conversations", body);
-      form.elements.title.value = "";
-      form.elements.system_prompt.value = "";
-      byId("conversations").prepend(listItem(conversation));
-      location.hash = `#/chat/${encodeURIComponent(conversation.id)}`;
-    });
+  onSubmit(form, async () => {
+    const body = { model: form.elements.model.value };
+    const title = form.elements.title.value.trim();
+    const systemPrompt = form.elements.system_prompt.value.trim();
+    if (title) body.title = title;
+    if (systemPrompt) body.system_prompt = systemPrompt;
+    const conversation = await post("/playground/conversations", body);
+    form.elements.title.value = "";
+    form.elements.system_prompt.value = "";
+    byId("conversations").prepend(listItem(conversation));
+    location.hash = `#/chat/${encodeURIComponent(conversation.id)}`;
   });
   byId("older-conversations").addEventListener("click", (event) =>
     busy(event.currentTarget, byId("conversations-error"), () => loadConversations(nextBefore)),

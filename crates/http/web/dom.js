@@ -46,6 +46,15 @@ export function when(iso) {
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
 }
 
+// Runs `action` on each submission of `form`, as busy() runs it with the
+// form's submit button and its alert.
+export function onSubmit(form, action) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form.querySelector("button[type=submit]"), form.querySelector("[role=alert]"), action);
+  });
+}
+
 // Runs `action` with `button` disabled, showing any error in `alert`.
 export async function busy(button, alert, action) {
   button.disabled = true;

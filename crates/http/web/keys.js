@@ -2,21 +2,18 @@
 // the lines that use it), list them, revoke one.
 
 import { del, get, post } from "./api.js";
-import { busy, byId, h, showError, when } from "./dom.js";
+import { busy, byId, h, onSubmit, showError, when } from "./dom.js";
 
 export function init() {
   const form = byId("new-key");
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    busy(form.querySelector("button"), form.querySelector("[role=alert]"), async () => {
-      const body = { name: form.elements.name.value };
-      const days = form.elements.expires_in_days.value;
-      if (days !== "") body.expires_in_days = Number(days);
-      const created = await post("/api-keys", body);
-      form.reset();
-      reveal(created.key);
-      await reload();
-    });
+  onSubmit(form, async () => {
+    const body = { name: form.elements.name.value };
+    const days = form.elements.expires_in_days.value;
+    if (days !== "") body.expires_in_days = Number(days);
+    const created = await post("/api-keys", body);
+    form.reset();
+    reveal(created.key);
+    await reload();
   });
   byId("copy-key").addEventListener("click", copy);
   byId("new-key-done").addEventListener("click", hide);

@@ -50,16 +50,7 @@ impl Server {
     fn with_upstream() -> Self {
         let fake = FakeOpenAi::start();
         let test_db = TestDb::new();
-        let providers = test_db.dir().join("providers.toml");
-        std::fs::write(
-            &providers,
-            format!(
-                "[[providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"FAKE_KEY\"\nmodels = [\"fake-1\"]\ntimeout_secs = 1\n",
-                fake.base_url()
-            ),
-        )
-        .expect("providers file");
-        let providers = providers.to_str().expect("utf-8").to_owned();
+        let providers = fake.providers_file(test_db.dir(), 1, Some("FAKE_KEY"));
         Self::launch(
             test_db,
             &[

@@ -153,6 +153,32 @@ impl FakeOpenAi {
         format!("http://{}/v1", self.addr)
     }
 
+    /// Writes `dir/providers.toml`, for `PROMPTYARD_PROVIDERS_FILE`: one
+    /// provider, `local`, serving model `fake-1` from this server, with
+    /// this timeout and, if given, its key read from `api_key_env`. Its
+    /// path.
+    ///
+    /// # Panics
+    /// If the file cannot be written, or its path is not UTF-8.
+    pub fn providers_file(
+        &self,
+        dir: &std::path::Path,
+        timeout_secs: u64,
+        api_key_env: Option<&str>,
+    ) -> String {
+        let path = dir.join("providers.toml");
+        let key = api_key_env.map_or_else(String::new, |var| format!("api_key_env = \"{var}\"\n"));
+        std::fs::write(
+            &path,
+            format!(
+                "[[providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"{}\"\n{key}models = [\"fake-1\"]\ntimeout_secs = {timeout_secs}\n",
+                self.base_url()
+            ),
+        )
+        .expect("providers file");
+        path.to_str().expect("utf-8").to_owned()
+    }
+
     /// Queues a reply for the next request (replies are used in order).
     pub fn push(&self, reply: Reply) -> &Self {
         lock(&self.state).script.push_back(reply);

@@ -13,23 +13,21 @@ use crate::api::{Actor, Response, Wire};
 /// How long a server gets to print its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The binary a test runs: `PROMPTYARD_BIN` if set (a path relative to the
-/// workspace's root, or absolute; e.g. `target/release/promptyard`), else
-/// `built`, the one cargo built for the test (`env!("CARGO_BIN_EXE_promptyard")`).
+/// The binary a test runs: `PROMPTYARD_BIN` if set (e.g.
+/// `target/release/promptyard`), else `built`, the one cargo built for the
+/// test (`env!("CARGO_BIN_EXE_promptyard")`).
 pub fn binary_under_test(built: &str) -> PathBuf {
-    std::env::var_os("PROMPTYARD_BIN").map_or_else(
-        || PathBuf::from(built),
-        |bin| {
-            let bin = PathBuf::from(bin);
-            if bin.is_absolute() {
-                bin
-            } else {
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../..")
-                    .join(bin)
-            }
-        },
-    )
+    path_from_env("PROMPTYARD_BIN", || PathBuf::from(built))
+}
+
+/// The path in the variable `var`, absolute or relative to the workspace's
+/// root (where `.ci/run` and the README's commands run), else `default()`.
+pub fn path_from_env(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
+    std::env::var_os(var).map_or_else(default, |path| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path)
+    })
 }
 
 /// A server process started by a test; killed on drop if still running.

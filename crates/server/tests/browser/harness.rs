@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use promptyard_test_support::process::path_from_env;
 use serde_json::{Value, json};
 
 /// How long [`Browser::wait_until`] waits for a condition.
@@ -284,19 +285,9 @@ impl Browser {
     /// `PROMPTYARD_SCREENSHOTS=docs/images`), else into the target
     /// directory's test scratch space.
     pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
-        let dir = std::env::var_os("PROMPTYARD_SCREENSHOTS").map_or_else(
-            || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
-            |dir| {
-                let dir = PathBuf::from(dir);
-                if dir.is_absolute() {
-                    dir
-                } else {
-                    Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("../..")
-                        .join(dir)
-                }
-            },
-        );
+        let dir = path_from_env("PROMPTYARD_SCREENSHOTS", || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+        });
         std::fs::create_dir_all(&dir).expect("the screenshots directory");
         let png = self.client.screenshot().await.expect("a screenshot");
         assert!(png.starts_with(b"\x89PNG"), "a PNG");

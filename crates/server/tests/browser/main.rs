@@ -58,18 +58,9 @@ impl Server {
             ("PROMPTYARD_DATABASE_URL", test_db.url().to_owned()),
         ];
         if let Some(fake) = &upstream {
-            let providers = test_db.dir().join("providers.toml");
-            std::fs::write(
-                &providers,
-                format!(
-                    "[[providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodels = [\"fake-1\"]\ntimeout_secs = 30\n",
-                    fake.base_url()
-                ),
-            )
-            .expect("providers file");
             envs.push((
                 "PROMPTYARD_PROVIDERS_FILE",
-                providers.to_str().expect("utf-8").to_owned(),
+                fake.providers_file(test_db.dir(), 30, None),
             ));
         }
         let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -166,17 +157,30 @@ async fn start_conversation(b: &Browser, model: &str, title: &str) {
     .await;
 }
 
+/// A browser of this size and colour scheme with the page of the server
+/// `start` makes open in it; `None` (the test is skipped) without a
+/// browser, before any server is started.
+async fn page_on(
+    start: fn() -> Server,
+    width: u32,
+    height: u32,
+    scheme: Scheme,
+) -> Option<(Browser, Server)> {
+    let b = Browser::start(width, height, scheme).await?;
+    let server = start();
+    b.open(&server.base_url).await;
+    Some((b, server))
+}
+
 fn message(role: &str, text: &str) -> Value {
     json!([role, text, ""])
 }
 
 #[tokio::test]
 async fn a_person_signs_up_chats_reloads_keeps_keys_and_logs_out() {
-    let Some(b) = Browser::start(1280, 860, Scheme::Light).await else {
+    let Some((b, server)) = page_on(Server::start, 1280, 860, Scheme::Light).await else {
         return;
     };
-    let server = Server::start();
-    b.open(&server.base_url).await;
 
     // A refused sign-up shows the problem's detail and its fields, as the
     // API words them.
@@ -436,11 +440,9 @@ fn number(value: &Value) -> String {
 
 #[tokio::test]
 async fn answers_stream_in_can_be_stopped_and_provider_errors_show_their_detail() {
-    let Some(b) = Browser::start(1280, 860, Scheme::Light).await else {
+    let Some((b, server)) = page_on(Server::with_upstream, 1280, 860, Scheme::Light).await else {
         return;
     };
-    let server = Server::with_upstream();
-    b.open(&server.base_url).await;
     sign_up(&b, "grace@example.com").await;
     start_conversation(&b, "fake-1", "Upstream").await;
     let grace = server.as_cookie(b.session_cookie().await);
@@ -577,11 +579,9 @@ fn rgb(css: &Value) -> [u8; 3] {
 
 #[tokio::test]
 async fn on_a_phone_in_dark_mode_by_keyboard_alone() {
-    let Some(b) = Browser::start(360, 780, Scheme::Dark).await else {
+    let Some((b, _server)) = page_on(Server::start, 360, 780, Scheme::Dark).await else {
         return;
     };
-    let server = Server::start();
-    b.open(&server.base_url).await;
     visible(&b, "view-auth").await;
 
     // Dark, because the system says so.
@@ -663,11 +663,9 @@ async fn on_a_phone_in_dark_mode_by_keyboard_alone() {
 
 #[tokio::test]
 async fn conversations_page_by_twenty_and_one_is_deleted() {
-    let Some(b) = Browser::start(1280, 860, Scheme::Light).await else {
+    let Some((b, server)) = page_on(Server::start, 1280, 860, Scheme::Light).await else {
         return;
     };
-    let server = Server::start();
-    b.open(&server.base_url).await;
     sign_up(&b, "kay@example.com").await;
     let kay = server.as_cookie(b.session_cookie().await);
     for n in 1..=22 {
@@ -735,11 +733,9 @@ async fn conversations_page_by_twenty_and_one_is_deleted() {
 
 #[tokio::test]
 async fn the_pages_event_reader_reassembles_events_split_anywhere() {
-    let Some(b) = Browser::start(800, 600, Scheme::Light).await else {
+    let Some((b, _server)) = page_on(Server::start, 800, 600, Scheme::Light).await else {
         return;
     };
-    let server = Server::start();
-    b.open(&server.base_url).await;
     // Comments, CRLF and LF line ends, an event type the page does not
     // know, an event of two data lines, an error event, and an unfinished
     // event at the end (dropped, as the SSE spec drops it).
